@@ -140,10 +140,10 @@ def _as_words(codes) -> np.ndarray:
     if c.dtype != np.uint64: c = c.astype(np.uint64)
     return c[:, None] if c.ndim == 1 else c
 
-def hamming_distance(a, b) -> np.ndarray:
-    "Hamming distances between hash arrays `a` and `b` (broadcast; `uint64` words in the last axis when 2-D)."
-    x = np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64)))
-    return x.astype(np.int32).sum(-1) if np.ndim(a) > 1 or np.ndim(b) > 1 and np.shape(b)[-1] != 1 else x.astype(np.int32)
+def hamming_distance(a, b, words:bool=False) -> np.ndarray:
+    "Hamming distances between `uint64` hash arrays `a` and `b` (broadcast); `words`: the last axis holds the words of one hash."
+    x = np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).astype(np.int32)
+    return x.sum(-1) if words else x
 
 # %% ../nbs/02_hashing.ipynb #59475515
 def _tile_pairs(c:np.ndarray, t:int, tile_elems:int=1<<24) -> Pairs:
