@@ -114,7 +114,8 @@ def _reason(e:BaseException) -> str:
     if isinstance(e, PermissionError): return 'permission denied'
     if isinstance(e, IsADirectoryError): return 'is a folder, not a file'
     if isinstance(e, OSError) and e.errno == errno.ELOOP: return 'symlink loop'
-    if isinstance(e, UnidentifiedImageError): return 'not an image (unrecognised format)'
+    if isinstance(e, UnidentifiedImageError):
+        return 'corrupt image (its header cannot be read)' if getattr(e, 'fastdupe_magic', False) else 'not an image (unrecognised format)'
     if isinstance(e, Image.DecompressionBombError): return f'too many pixels (decompression bomb guard): {e}'
     msg = str(e) or type(e).__name__
     if 'truncated' in msg or 'broken data stream' in msg or 'unexpected end' in msg.lower():
@@ -140,14 +141,21 @@ def _open(path:Path, size:int|None, max_pixels:int) -> tuple[Image.Image, ImageI
     info = ImageInfo(Path(path), *_oriented_size(img), nbytes)
     if size and img.format == 'JPEG' and img.mode in ('RGB', 'L', 'CMYK'): img.draft(img.mode, (size, size))
     img.load()  # decode now, so truncation and corruption surface here
-    if size:
-        k = min(img.size)//size
-        if k >= 2: img = img.reduce(k)
     try: img = ImageOps.exif_transpose(img)
     except Exception: pass  # a broken EXIF block: keep the pixels as stored
-    return to_rgb(img), info
+    img = to_rgb(img)  # before reducing: palette indices and 16-bit values cannot be averaged
+    if size and (k := min(img.size)//size) >= 2: img = img.reduce(k)
+    return img, info
 
 # %% ../nbs/01_intake.ipynb #0f6cad0e
+_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM', b'II*\x00', b'MM\x00*', b'RIFF')
+
+def _has_image_magic(path:Path) -> bool:
+    try:
+        with open(path, 'rb') as f: head = f.read(8)
+    except OSError: return False
+    return head.startswith(_MAGIC)
+
 def read_image(
     path:str|Path, # image file
     size:int|None=None, # smallest side the consumer needs; decode JPEGs smaller when possible (None: full size)
@@ -156,7 +164,9 @@ def read_image(
     "Open `path` as an RGB image plus its `ImageInfo`; raises `BadImageError` with a reason."
     try: return _open(Path(path), size, max_pixels)
     except BadImageError: raise
-    except Exception as e: raise BadImageError(_reason(e)) from e
+    except Exception as e:
+        if isinstance(e, UnidentifiedImageError): e.fastdupe_magic = _has_image_magic(Path(path))
+        raise BadImageError(_reason(e)) from e
 
 def open_image(path:str|Path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIXELS) -> Image.Image:
     "Open `path` as an RGB image (see `read_image`)."

@@ -1,0 +1,122 @@
+"`fastdupe find` as a user runs it: real photos, bad files of every kind, exit codes, and files left untouched."
+import csv, hashlib, io, json, os
+from pathlib import Path
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+from conftest import run_cli, SAMPLE
+
+def digest_tree(root):
+    "Bytes digest of every file (not following symlinks), to prove nothing was changed, moved or deleted."
+    res = {}
+    for dp, dns, fns in os.walk(root):
+        for f in fns:
+            p = Path(dp)/f
+            res[str(p.relative_to(root))] = ('link', os.readlink(p)) if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return res
+
+@pytest.fixture(scope='module')
+def messy(tmp_path_factory):
+    d = tmp_path_factory.mktemp('messy')
+    coffee, cat, rocket = (Image.fromarray(f()) for f in (skdata.coffee, skdata.chelsea, skdata.rocket))
+    coffee.save(d/'coffee.jpg', quality=92)
+    cat.save(d/'chelsea.png')
+    # an EXIF-rotated copy: pixels stored sideways, orientation tag says how to show them
+    ex = Image.Exif(); ex[0x0112] = 6
+    coffee.rotate(90, expand=True).save(d/'coffee_exif_rotated.jpg', quality=92, exif=ex.tobytes())
+    raw = (d/'coffee.jpg').read_bytes()
+    (d/'corrupt.jpg').write_bytes(raw[:400] + bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8)))
+    (d/'zero.jpg').write_bytes(b'')
+    (d/'text.png').write_text('this is not a picture\n')
+    buf = io.BytesIO(); cat.save(buf, 'PNG'); (d/'truncated.png').write_bytes(buf.getvalue()[:len(buf.getvalue())//2])
+    rocket.convert('CMYK').save(d/'rocket_cmyk.jpg', quality=90)
+    a16 = (np.asarray(rocket.convert('L'), np.uint16)*257)
+    Image.fromarray(a16).save(d/'rocket_16bit.png')
+    assert Image.open(d/'rocket_16bit.png').mode.startswith('I')
+    pal = cat.convert('P', palette=Image.Palette.ADAPTIVE, colors=64); pal.info['transparency'] = 0
+    pal.save(d/'chelsea_palette_transparent.png', transparency=0)
+    frames = [coffee.resize((160, 106)), cat.resize((160, 106)), rocket.resize((160, 106))]
+    frames[0].save(d/'animated.gif', save_all=True, append_images=frames[1:], duration=100, loop=0)
+    sub = d/'sub folder'; sub.mkdir()
+    cat.save(sub/'Chélsea côpie ünïcode 1.jpg', quality=95)
+    os.symlink('..', sub/'loop')  # a folder symlink pointing back up: a loop
+    return d
+
+def test_messy_folder(messy, tmp_path):
+    before = digest_tree(messy)
+    out = tmp_path/'dupes.csv'
+    r = run_cli('find', messy, '--out', out)
+    assert r.returncode == 0, r.stderr
+    txt = r.stdout
+    # every bad file is named with a reason
+    for name, reason in [('corrupt.jpg', ''), ('zero.jpg', 'empty file (0 bytes)'), ('text.png', 'not an image'),
+                         ('truncated.png', '')]:
+        line = next((l for l in txt.splitlines() if l.strip().startswith(str(messy/name) + ':')), None)
+        assert line is not None, f"{name} not reported:\n{txt}"
+        assert reason in line and len(line.split(':', 1)[1].strip()) > 5
+    bad = list(csv.DictReader(open(tmp_path/'dupes.bad.csv', encoding='utf-8')))
+    assert {Path(b['path']).name for b in bad} == {'corrupt.jpg', 'zero.jpg', 'text.png', 'truncated.png'}
+    assert all(b['reason'] for b in bad)
+    assert 'bad files: 4' in txt
+    rows = list(csv.DictReader(open(out, encoding='utf-8')))
+    assert list(rows[0].keys()) == ['group', 'path', 'action', 'width', 'height', 'bytes', 'distance']
+    groups = {}
+    for row in rows: groups.setdefault(row['group'], set()).add(Path(row['path']).name)
+    # the EXIF-rotated copy is grouped with its original; the non-ASCII-named copy with its original
+    assert any({'coffee.jpg', 'coffee_exif_rotated.jpg'} <= g for g in groups.values()), groups
+    assert any({'chelsea.png', 'Chélsea côpie ünïcode 1.jpg'} <= g for g in groups.values()), groups
+    # the odd modes were read (not reported bad) and land with their originals
+    assert any({'rocket_cmyk.jpg', 'rocket_16bit.png'} <= g for g in groups.values()), groups
+    assert any('chelsea_palette_transparent.png' in g for g in groups.values()), groups
+    for row in rows:
+        assert row['action'] in ('keep', 'remove')
+        if row['action'] == 'keep': assert float(row['distance']) == 0
+        assert int(row['width']) > 0 and int(row['height']) > 0 and int(row['bytes']) > 0
+    assert sum(r['action'] == 'keep' for r in rows) == len(groups)
+    # the symlink loop did not make anything appear twice
+    assert len({r['path'] for r in rows}) == len(rows)
+    assert digest_tree(messy) == before
+
+def test_exif_rotated_kept_size(messy, tmp_path):
+    r = run_cli('find', messy, '--out', tmp_path/'d.json', '--quiet')
+    assert r.returncode == 0, r.stderr
+    js = json.loads((tmp_path/'d.json').read_text())
+    row = next(x for x in js['rows'] if x['path'].endswith('coffee_exif_rotated.jpg'))
+    w, h = Image.fromarray(skdata.coffee()).size
+    assert (row['width'], row['height']) == (w, h)  # measured as displayed, not as stored
+    assert js['summary']['bad_files'] == 4
+
+@pytest.mark.parametrize('method', ['exact', 'ahash', 'phash', 'dhash', 'whash', 'colorhash', 'combined'])
+def test_sample_every_method(method, tmp_path):
+    "Each method runs on the bundled sample and finds at least the byte-identical copy."
+    r = run_cli('find', SAMPLE, '--method', method, '--out', tmp_path/'o.csv', '--quiet')
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path/'o.csv', encoding='utf-8')))
+    found = {}
+    for row in rows: found.setdefault(row['group'], set()).add(Path(row['path']).name)
+    assert any({'coffee.jpg', 'café copy 1.jpg'} <= g for g in found.values()), (method, found)
+
+def test_sample_default_finds_planted_groups(tmp_path):
+    truth = json.loads((SAMPLE/'groups.json').read_text())
+    truth_groups = [set(g) for g in (truth['groups'] if isinstance(truth, dict) else truth) if len(g) > 1]
+    r = run_cli('find', SAMPLE, '--out', tmp_path/'o.csv')
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path/'o.csv', encoding='utf-8')))
+    found = {}
+    for row in rows: found.setdefault(row['group'], set()).add(Path(row['path']).name)
+    assert sorted(map(sorted, found.values())) == sorted(map(sorted, truth_groups)), (found, truth_groups)
+
+@pytest.mark.parametrize('args', [['--method', 'md5'], ['--threshold', '-3'], ['--threshold', '2.5'],
+                                  ['--out', 'x.txt'], ['--link', 'average'], ['--keep', 'prettiest'], ['--workers', '-1']])
+def test_bad_arguments_exit_2(args):
+    r = run_cli('find', SAMPLE, *args)
+    assert r.returncode == 2
+    assert 'error' in r.stderr.lower() and len(r.stderr.strip().splitlines()[-1]) > 20
+
+def test_missing_path_fails(tmp_path):
+    r = run_cli('find', tmp_path/'does-not-exist')
+    assert r.returncode not in (0, 2) and 'does not exist' in r.stderr
+
+def test_no_command_is_usage_error():
+    assert run_cli().returncode == 2
