@@ -84,7 +84,8 @@ def _hash_one(args):
     path, methods, max_pixels = args
     perc = [m for m in methods if m in _hash_funcs]
     exact = 'exact' in methods
-    r = safe_read(path, None if exact else HASH_DECODE_SIZE, max_pixels)
+    gray = not exact and 'colorhash' not in perc  # the other hashes only look at luma
+    r = safe_read(path, None if exact else HASH_DECODE_SIZE, max_pixels, gray)
     if isinstance(r, BadFile): return r
     img, info = r
     out = {}

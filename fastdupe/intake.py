@@ -129,7 +129,7 @@ def _oriented_size(img:Image.Image) -> tuple[int,int]:
     except Exception: o = 1
     return (h,w) if o in (5,6,7,8) else (w,h)
 
-def _open(path:Path, size:int|None, max_pixels:int) -> tuple[Image.Image, ImageInfo]:
+def _open(path:Path, size:int|None, max_pixels:int, gray:bool=False) -> tuple[Image.Image, ImageInfo]:
     nbytes = os.stat(path).st_size  # follows symlinks: a loop or a broken link raises here
     if nbytes == 0: raise BadImageError('empty file (0 bytes)')
     with warnings.catch_warnings():
@@ -139,11 +139,15 @@ def _open(path:Path, size:int|None, max_pixels:int) -> tuple[Image.Image, ImageI
     if w*h > max_pixels:
         raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} (decompression bomb guard)')
     info = ImageInfo(Path(path), *_oriented_size(img), nbytes)
-    if size and img.format == 'JPEG' and img.mode in ('RGB', 'L', 'CMYK'): img.draft(img.mode, (size, size))
+    if size and img.format == 'JPEG' and img.mode in ('RGB', 'L', 'CMYK'):
+        img.draft('L' if gray and img.mode != 'CMYK' else img.mode, (size, size))
     img.load()  # decode now, so truncation and corruption surface here
     try: img = ImageOps.exif_transpose(img)
     except Exception: pass  # a broken EXIF block: keep the pixels as stored
-    img = to_rgb(img)  # before reducing: palette indices and 16-bit values cannot be averaged
+    # before reducing: palette indices and 16-bit values cannot be averaged
+    if not (gray and img.mode == 'L' and 'transparency' not in img.info):
+        img = to_rgb(img)
+        if gray: img = img.convert('L')
     if size and (k := min(img.size)//size) >= 2: img = img.reduce(k)
     return img, info
 
@@ -160,9 +164,10 @@ def read_image(
     path:str|Path, # image file
     size:int|None=None, # smallest side the consumer needs; decode JPEGs smaller when possible (None: full size)
     max_pixels:int=DEFAULT_MAX_PIXELS, # refuse images with more pixels than this (decompression bombs)
+    gray:bool=False, # return 8-bit grey ('L', the luma of the RGB image) instead; JPEGs then skip colour decoding
 ) -> tuple[Image.Image, ImageInfo]:
-    "Open `path` as an RGB image plus its `ImageInfo`; raises `BadImageError` with a reason."
-    try: return _open(Path(path), size, max_pixels)
+    "Open `path` as an RGB (or grey) image plus its `ImageInfo`; raises `BadImageError` with a reason."
+    try: return _open(Path(path), size, max_pixels, gray)
     except BadImageError: raise
     except Exception as e:
         if isinstance(e, UnidentifiedImageError): e.fastdupe_magic = _has_image_magic(Path(path))
@@ -173,9 +178,9 @@ def open_image(path:str|Path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIX
     return read_image(path, size, max_pixels)[0]
 
 # %% ../nbs/01_intake.ipynb #cce791fa
-def safe_read(path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIXELS):
+def safe_read(path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIXELS, gray:bool=False):
     "`(image, info)` for a good file, `BadFile` for a bad one: never raises for a bad image."
-    try: return read_image(path, size, max_pixels)
+    try: return read_image(path, size, max_pixels, gray)
     except BadImageError as e: return BadFile(Path(path), str(e))
 
 # %% ../nbs/01_intake.ipynb #1cd176c1
