@@ -6,16 +6,342 @@ Docs: https://fastdupe.github.io/fastdupe/eval.html.md"""
 
 # %% ../nbs/10_eval.ipynb #05ac92ec
 from __future__ import annotations
-import json, shutil, io
+import hashlib, json, os, shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from itertools import combinations
 from pathlib import Path
-from PIL import Image, ImageOps, PngImagePlugin
 import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps, PngImagePlugin
 import fastdupe
 
 # %% auto #0
-__all__ = ['SAMPLE_PHOTOS', 'sample_dir', 'make_sample', 'load_sample_truth']
+__all__ = ['BENCH_SOURCES', 'BENCH_DONT_CARE', 'TRANSFORMS', 'SAMPLE_PHOTOS', 'as_pairs', 'Scores', 'pairwise_scores',
+           'apply_transform', 'build_benchmark', 'Truth', 'load_truth', 'recall_by_transform', 'sample_dir',
+           'make_sample', 'load_sample_truth']
 
 # %% ../nbs/10_eval.ipynb #463b7124
+def _norm(x, key=None):
+    "An item in a hashable, comparable form: paths become strings, numpy integers become ints."
+    if key is not None: return key(x)
+    if isinstance(x, os.PathLike): return os.fspath(x)
+    if isinstance(x, np.integer): return int(x)
+    return x
+
+def _is_atom(x) -> bool: return isinstance(x, (str, bytes, os.PathLike, int, np.integer))
+
+# %% ../nbs/10_eval.ipynb #d76c086c
+def as_pairs(pred, # pairs, groups, a `Pairs`, or a mapping item -> duplicates
+             items:Sequence|None=None, # maps integer indices in `pred` to items (e.g. the file list the indices refer to)
+             key:Callable|None=None, # applied to every item before comparing (e.g. `lambda p: Path(p).name`)
+            ) -> set[frozenset]:
+    "The set of unordered pairs `frozenset({a, b})` that `pred` declares duplicates (self pairs dropped)."
+    def k(x):
+        if items is not None:
+            if not isinstance(x, (int, np.integer)): raise TypeError(f"with `items`, pairs must hold integer indices, got {x!r}")
+            x = items[int(x)]
+        return _norm(x, key)
+    if hasattr(pred, 'as_set') and hasattr(pred, 'dist'): pred = pred.as_set()  # a fastdupe Pairs
+    if isinstance(pred, Mapping):
+        # imagededup with scores=True gives (name, score) tuples
+        pred = [[a, *(d[0] if isinstance(d, (tuple, list)) else d for d in ds)] for a,ds in pred.items()]
+        return {frozenset((k(g[0]), k(d))) for g in pred for d in g[1:] if k(g[0])!=k(d)}
+    if _is_atom(pred): raise TypeError(f"expected pairs, groups or a mapping, got {type(pred).__name__}")
+    res = set()
+    for g in pred:
+        if _is_atom(g): raise TypeError(f"expected pairs or groups (lists of items), got the item {g!r}; wrap it in a list")
+        res.update(frozenset(p) for p in combinations({k(x) for x in g}, 2))
+    return res
+
+# %% ../nbs/10_eval.ipynb #d9c7fb66
+@dataclass(frozen=True)
+class Scores:
+    "Pairwise precision, recall and F1, with the counts they come from."
+    precision: float
+    recall: float
+    f1: float
+    tp: int # predicted pairs that are true pairs
+    fp: int # predicted pairs that are not
+    fn: int # true pairs not predicted
+
+    def __str__(self): return f"precision {self.precision:.3f}  recall {self.recall:.3f}  F1 {self.f1:.3f}  (tp {self.tp}, fp {self.fp}, fn {self.fn})"
+    def as_dict(self) -> dict: return asdict(self)
+
+# %% ../nbs/10_eval.ipynb #c6559920
+def pairwise_scores(pred, # predicted duplicates: pairs, groups, `Pairs` or a mapping (see `as_pairs`)
+                    truth:Iterable[Iterable], # groups of items that are copies of one another (singletons allowed)
+                    dont_care=(), # pairs or groups whose pairs count neither way
+                    items:Sequence|None=None, # maps integer indices in `pred` to items
+                    key:Callable|None=None, # applied to every item of `pred`, `truth` and `dont_care` before comparing
+                   ) -> Scores:
+    "Pairwise precision, recall and F1 of `pred` against the ground-truth groups `truth`."
+    T,P,D = as_pairs(truth, key=key),as_pairs(pred, items=items, key=key),as_pairs(dont_care, key=key)
+    if P and T:
+        known = {_norm(x, key) for g in truth for x in g}
+        if not any(x in known for p in P for x in p):
+            ex = next(iter(next(iter(P))))
+            raise ValueError(f"no predicted item is in the ground truth (e.g. {ex!r}); pass `items` to map indices, "
+                             "or `key` to match names (e.g. key=lambda p: Path(p).name)")
+    T,P = T-D,P-D
+    tp,fp,fn = len(P&T),len(P-T),len(T-P)
+    if not P and not T: return Scores(1., 1., 1., 0, 0, 0)
+    prec = tp/(tp+fp) if P else 0.
+    rec = tp/(tp+fn) if T else 0.
+    f1 = 2*prec*rec/(prec+rec) if prec+rec else 0.
+    return Scores(prec, rec, f1, tp, fp, fn)
+
+# %% ../nbs/10_eval.ipynb #b15a04c2
+# (name, source). Sources: "skimage:<function>", "sklearn:<file>", "opencv:<file>", with "@RxC:k" for tile k of an RxC grid.
+_OPENCV = Path('/usr/share/doc/opencv-doc/examples/data')
+BENCH_SOURCES = [
+    *[(n, f'skimage:{n}') for n in ('astronaut','brick','camera','cell','chelsea','clock','coffee','coins','grass','gravel',
+                                  'immunohistochemistry','moon','page','retina','rocket','text')],
+    *[(f'hubble{k}', f'skimage:hubble_deep_field@2x2:{k}') for k in range(4)],
+    ('motorcycle_left', 'skimage:motorcycle_left'), ('motorcycle_right', 'skimage:motorcycle_right'),
+    ('china', 'sklearn:china.jpg'), ('flower', 'sklearn:flower.jpg'),
+    *[(Path(f).stem, f'opencv:{f}') for f in (
+        'aero1.jpg','aero3.jpg','apple.jpg','baboon.jpg','basketball1.png','basketball2.png','board.jpg','box.png',
+        'box_in_scene.png','butterfly.jpg','chicky_512.png','ela_modified.jpg','ela_original.jpg','fruits.jpg',
+        'graf1.png','graf3.png','home.jpg','left.jpg','left01.jpg','leuvenA.jpg','leuvenB.jpg','licenseplate_motion.jpg',
+        'messi5.jpg','orange.jpg','right.jpg','rubberwhale1.png','rubberwhale2.png','smarties.png','squirrel_cls.jpg',
+        'starry_night.jpg','stuff.jpg','sudoku.png','text_defocus.jpg','text_motion.jpg')],
+    *[(f'aloe{k}', f'opencv:aloeL.jpg@1x2:{k}') for k in range(2)],
+    *[(f'building{k}', f'opencv:building.jpg@1x2:{k}') for k in range(2)],
+]
+
+# Different photos that are near-identical anyway: every pair across the two groups is don't-care.
+BENCH_DONT_CARE = [('aero1','aero3'), ('basketball1','basketball2'), ('box','box_in_scene'), ('ela_original','ela_modified'),
+                   ('graf1','graf3'), ('left','right'), ('leuvenA','leuvenB'), ('motorcycle_left','motorcycle_right'),
+                   ('rubberwhale1','rubberwhale2')]
+
+# %% ../nbs/10_eval.ipynb #afbb425f
+def _load_source(src:str, max_side:int=512) -> Image.Image:
+    "The RGB photo a `BENCH_SOURCES` entry names, tiled if asked, shrunk to `max_side`."
+    src,_,tile = src.partition('@')
+    kind,_,name = src.partition(':')
+    if kind=='skimage':
+        import skimage.data
+        arr = skimage.data.stereo_motorcycle()[name.endswith('right')] if name.startswith('motorcycle') else getattr(skimage.data, name)()
+        img = Image.fromarray(arr)
+    elif kind=='sklearn':
+        import sklearn.datasets
+        img = Image.open(Path(sklearn.datasets.__file__).parent/'images'/name)
+    elif kind=='opencv':
+        f = _OPENCV/name
+        if not f.exists(): raise FileNotFoundError(f"{f} is missing: install Debian's opencv-doc package (apt-get install opencv-doc)")
+        img = Image.open(f)
+    else: raise ValueError(f"unknown source kind {kind!r} in {src!r}")
+    img = img.convert('RGB')
+    if tile:
+        grid,k = tile.split(':'); r,c = map(int, grid.split('x')); k = int(k)
+        w,h = img.width//c, img.height//r
+        x,y = (k%c)*w, (k//c)*h
+        img = img.crop((x, y, x+w, y+h))
+    if max(img.size)>max_side: img.thumbnail((max_side,max_side), Image.LANCZOS)
+    return img
+
+# %% ../nbs/10_eval.ipynb #6002b8f1
+def _crop(img, rng, area=(0.85, 0.9)):
+    a = rng.uniform(*area); s = a**0.5
+    w,h = round(img.width*s), round(img.height*s)
+    x,y = int(rng.integers(0, img.width-w+1)), int(rng.integers(0, img.height-h+1))
+    return img.crop((x, y, x+w, y+h)), f'box={x},{y},{x+w},{y+h}'
+
+def _rotate_small(img, rng):
+    ang = float(rng.uniform(4, 6)*rng.choice([-1, 1]))
+    t = np.deg2rad(abs(ang)); w,h = img.size
+    # shrink so the rotated frame's black corners fall outside the kept centre
+    f = 1/(np.cos(t) + max(w,h)/min(w,h)*np.sin(t))
+    r = img.rotate(ang, resample=Image.BICUBIC)
+    cw,ch = int(w*f),int(h*f)
+    x,y = (w-cw)//2,(h-ch)//2
+    return r.crop((x, y, x+cw, y+ch)), f'angle={ang:.2f},box={x},{y},{x+cw},{y+ch}'
+
+def _color(img, rng):
+    sat = float(rng.choice([rng.uniform(0.4, 0.6), rng.uniform(1.5, 1.9)]))
+    bri = float(rng.choice([rng.uniform(0.75, 0.85), rng.uniform(1.15, 1.25)]))
+    return ImageEnhance.Brightness(ImageEnhance.Color(img).enhance(sat)).enhance(bri), f'saturation={sat:.2f},brightness={bri:.2f}'
+
+_CAPTIONS = ['© fastdupe', 'SAMPLE', 'holiday 2019', 'img_0042', 'do not copy', 'www.example.com']
+def _text(img, rng):
+    img = img.copy(); d = ImageDraw.Draw(img)
+    txt = str(rng.choice(_CAPTIONS)); size = max(12, img.height//10)
+    font = ImageFont.load_default(size=size)
+    x0,y0,x1,y1 = d.textbbox((0, 0), txt, font=font, stroke_width=2)
+    x = int(rng.integers(0, max(1, img.width-(x1-x0)))); y = img.height-(y1-y0)-max(4, img.height//20)
+    d.text((x-x0, y-y0), txt, font=font, fill=(255,255,255), stroke_width=2, stroke_fill=(0,0,0))
+    return img, f'text={txt!r},box={x},{y},{x+x1-x0},{y+y1-y0}'
+
+def _pad(img, rng):
+    w,h = img.size; b = round(0.12*max(w,h))
+    vert = w>h  # letterbox a landscape photo top and bottom, a portrait or square one left and right
+    out = Image.new('RGB', (w, h+2*b) if vert else (w+2*b, h), (0,0,0))
+    out.paste(img, (0, b) if vert else (b, 0))
+    return out, f'border={b},{"top-bottom" if vert else "left-right"}'
+
+_STEPS = {
+    'exact': lambda img,rng: (img, ''),
+    'jpeg': lambda img,rng: (img, 'quality=30'),
+    'downscale': lambda img,rng: (img.resize((round(img.width/2), round(img.height/2)), Image.LANCZOS), 'scale=0.5'),
+    'crop': _crop,
+    'hflip': lambda img,rng: (ImageOps.mirror(img), ''),
+    'rot90': lambda img,rng: (img.transpose(Image.Transpose.ROTATE_90), 'counterclockwise'),
+    'rotate_small': _rotate_small,
+    'color': _color,
+    'text': _text,
+    'blur': lambda img,rng: (img.filter(ImageFilter.GaussianBlur(r:=round(max(img.size)/256, 1))), f'radius={r}'),
+    'grayscale': lambda img,rng: (img.convert('L'), ''),
+    'pad': _pad,
+}
+TRANSFORMS = ('exact', 'jpeg', 'downscale', 'crop', 'hflip', 'rot90', 'rotate_small', 'color', 'text', 'blur',
+              'grayscale', 'pad', 'downscale+jpeg', 'crop+color')
+
+# %% ../nbs/10_eval.ipynb #e3d68f62
+def apply_transform(img:Image.Image, # RGB original
+                    name:str, # one of `TRANSFORMS`, or steps joined by `+`
+                    rng:np.random.Generator|None=None, # draws the random parameters
+                   ) -> tuple[Image.Image, str]: # the copy (mode RGB or L), and the parameters drawn
+    "Apply transformation `name` to `img`."
+    rng = rng if rng is not None else np.random.default_rng(0)
+    steps = name.split('+')
+    if bad := [s for s in steps if s not in _STEPS]: raise ValueError(f"unknown transformation {bad[0]!r}; known: {', '.join(_STEPS)}")
+    params = []
+    for s in steps:
+        img,p = _STEPS[s](img, rng)
+        if p: params.append(f'{s}:{p}' if len(steps)>1 else p)
+    return img, ';'.join(params)
+
+# %% ../nbs/10_eval.ipynb #b9f97afc
+def _is_gray(img) -> bool:
+    a = np.asarray(img, dtype=np.int16)
+    return bool(np.abs(a[...,0]-a[...,1]).max()<=2 and np.abs(a[...,1]-a[...,2]).max()<=2)
+
+def _rng(seed, *names) -> np.random.Generator:
+    return np.random.default_rng([seed, *(int.from_bytes(hashlib.md5(n.encode()).digest()[:4], 'little') for n in names)])
+
+def _save(img, path:Path, quality:int):
+    if path.suffix=='.png': img.save(path, optimize=False)
+    else: img.save(path, 'JPEG', quality=quality)
+
+# %% ../nbs/10_eval.ipynb #6a99832f
+def build_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv` and `dont_care.csv` (must be empty or missing)
+                    n_originals:int|None=None, # how many of `BENCH_SOURCES` to use (a seeded subset); None: all
+                    seed:int=0, # every random choice derives from it
+                    copies_per_original:int=11, # transformations drawn for each original that gets copies
+                    n_negatives:int|None=None, # originals that get no copies; None: about one in six
+                    transforms:Sequence[str]=TRANSFORMS, # the transformations to draw from
+                    png_share:float=0.08, # share of files (other than JPEG-quality copies) saved as PNG
+                    max_side:int=512, # originals are shrunk to at most this many pixels on the long side
+                   ) -> Truth:
+    "Write a duplicate-detection benchmark of real photos with known transformed copies; return its ground truth."
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()): raise FileExistsError(f"{dest} is not empty; build_benchmark writes a fresh folder")
+    for t in transforms: apply_transform(Image.new('RGB', (8, 8)), t)  # fail early on unknown names
+    if not 1<=copies_per_original<=len(transforms): raise ValueError(f"copies_per_original must be in 1..{len(transforms)}")
+    srcs = list(BENCH_SOURCES)
+    if n_originals is not None:
+        if not 1<=n_originals<=len(srcs): raise ValueError(f"n_originals must be in 1..{len(srcs)}")
+        keep = set(_rng(seed, 'subset').permutation(len(srcs))[:n_originals].tolist())
+        srcs = [s for k,s in enumerate(srcs) if k in keep]
+    n_neg = round(len(srcs)/6) if n_negatives is None else n_negatives
+    if not 0<=n_neg<=len(srcs): raise ValueError(f"n_negatives must be in 0..{len(srcs)}")
+    neg = {srcs[k][0] for k in _rng(seed, 'negatives').permutation(len(srcs))[:n_neg].tolist()}
+    (dest/'images').mkdir(parents=True)
+    rows = []
+    for gid,(name,src) in enumerate(srcs):
+        rng = _rng(seed, name)
+        img = _load_source(src, max_side)
+        ext = '.png' if rng.random()<png_share else '.jpg'
+        orig = f'images/{gid:03d}_{name}{ext}'
+        _save(img, dest/orig, 90)
+        rows.append(dict(path=orig, group=gid, original=orig, transform='original', params='', source=src))
+        if name in neg: continue
+        options = [t for t in transforms if not (t=='grayscale' and _is_gray(img))]
+        for t in sorted(rng.choice(options, size=min(copies_per_original, len(options)), replace=False).tolist(), key=transforms.index):
+            trng = _rng(seed, name, t)
+            is_jpeg = 'jpeg' in t.split('+')
+            cext = ext if t=='exact' else '.jpg' if is_jpeg else '.png' if trng.random()<png_share else '.jpg'
+            cp = f"images/{gid:03d}_{name}__{t.replace('+','-')}{cext}"
+            if t=='exact': shutil.copyfile(dest/orig, dest/cp); params = ''
+            else:
+                c,params = apply_transform(img, t, trng)
+                _save(c, dest/cp, 30 if is_jpeg else 90)
+            rows.append(dict(path=cp, group=gid, original=orig, transform=t, params=params, source=src))
+    names = {n:g for g,(n,_) in enumerate(srcs)}
+    dc = [dict(group_a=names[a], group_b=names[b], why='different photos that look near-identical')
+          for a,b in BENCH_DONT_CARE if a in names and b in names]
+    pd.DataFrame(rows).to_csv(dest/'truth.csv', index=False)
+    pd.DataFrame(dc, columns=['group_a','group_b','why']).to_csv(dest/'dont_care.csv', index=False)
+    return load_truth(dest)
+
+# %% ../nbs/10_eval.ipynb #a996ff7c
+@dataclass
+class Truth:
+    "Ground truth of a benchmark folder."
+    root: Path # the benchmark folder
+    table: pd.DataFrame # one row per image: path (relative to root), group, original, transform, params, source
+    dont_care_groups: list[tuple[int,int]] # groups whose cross pairs count neither way
+
+    @property
+    def paths(self) -> list[Path]:
+        "Every image, originals and copies, as full paths in table order."
+        return [self.root/p for p in self.table['path']]
+    @property
+    def groups(self) -> list[list[Path]]:
+        "Groups of images that are copies of one another (negatives are singletons)."
+        return [[self.root/p for p in g['path']] for _,g in self.table.groupby('group', sort=True)]
+    @property
+    def copies(self) -> list[tuple[Path,Path,str]]:
+        "`(original, copy, transformation)` for every copy."
+        t = self.table[self.table['transform']!='original']
+        return [(self.root/o, self.root/p, tr) for o,p,tr in zip(t['original'], t['path'], t['transform'])]
+    @property
+    def dont_care(self) -> list[tuple[Path,Path]]:
+        "Every pair across two don't-care groups."
+        g = {k:[self.root/p for p in v['path']] for k,v in self.table.groupby('group')}
+        return [(x, y) for a,b in self.dont_care_groups for x in g[a] for y in g[b]]
+    @property
+    def negatives(self) -> list[Path]: return [g[0] for g in self.groups if len(g)==1]
+
+    def scores(self, pred, items:Sequence|None=None) -> Scores:
+        "`pairwise_scores` of `pred` against this truth, don't-care pairs excluded; paths compared as absolute paths."
+        return pairwise_scores(pred, self.groups, self.dont_care, items=items, key=_abspath)
+
+    def __repr__(self):
+        n = len(self.table); c = int((self.table['transform']!='original').sum())
+        return f"Truth({self.root}: {n} images, {n-c} originals ({len(self.negatives)} without copies), {c} copies, {len(self.dont_care_groups)} don't-care group pairs)"
+
+def _abspath(p): return os.path.abspath(os.fspath(p)) if isinstance(p, (str, os.PathLike)) else p
+
+# %% ../nbs/10_eval.ipynb #bc36ea40
+def load_truth(dest:str|Path) -> Truth:
+    "Read the ground truth that `build_benchmark` wrote to `dest`."
+    dest = Path(dest).absolute()
+    if not (dest/'truth.csv').exists(): raise FileNotFoundError(f"{dest/'truth.csv'} not found: is {dest} a folder written by build_benchmark?")
+    table = pd.read_csv(dest/'truth.csv', keep_default_na=False, dtype={'params':str})
+    dc = pd.read_csv(dest/'dont_care.csv')
+    return Truth(dest, table, list(zip(dc.group_a.tolist(), dc.group_b.tolist())))
+
+# %% ../nbs/10_eval.ipynb #7b5ada98
+def recall_by_transform(pred, # predicted duplicates, in any form `as_pairs` takes
+                        truth:Truth|Iterable[tuple], # a `Truth`, or `(original, copy, transformation)` triples
+                        items:Sequence|None=None, # maps integer indices in `pred` to paths
+                        key:Callable|None=None, # applied to every item before comparing; default: absolute path
+                       ) -> pd.DataFrame: # one row per transformation: n, found, recall
+    "The share of (original, copy) pairs found, per transformation."
+    triples = truth.copies if isinstance(truth, Truth) else list(truth)
+    key = key or _abspath
+    P = as_pairs(pred, items=items, key=key)
+    rows = {}
+    for o,c,t in triples:
+        r = rows.setdefault(t, [0, 0]); r[0] += 1; r[1] += frozenset((key(o), key(c))) in P
+    order = [t for t in TRANSFORMS if t in rows] + sorted(t for t in rows if t not in TRANSFORMS)
+    df = pd.DataFrame([(t, *rows[t]) for t in order], columns=['transform','n','found']).set_index('transform')
+    df['recall'] = df.found/df.n
+    return df
+
+# %% ../nbs/10_eval.ipynb #4c33ab4e
 # name: (skimage.data function, licence line for LICENSES.md)
 SAMPLE_PHOTOS = {
     'astronaut': ('astronaut', "Eileen Collins, NASA Great Images database (https://flic.kr/p/r9qvLn); "
@@ -30,12 +356,12 @@ SAMPLE_PHOTOS = {
     'clock':     ('clock', "Motion-blurred wall clock, photo by Stefan van der Walt; public domain"),
 }
 
-# %% ../nbs/10_eval.ipynb #d76c086c
+# %% ../nbs/10_eval.ipynb #c03b6dac
 def sample_dir() -> Path:
     "The sample folder that ships inside the fastdupe package."
     return Path(fastdupe.__file__).parent/'data'/'sample'
 
-# %% ../nbs/10_eval.ipynb #07122e38
+# %% ../nbs/10_eval.ipynb #4d0d6cf0
 def _skimage_photo(fn:str, max_side:int=512) -> Image.Image:
     "A scikit-image bundled photo as a PIL image, shrunk so its long side is at most `max_side`."
     try: import skimage.data
@@ -44,7 +370,7 @@ def _skimage_photo(fn:str, max_side:int=512) -> Image.Image:
     if max(img.size)>max_side: img.thumbnail((max_side,max_side), Image.LANCZOS)
     return img
 
-# %% ../nbs/10_eval.ipynb #d9c7fb66
+# %% ../nbs/10_eval.ipynb #b4915a2d
 def _save_jpeg(img, path, quality=90, **kw): img.save(path, 'JPEG', quality=quality, **kw)
 
 def make_sample(dest:str|Path, # folder to write (created; must be empty or missing)
@@ -84,7 +410,7 @@ def make_sample(dest:str|Path, # folder to write (created; must be empty or miss
     (dest/'LICENSES.md').write_text(_sample_licenses(groups), encoding='utf-8')
     return groups
 
-# %% ../nbs/10_eval.ipynb #815a6273
+# %% ../nbs/10_eval.ipynb #a1b6ed3f
 _SAMPLE_HOW = {
     'chelsea copy.png': 'byte-identical copy of `chelsea.png`',
     'chelsea with text chunk.png': 'same pixels as `chelsea.png`, re-saved with a PNG text chunk',
@@ -109,7 +435,7 @@ def _sample_licenses(groups) -> str:
             lines.append(f"| {f} | {'original' if f==orig else _SAMPLE_HOW[f]} | `skimage.data.{SAMPLE_PHOTOS[k][0]}()`: {SAMPLE_PHOTOS[k][1]} |")
     return '\n'.join(lines)+'\n'
 
-# %% ../nbs/10_eval.ipynb #c6559920
+# %% ../nbs/10_eval.ipynb #70b5b935
 def load_sample_truth(path:str|Path|None=None, # sample folder; defaults to the one in the package
                      ) -> list[list[Path]]: # groups of files that are copies of one another (singletons included)
     "Ground-truth groups of the sample folder, as full paths."
