@@ -20,8 +20,9 @@ from .intake import safe_read, DEFAULT_MAX_PIXELS
 
 # %% auto #0
 __all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'HASH_BITS', 'DEFAULT_THRESHOLDS',
-           'pack_bits', 'perceptual_hash', 'file_digest', 'pixel_digest', 'HashResult', 'default_workers', 'hash_items',
-           'hamming_distance', 'hamming_pairs', 'exact_pairs', 'combined_pairs', 'chance_match_rate']
+           'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest', 'pixel_digest', 'HashResult',
+           'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'exact_pairs', 'combined_pairs',
+           'chance_match_rate']
 
 # %% ../nbs/02_hashing.ipynb #959e008f
 PERCEPTUAL_METHODS = ('ahash', 'phash', 'dhash', 'whash', 'colorhash')
@@ -46,13 +47,25 @@ def pack_bits(bits) -> np.ndarray:
     if pad: b = np.concatenate([b, np.zeros(pad, bool)])
     return np.packbits(b).view('>u8').astype(np.uint64)
 
-# %% ../nbs/02_hashing.ipynb #16fbb9a1
-def perceptual_hash(img:Image.Image, method:str='phash') -> int:
-    "The `method` hash of an RGB image as an int (packed as by `pack_bits`)."
-    if method not in _hash_funcs: raise ValueError(f"unknown hash method {method!r}; choose from {', '.join(PERCEPTUAL_METHODS)}")
-    return int(pack_bits(_hash_funcs[method](img).hash)[0])
+# %% ../nbs/02_hashing.ipynb #3530a067
+def trim_border(img:Image.Image, tol:int=24, min_keep:float=0.2) -> Image.Image:
+    "Cut a uniform border (within `tol` levels of the top-left pixel) off `img`, unless under `min_keep` of a side would remain."
+    a = np.asarray(img, dtype=np.int16)
+    if a.ndim == 2: a = a[..., None]
+    far = (np.abs(a - a[0, 0]) > tol).any(-1)
+    rows, cols = np.flatnonzero(far.any(1)), np.flatnonzero(far.any(0))
+    if not len(rows): return img
+    t, b, l, r = rows[0], rows[-1]+1, cols[0], cols[-1]+1
+    if (b-t) < min_keep*a.shape[0] or (r-l) < min_keep*a.shape[1] or (t, b, l, r) == (0, a.shape[0], 0, a.shape[1]): return img
+    return img.crop((int(l), int(t), int(r), int(b)))
 
 # %% ../nbs/02_hashing.ipynb #18161562
+def perceptual_hash(img:Image.Image, method:str='phash', trim:bool=True) -> int:
+    "The `method` hash of an RGB (or grey) image as an int (packed as by `pack_bits`), after `trim_border` if `trim`."
+    if method not in _hash_funcs: raise ValueError(f"unknown hash method {method!r}; choose from {', '.join(PERCEPTUAL_METHODS)}")
+    return int(pack_bits(_hash_funcs[method](trim_border(img) if trim else img).hash)[0])
+
+# %% ../nbs/02_hashing.ipynb #aef55235
 def file_digest(path:str|Path, chunk:int=1<<20) -> bytes:
     "128-bit BLAKE2b digest of a file's bytes."
     h = hashlib.blake2b(digest_size=16)
@@ -68,7 +81,7 @@ def pixel_digest(img:Image.Image) -> bytes:
 
 def _digest_words(d:bytes) -> list[int]: return [int.from_bytes(d[:8], 'big'), int.from_bytes(d[8:], 'big')]
 
-# %% ../nbs/02_hashing.ipynb #39e03552
+# %% ../nbs/02_hashing.ipynb #72a1d241
 @dataclass
 class HashResult:
     "Hashes of the files that could be read, and the files that could not."
@@ -79,9 +92,9 @@ class HashResult:
 
     def __len__(self): return len(self.paths)
 
-# %% ../nbs/02_hashing.ipynb #aef55235
+# %% ../nbs/02_hashing.ipynb #53e2c10c
 def _hash_one(args):
-    path, methods, max_pixels = args
+    path, methods, max_pixels, trim = args
     perc = [m for m in methods if m in _hash_funcs]
     exact = 'exact' in methods
     gray = not exact and 'colorhash' not in perc  # the other hashes only look at luma
@@ -92,7 +105,8 @@ def _hash_one(args):
     if exact:
         out['file'], out['pixels'] = _digest_words(file_digest(path)), _digest_words(pixel_digest(img))
         if perc and min(img.size) > 2*HASH_DECODE_SIZE: img = img.reduce(min(img.size)//HASH_DECODE_SIZE)
-    for m in perc: out[m] = perceptual_hash(img, m)
+    if perc and trim: img = trim_border(img)
+    for m in perc: out[m] = perceptual_hash(img, m, trim=False)
     return info, out
 
 def _expand_methods(methods) -> list[str]:
@@ -103,7 +117,7 @@ def _expand_methods(methods) -> list[str]:
         res += list(COMBINED_KINDS) if m == 'combined' else [m]
     return list(dict.fromkeys(res))
 
-# %% ../nbs/02_hashing.ipynb #641fd566
+# %% ../nbs/02_hashing.ipynb #4df5719c
 def default_workers() -> int: return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1, 8))
 
 def hash_items(
@@ -112,12 +126,13 @@ def hash_items(
     n_workers:int|None=None, # processes (None: one per core, at most 8; 0: in this process)
     progress:bool=True, # show a progress bar
     max_pixels:int=DEFAULT_MAX_PIXELS, # decompression-bomb guard, see `intake.read_image`
+    trim:bool=True, # cut uniform borders before perceptual hashing (see `trim_border`)
 ) -> HashResult:
     "Hash every readable file in `items` with every method in `methods`."
     methods = _expand_methods(methods)
     items = [Path(p) for p in items]
     n_workers = default_workers() if n_workers is None else n_workers
-    jobs = [(p, methods, max_pixels) for p in items]
+    jobs = [(p, methods, max_pixels, trim) for p in items]
     pb = (lambda it: progress_bar(it, total=len(jobs), leave=False)) if progress and jobs else (lambda it: it)
     if n_workers > 1 and len(jobs) > 32:
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
@@ -135,7 +150,7 @@ def hash_items(
              for k in keys}
     return HashResult(paths, infos, codes, bad)
 
-# %% ../nbs/02_hashing.ipynb #4df5719c
+# %% ../nbs/02_hashing.ipynb #5174597f
 def _as_words(codes) -> np.ndarray:
     c = np.asarray(codes)
     if c.dtype != np.uint64: c = c.astype(np.uint64)
@@ -146,7 +161,7 @@ def hamming_distance(a, b, words:bool=False) -> np.ndarray:
     x = np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).astype(np.int32)
     return x.sum(-1) if words else x
 
-# %% ../nbs/02_hashing.ipynb #59475515
+# %% ../nbs/02_hashing.ipynb #0d93dd16
 def _tile_pairs(c:np.ndarray, t:int, tile_elems:int=1<<24) -> Pairs:
     n, w = c.shape
     rows = max(1, tile_elems//max(n*w, 1))
@@ -161,7 +176,7 @@ def _tile_pairs(c:np.ndarray, t:int, tile_elems:int=1<<24) -> Pairs:
         parts.append(Pairs(ii[keep], jj[keep], d[ii[keep]-a, jj[keep]]))
     return Pairs.concat(parts) if parts else Pairs.empty(np.int32)
 
-# %% ../nbs/02_hashing.ipynb #5174597f
+# %% ../nbs/02_hashing.ipynb #2ab0c18b
 def _chunk_values(c:np.ndarray, start:int, nbits:int) -> np.ndarray:
     "Bits `start` to `start+nbits` (most significant first over the words of each row) as uint64."
     w0, off = divmod(start, 64)
@@ -186,7 +201,7 @@ def _mih_plan(n:int, bits:int, t:int):
         if best is None or cost < best[0]: best = (cost, m, r)
     return best
 
-# %% ../nbs/02_hashing.ipynb #6cbe5eff
+# %% ../nbs/02_hashing.ipynb #efe7474a
 def _mih_pairs(c:np.ndarray, t:int, m:int, r:int, block:int=1<<15, table_bits:int=24) -> Pairs:
     n, w = c.shape
     bits = 64*w
@@ -221,7 +236,7 @@ def _mih_pairs(c:np.ndarray, t:int, m:int, r:int, block:int=1<<15, table_bits:in
             parts.append(Pairs(qi[keep], jj[keep], d[keep]))
     return Pairs.concat(parts) if parts else Pairs.empty(np.int32)
 
-# %% ../nbs/02_hashing.ipynb #0d93dd16
+# %% ../nbs/02_hashing.ipynb #b47f79b1
 def hamming_pairs(
     codes, # (n,) or (n, words) uint64 hashes
     threshold:int, # largest Hamming distance that counts as a pair
@@ -240,7 +255,7 @@ def hamming_pairs(
     res = _mih_pairs(c, int(threshold), plan[1], plan[2]) if engine == 'mih' else _tile_pairs(c, int(threshold))
     return res.sorted()
 
-# %% ../nbs/02_hashing.ipynb #4ae45b23
+# %% ../nbs/02_hashing.ipynb #a0afe813
 def _equal_pairs(words:np.ndarray) -> Pairs:
     if len(words) < 2: return Pairs.empty(np.int32)
     v = np.ascontiguousarray(words).view(np.dtype((np.void, words.dtype.itemsize*words.shape[1]))).ravel()
@@ -256,7 +271,7 @@ def exact_pairs(res:HashResult) -> Pairs:
     _, idx = np.unique(np.stack([p.i, p.j]), axis=1, return_index=True)
     return p[np.sort(idx)].sorted()
 
-# %% ../nbs/02_hashing.ipynb #a0afe813
+# %% ../nbs/02_hashing.ipynb #8f99710a
 def combined_pairs(
     codes:dict[str, np.ndarray], # kind -> (n,) uint64 hashes
     threshold:int, # largest distance per kind
@@ -278,10 +293,10 @@ def combined_pairs(
     keep = (d <= threshold).sum(0) >= min_agree
     return Pairs(i[keep], j[keep], d[:, keep].mean(0).astype(np.float32)).sorted()
 
-# %% ../nbs/02_hashing.ipynb #8f99710a
+# %% ../nbs/02_hashing.ipynb #e0e52077
 def chance_match_rate(threshold:int, bits:int=64) -> float:
     "Probability that two independent random `bits`-bit hashes are within `threshold` bits."
     return sum(math.comb(bits, k) for k in range(threshold+1)) / 2**bits
 
-# %% ../nbs/02_hashing.ipynb #e0e52077
+# %% ../nbs/02_hashing.ipynb #f3d60161
 DEFAULT_THRESHOLDS = dict(exact=0, ahash=8, phash=10, dhash=10, whash=8, colorhash=4, combined=10)

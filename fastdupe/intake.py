@@ -123,11 +123,13 @@ def _reason(e:BaseException) -> str:
     return f'corrupt or unreadable image ({type(e).__name__}: {msg})'
 
 # %% ../nbs/01_intake.ipynb #3e0a62aa
-def _oriented_size(img:Image.Image) -> tuple[int,int]:
+def _orientation(img:Image.Image) -> int:
+    try: return int(img.getexif().get(0x0112, 1))
+    except Exception: return 1  # a broken EXIF block: keep the pixels as stored
+
+def _oriented_size(img:Image.Image, o:int|None=None) -> tuple[int,int]:
     w,h = img.size
-    try: o = img.getexif().get(0x0112, 1)
-    except Exception: o = 1
-    return (h,w) if o in (5,6,7,8) else (w,h)
+    return (h,w) if (_orientation(img) if o is None else o) in (5,6,7,8) else (w,h)
 
 def _open(path:Path, size:int|None, max_pixels:int, gray:bool=False) -> tuple[Image.Image, ImageInfo]:
     nbytes = os.stat(path).st_size  # follows symlinks: a loop or a broken link raises here
@@ -138,12 +140,14 @@ def _open(path:Path, size:int|None, max_pixels:int, gray:bool=False) -> tuple[Im
     w,h = img.size
     if w*h > max_pixels:
         raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} (decompression bomb guard)')
-    info = ImageInfo(Path(path), *_oriented_size(img), nbytes)
+    o = _orientation(img)
+    info = ImageInfo(Path(path), *_oriented_size(img, o), nbytes)
     if size and img.format == 'JPEG' and img.mode in ('RGB', 'L', 'CMYK'):
         img.draft('L' if gray and img.mode != 'CMYK' else img.mode, (size, size))
     img.load()  # decode now, so truncation and corruption surface here
-    try: img = ImageOps.exif_transpose(img)
-    except Exception: pass  # a broken EXIF block: keep the pixels as stored
+    if o in (2,3,4,5,6,7,8):
+        try: img = ImageOps.exif_transpose(img)
+        except Exception: pass  # a broken EXIF block: keep the pixels as stored
     # before reducing: palette indices and 16-bit values cannot be averaged
     if not (gray and img.mode == 'L' and 'transparency' not in img.info):
         img = to_rgb(img)
