@@ -36,7 +36,7 @@ def run(args):
         t0 = time.perf_counter(); res = hash_items(paths, kind, n_workers=args.workers, progress=False); fd_hash = time.perf_counter()-t0
         peer = peers[kind](verbose=False)
         t0 = time.perf_counter(); enc = peer.encode_images(str(img_dir), num_enc_workers=args.workers); id_hash = time.perf_counter()-t0
-        for t in sorted({args.common_threshold, DEFAULT_THRESHOLDS[kind]}):
+        for t in sorted(set(args.thresholds) | {DEFAULT_THRESHOLDS[kind]}):
             t0 = time.perf_counter(); p = hamming_pairs(res.codes[kind], t); fd_search = time.perf_counter()-t0
             fd = truth.scores(p, items=res.paths)
             t0 = time.perf_counter()
@@ -84,7 +84,8 @@ def main(argv=None):
     ap.add_argument('--n-originals', type=int, default=None, help='originals to use (default: all)')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--workers', type=int, default=2, help='processes for hashing, both libraries')
-    ap.add_argument('--common-threshold', type=int, default=10, help="a threshold both run at (imagededup's default: 10)")
+    ap.add_argument('--thresholds', type=lambda s: [int(x) for x in s.split(',')], default=[8, 10, 12],
+                    help="thresholds both run at, comma-separated (imagededup's default is 10); fastdupe's default is added")
     ap.add_argument('--json', help='also write the figures here')
     _quiet()
     return run(ap.parse_args(argv))

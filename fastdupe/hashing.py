@@ -299,4 +299,4 @@ def chance_match_rate(threshold:int, bits:int=64) -> float:
     return sum(math.comb(bits, k) for k in range(threshold+1)) / 2**bits
 
 # %% ../nbs/02_hashing.ipynb #f3d60161
-DEFAULT_THRESHOLDS = dict(exact=0, ahash=8, phash=10, dhash=10, whash=8, colorhash=4, combined=10)
+DEFAULT_THRESHOLDS = dict(exact=0, ahash=10, phash=10, dhash=10, whash=10, colorhash=1, combined=12)
