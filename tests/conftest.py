@@ -10,3 +10,25 @@ def run_cli(*args, cwd=None, timeout=600):
     exe = shutil.which('fastdupe')
     cmd = [exe, *map(str, args)] if exe else [sys.executable, '-m', 'fastdupe.cli', *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--disable-quic']
+ARTIFACTS = ROOT/'tests'/'_artifacts'
+
+@pytest.fixture(scope='session')
+def browser(tmp_path_factory):
+    "Debian's Chromium driven by Playwright, headless (never a downloaded browser)."
+    if not Path(CHROMIUM).exists(): pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [f'--user-data-dir={tmp_path_factory.mktemp("chromium")}'],
+                               headless=True)
+        yield b
+        b.close()
+
+@pytest.fixture(scope='session')
+def artifacts():
+    "Folder for screenshots a person can look at after the run."
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
