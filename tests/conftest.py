@@ -22,8 +22,8 @@ def browser(tmp_path_factory):
     if not Path(CHROMIUM).exists(): pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [f'--user-data-dir={tmp_path_factory.mktemp("chromium")}'],
-                               headless=True)
+        # Playwright gives each launch a fresh, empty profile of its own
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
 
