@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--link', default='single', choices=LINKS, help='how pairs become groups (default: single)')
     f.add_argument('--keep', default=','.join(DEFAULT_KEEP),
                    help=f"keep policy: comma-separated rules from {', '.join(KEEP_RULES)} (default: {','.join(DEFAULT_KEEP)})")
+    f.add_argument('--turns', action='store_true',
+                   help='also match mirrored and 90-degree-rotated copies (hash methods: about 8x the search time)')
     f.add_argument('--index', default=None, choices=['exact', 'annoy', 'faiss'], help='similarity index for cnn/fused methods')
     f.add_argument('--workers', type=int, default=None, help='processes for decoding (default: one per core)')
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
@@ -80,6 +82,7 @@ def find_command(a, p, out=None) -> int:
     except (ImportError, ValueError) as e:
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
     kw = {} if a.index is None else dict(index=a.index)
+    if a.turns: kw['turns'] = True
     thr = a.threshold if a.threshold is None or a.method in ('combined',) + MODEL_METHODS else int(a.threshold)
     # a progress bar only where a person watches: fastprogress draws in a notebook or a terminal, not in a log file
     progress = not a.quiet and out.isatty()

@@ -16,6 +16,7 @@ from scipy.sparse.csgraph import connected_components
 from .core import BadFile, ImageInfo, Pairs
 from .intake import get_items, DEFAULT_MAX_PIXELS
 from .hashing import (hash_items, hamming_pairs, hamming_distance, exact_pairs, combined_pairs, HASH_METHODS,
+                              turned_pairs, turned_distance,
                               COMBINED_KINDS, DEFAULT_THRESHOLDS)
 
 # %% auto #0
@@ -197,12 +198,16 @@ class Found:
     dist_fn: Callable|None = None
 
 def _hash_finder(method):
-    def find(items, threshold=None, n_workers=None, progress=True, max_pixels=DEFAULT_MAX_PIXELS, **kwargs):
+    def find(items, threshold=None, n_workers=None, progress=True, max_pixels=DEFAULT_MAX_PIXELS, turns=False, **kwargs):
         t = DEFAULT_THRESHOLDS[method] if threshold is None else threshold
         if method != 'combined' and (not float(t).is_integer() or t < 0):
             raise ValueError(f"threshold for {method} is a number of bits: a non-negative integer, got {t!r}")
+        if turns and method in ('exact', 'combined'): raise ValueError(f"turns (flips/rotations) is for single hash kinds, not {method!r}")
         t = t if method == 'combined' else int(t)
-        res = hash_items(items, method, n_workers=n_workers, progress=progress, max_pixels=max_pixels)
+        res = hash_items(items, method, n_workers=n_workers, progress=progress, max_pixels=max_pixels, turns=turns)
+        if turns:
+            c, tc = res.codes[method], res.codes[method+'@turns']
+            return Found(res.paths, res.infos, turned_pairs(c, tc, t), res.bad, t, lambda idx, k: turned_distance(c, tc, idx, k))
         if method == 'exact':
             return Found(res.paths, res.infos, exact_pairs(res), res.bad, 0, lambda idx, k: np.zeros(len(idx)))
         if method == 'combined':

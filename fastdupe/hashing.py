@@ -19,16 +19,18 @@ from .core import BadFile, ImageInfo, Pairs
 from .intake import safe_read, DEFAULT_MAX_PIXELS
 
 # %% auto #0
-__all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'HASH_BITS', 'DEFAULT_THRESHOLDS',
+__all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'TURNS', 'HASH_BITS', 'DEFAULT_THRESHOLDS',
            'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest', 'pixel_digest', 'HashResult',
-           'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'exact_pairs', 'combined_pairs',
-           'chance_match_rate']
+           'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'turned_pairs', 'turned_distance',
+           'exact_pairs', 'combined_pairs', 'chance_match_rate']
 
 # %% ../nbs/02_hashing.ipynb #959e008f
 PERCEPTUAL_METHODS = ('ahash', 'phash', 'dhash', 'whash', 'colorhash')
 HASH_METHODS = ('exact',) + PERCEPTUAL_METHODS + ('combined',)
 COMBINED_KINDS = ('ahash', 'phash', 'dhash', 'whash')
 HASH_DECODE_SIZE = 64  # smallest side decoded for hashing: whash works at 64×64, the others at 32×32 or less
+TURNS = (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_90,
+         Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE)
 
 _hash_funcs = dict(
     ahash=lambda im: imagehash.average_hash(im, 8),
@@ -94,7 +96,7 @@ class HashResult:
 
 # %% ../nbs/02_hashing.ipynb #53e2c10c
 def _hash_one(args):
-    path, methods, max_pixels, trim = args
+    path, methods, max_pixels, trim, turns = args
     perc = [m for m in methods if m in _hash_funcs]
     exact = 'exact' in methods
     gray = not exact and 'colorhash' not in perc  # the other hashes only look at luma
@@ -107,6 +109,9 @@ def _hash_one(args):
         if perc and min(img.size) > 2*HASH_DECODE_SIZE: img = img.reduce(min(img.size)//HASH_DECODE_SIZE)
     if perc and trim: img = trim_border(img)
     for m in perc: out[m] = perceptual_hash(img, m, trim=False)
+    if turns:
+        views = [img.transpose(t) for t in TURNS]
+        for m in perc: out[m+'@turns'] = [perceptual_hash(v, m, trim=False) for v in views]
     return info, out
 
 def _expand_methods(methods) -> list[str]:
@@ -127,12 +132,13 @@ def hash_items(
     progress:bool=True, # show a progress bar
     max_pixels:int=DEFAULT_MAX_PIXELS, # decompression-bomb guard, see `intake.read_image`
     trim:bool=True, # cut uniform borders before perceptual hashing (see `trim_border`)
+    turns:bool=False, # also hash the 7 flipped/rotated views of each image, as `codes[method+'@turns']` (n, 7)
 ) -> HashResult:
     "Hash every readable file in `items` with every method in `methods`."
     methods = _expand_methods(methods)
     items = [Path(p) for p in items]
     n_workers = default_workers() if n_workers is None else n_workers
-    jobs = [(p, methods, max_pixels, trim) for p in items]
+    jobs = [(p, methods, max_pixels, trim, turns) for p in items]
     pb = (lambda it: progress_bar(it, total=len(jobs), leave=False)) if progress and jobs else (lambda it: it)
     if n_workers > 1 and len(jobs) > 32:
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
@@ -145,9 +151,10 @@ def hash_items(
         info, out = r
         paths.append(p); infos.append(info)
         for k, v in out.items(): vals.setdefault(k, []).append(v)
-    keys = [m for m in methods if m != 'exact'] + (['file', 'pixels'] if 'exact' in methods else [])
-    codes = {k: np.array(vals.get(k, []), dtype=np.uint64).reshape((len(paths), 2) if k in ('file', 'pixels') else (len(paths),))
-             for k in keys}
+    perc = [m for m in methods if m != 'exact']
+    keys = perc + (['file', 'pixels'] if 'exact' in methods else []) + ([m+'@turns' for m in perc] if turns else [])
+    width = lambda k: (2,) if k in ('file', 'pixels') else (len(TURNS),) if k.endswith('@turns') else ()
+    codes = {k: np.array(vals.get(k, []), dtype=np.uint64).reshape((len(paths),) + width(k)) for k in keys}
     return HashResult(paths, infos, codes, bad)
 
 # %% ../nbs/02_hashing.ipynb #5174597f
@@ -256,6 +263,37 @@ def hamming_pairs(
     return res.sorted()
 
 # %% ../nbs/02_hashing.ipynb #a0afe813
+def _min_pairs(parts:Sequence[Pairs]) -> Pairs:
+    "Union of `parts`, keeping each pair once with its smallest distance."
+    p = Pairs.concat(parts)
+    if not len(p): return p
+    o = np.lexsort((p.dist, p.j, p.i))
+    p = p[o]
+    first = np.ones(len(p), bool); first[1:] = (p.i[1:] != p.i[:-1]) | (p.j[1:] != p.j[:-1])
+    return p[first]
+
+def turned_pairs(
+    codes:np.ndarray, # (n,) hashes of the images as they are
+    turned:np.ndarray, # (n, 7) hashes of their flipped/rotated views (`codes[method+'@turns']`)
+    threshold:int, # largest Hamming distance
+) -> Pairs:
+    "Pairs within `threshold` in some orientation: the plain pairs plus those where a turned view of one matches the other."
+    n = len(codes)
+    parts = [hamming_pairs(codes, threshold)]
+    for v in range(turned.shape[1]):
+        p = hamming_pairs(np.concatenate([codes, turned[:, v]]), threshold)
+        cross = (p.i >= n) & (p.j < n)
+        parts.append(Pairs.from_unordered(p.i[cross]-n, p.j[cross], p.dist[cross]))
+    return _min_pairs(parts).sorted()
+
+def turned_distance(codes:np.ndarray, turned:np.ndarray, idx, k:int) -> np.ndarray:
+    "Smallest distance over orientations between items `idx` and item `k`."
+    d = [hamming_distance(codes[idx], codes[k])]
+    d += [hamming_distance(turned[idx, v], codes[k]) for v in range(turned.shape[1])]
+    d += [hamming_distance(codes[idx], turned[k, v]) for v in range(turned.shape[1])]
+    return np.min(d, 0)
+
+# %% ../nbs/02_hashing.ipynb #8f99710a
 def _equal_pairs(words:np.ndarray) -> Pairs:
     if len(words) < 2: return Pairs.empty(np.int32)
     v = np.ascontiguousarray(words).view(np.dtype((np.void, words.dtype.itemsize*words.shape[1]))).ravel()
@@ -271,7 +309,7 @@ def exact_pairs(res:HashResult) -> Pairs:
     _, idx = np.unique(np.stack([p.i, p.j]), axis=1, return_index=True)
     return p[np.sort(idx)].sorted()
 
-# %% ../nbs/02_hashing.ipynb #8f99710a
+# %% ../nbs/02_hashing.ipynb #e0e52077
 def combined_pairs(
     codes:dict[str, np.ndarray], # kind -> (n,) uint64 hashes
     threshold:int, # largest distance per kind
@@ -293,10 +331,10 @@ def combined_pairs(
     keep = (d <= threshold).sum(0) >= min_agree
     return Pairs(i[keep], j[keep], d[:, keep].mean(0).astype(np.float32)).sorted()
 
-# %% ../nbs/02_hashing.ipynb #e0e52077
+# %% ../nbs/02_hashing.ipynb #f3d60161
 def chance_match_rate(threshold:int, bits:int=64) -> float:
     "Probability that two independent random `bits`-bit hashes are within `threshold` bits."
     return sum(math.comb(bits, k) for k in range(threshold+1)) / 2**bits
 
-# %% ../nbs/02_hashing.ipynb #f3d60161
+# %% ../nbs/02_hashing.ipynb #a87b06cd
 DEFAULT_THRESHOLDS = dict(exact=0, ahash=10, phash=10, dhash=10, whash=10, colorhash=1, combined=12)
