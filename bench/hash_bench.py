@@ -16,7 +16,7 @@ def _quiet():
 
 def run(args):
     from fastdupe.eval import build_benchmark, load_truth, recall_by_transform
-    from fastdupe.hashing import hash_items, hamming_pairs, combined_pairs, exact_pairs, DEFAULT_THRESHOLDS, COMBINED_KINDS
+    from fastdupe.hashing import hash_items, hamming_pairs, combined_pairs, exact_pairs, turned_pairs, DEFAULT_THRESHOLDS
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix='fastdupe-bench-'))
     if (data/'truth.csv').exists(): truth = load_truth(data)
     else: truth = build_benchmark(data, n_originals=args.n_originals, seed=args.seed)
@@ -52,15 +52,17 @@ def run(args):
                 per_t[f'imagededup {kind}'] = recall_by_transform(dup, truth).recall
     # fastdupe-only methods (imagededup has no equivalent with a threshold)
     extra = []
-    for kind in ['colorhash', 'combined', 'exact']:
-        t0 = time.perf_counter(); res = hash_items(paths, kind, n_workers=args.workers, progress=False); h = time.perf_counter()-t0
-        t = DEFAULT_THRESHOLDS[kind]
+    for kind in ['colorhash', 'combined', 'exact', 'phash+turns']:
+        base, turns = kind.split('+')[0], kind.endswith('+turns')
+        t0 = time.perf_counter(); res = hash_items(paths, base, n_workers=args.workers, progress=False, turns=turns); h = time.perf_counter()-t0
+        t = DEFAULT_THRESHOLDS[base]
         t0 = time.perf_counter()
-        p = exact_pairs(res) if kind == 'exact' else combined_pairs(res.codes, t) if kind == 'combined' else hamming_pairs(res.codes[kind], t)
+        p = exact_pairs(res) if kind == 'exact' else combined_pairs(res.codes, t) if kind == 'combined' else \
+            turned_pairs(res.codes[base], res.codes[base+'@turns'], t) if turns else hamming_pairs(res.codes[kind], t)
         s = time.perf_counter()-t0
         sc = truth.scores(p, items=res.paths)
         extra.append(dict(kind=kind, threshold=t, img_s=n/h, search_s=s, P=sc.precision, R=sc.recall, F1=sc.f1))
-        if kind == 'combined': per_t['fastdupe combined'] = recall_by_transform(p, truth, items=res.paths).recall
+        if kind in ('combined', 'phash+turns'): per_t[f'fastdupe {kind}'] = recall_by_transform(p, truth, items=res.paths).recall
 
     df = pd.DataFrame(rows)
     pd.set_option('display.width', 200); pd.set_option('display.max_columns', 30)
