@@ -14,9 +14,10 @@ import numpy as np
 from .core import BadFile, ImageInfo, Pairs
 from .intake import get_items, image_info, BadImageError
 from .group import find_duplicates, group_pairs, keep_key, DEFAULT_KEEP, Group, Duplicates
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['CleanerDataset', 'pairs_to_idxs', 'folder_label_split', 'dataset_from_duplicates', 'DatasetFormatter']
+__all__ = ['V1_LAYER_LS', 'CleanerDataset', 'pairs_to_idxs', 'folder_label_split', 'dataset_from_duplicates', 'DatasetFormatter']
 
 # %% ../nbs/06_formatter.ipynb #069a5f79
 @dataclass
@@ -118,3 +119,82 @@ class DatasetFormatter:
         res = src if isinstance(src, Duplicates) else find_duplicates(src, method, threshold, **kwargs)
         if path is None and isinstance(src, (str, os.PathLike)) and Path(src).is_dir(): path = src
         return dataset_from_duplicates(res, path)
+
+# %% ../nbs/06_formatter.ipynb #d9712289
+V1_LAYER_LS = (0, 7, 2)
+
+def _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, progress, **kwargs):
+    from fastdupe.features import learner_features
+    ls = None if layer_ls is None else list(layer_ls)
+    try: f = learner_features(learn, layer_ls=ls, pool=pool, pool_dim=pool_dim, half=half, progress=progress)
+    except ValueError as e:
+        if ls is None or tuple(ls) != V1_LAYER_LS or 'does not exist' not in str(e): raise
+        # v1's default index path is resnet34's last block; elsewhere the body gives that same output
+        f = learner_features(learn, layer_ls=None, pool=pool, pool_dim=pool_dim, half=half, progress=progress)
+    from fastdupe.search import similar_pairs
+    sp = similar_pairs(f.vectors, k=k, threshold=threshold, backend=backend, **kwargs)
+    return f, sp
+
+def _learner_path(learn) -> Path:
+    return Path(getattr(learn.dls, 'path', None) or getattr(learn, 'path', '.')).absolute()
+
+def _learner_dataset(learn, f, scores:dict, score_name:str) -> CleanerDataset:
+    vocab = getattr(learn.dls, 'vocab', None)
+    classes = [str(c) for c in vocab] if vocab is not None and not isinstance(vocab, (str, bytes)) else []
+    if classes and isinstance(vocab, (list, tuple)) and vocab and isinstance(vocab[0], (list, tuple)): classes = []
+    labels = list(f.labels) if f.labels is not None else [None]*len(f.items)
+    return CleanerDataset([Path(p).absolute() for p in f.items], _learner_path(learn), labels,
+                          list(f.splits) if f.splits is not None else [None]*len(f.items), classes, scores, score_name, bad=list(f.bad))
+
+# %% ../nbs/06_formatter.ipynb #0ce32b2d
+@patch(cls_method=True)
+def from_similars(cls:DatasetFormatter,
+    learn, # a fastai `Learner` whose data holds the images
+    layer_ls:Sequence[int]|None=V1_LAYER_LS, # fastai v1's index path of the layer to hook (None: the body, `learn.model[0]`)
+    pool=None, # pooling class (default `fastai.layers.AdaptiveConcatPool2d`), or None to flatten
+    pool_dim:int=4, # output size of the pooling
+    k:int|None=5, # each item's k most similar others
+    threshold:float|None=None, # and/or every pair with cosine similarity >= threshold
+    backend:str='exact', # search backend: 'exact', 'annoy' or 'faiss'
+    half:bool=False, # keep features as float16
+    progress:bool=True, # show progress bars
+    **kwargs, # passed to the search backend
+) -> tuple[CleanerDataset, list[int]]:
+    "fastai v1's duplicate finder: `(ds, idxs)` with `idxs` the flat `[i0, j0, i1, j1, ...]`, most similar first."
+    if pool is None:
+        from fastai.layers import AdaptiveConcatPool2d
+        pool = AdaptiveConcatPool2d
+    f, sp = _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, progress, **kwargs)
+    sp = sp.sorted()
+    ds = _learner_dataset(learn, f, {(a, b): s for a, b, s in sp}, 'similarity')
+    return ds, np.stack([sp.i, sp.j], 1).ravel().tolist()
+
+# %% ../nbs/06_formatter.ipynb #71eaf2dd
+@patch(cls_method=True)
+def from_toplosses(cls:DatasetFormatter,
+    learn, # a fastai `Learner` for classification
+    n_imgs:int|None=None, # how many items to return (default: all)
+    progress:bool=True, # show a progress bar
+) -> tuple[CleanerDataset, list[int]]:
+    "`(ds, idxs)`: every train and valid item, `idxs` ordered by descending loss (fastai v1's relabelling entry point)."
+    from fastdupe.features import _concat_items, _labels, _rows, _item_path
+    dls = learn.dls
+    tr, va = dls.train_ds, dls.valid_ds
+    items = _concat_items(tr.items, va.items)
+    splits = ['train']*len(tr.items) + ['valid']*len(va.items)
+    dl = dls.test_dl(items, with_labels=True, shuffle=False, drop_last=False)
+    with learn.no_bar() if not progress else _nullcontext():
+        _, _, losses = learn.get_preds(dl=dl, with_loss=True)
+    fs = list(getattr(getattr(va, 'tls', [va])[0], 'tfms', []))
+    paths = [_item_path(o, fs) for o in _rows(items)]
+    lt, lv = _labels(tr), _labels(va)
+    labels = lt + lv if lt is not None and lv is not None else [None]*len(paths)
+    from fastdupe.features import Features
+    f = Features(np.zeros((len(paths), 1), np.float32), paths, np.array(splits), labels)
+    ds = _learner_dataset(learn, f, {}, 'loss')
+    ds.losses = losses.numpy()
+    order = np.argsort(-ds.losses, kind='stable').tolist()
+    return ds, order[:n_imgs] if n_imgs is not None else order
+
+# %% ../nbs/06_formatter.ipynb #1c68ec28
+from contextlib import nullcontext as _nullcontext
