@@ -20,8 +20,8 @@ from .hashing import (hash_items, hamming_pairs, hamming_distance, exact_pairs, 
                               COMBINED_KINDS, DEFAULT_THRESHOLDS)
 
 # %% auto #0
-__all__ = ['KEEP_RULES', 'DEFAULT_KEEP', 'LINKS', 'OUTPUT_COLUMNS', 'PAIR_FINDERS', 'keep_key', 'Group', 'group_pairs',
-           'Duplicates', 'Found', 'find_duplicates']
+__all__ = ['KEEP_RULES', 'DEFAULT_KEEP', 'LINKS', 'OUTPUT_COLUMNS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'keep_key',
+           'Group', 'group_pairs', 'Duplicates', 'Found', 'find_duplicates']
 
 # %% ../nbs/05_group.ipynb #c3b55dba
 KEEP_RULES = {
@@ -220,7 +220,47 @@ def _hash_finder(method):
 
 PAIR_FINDERS = {m: _hash_finder(m) for m in HASH_METHODS}
 
-# %% ../nbs/05_group.ipynb #e875a147
+# %% ../nbs/05_group.ipynb #7ca701ff
+CNN_THRESHOLD = 0.9  # cosine similarity; calibrated on the benchmark (see bench/cnn_bench.py)
+FUSED_HASH = 'phash'
+
+def _infos_for(paths) -> list[ImageInfo]:
+    from fastdupe.intake import image_info
+    return [image_info(p) for p in paths]
+
+def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact', k=10, tta=False,
+              fused=False, hash_threshold=None, **kwargs):
+    from fastdupe.features import image_features
+    from fastdupe.search import similar_pairs
+    t = CNN_THRESHOLD if threshold is None else float(threshold)
+    if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
+    f = image_features(items, progress=progress, tta=tta, **kwargs)
+    v = f.vectors
+    pairs = similar_pairs(v, k=k, threshold=t, backend=index).to_pairs() if len(v) > 1 else Pairs.empty()
+    paths = [Path(p) for p in f.items]
+    if fused and len(paths) > 1:
+        ht = DEFAULT_THRESHOLDS[FUSED_HASH] if hash_threshold is None else int(hash_threshold)
+        res = hash_items(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
+        pos = {p: q for q, p in enumerate(paths)}
+        hp = turned_pairs(res.codes[FUSED_HASH], res.codes[FUSED_HASH+'@turns'], ht)
+        m = np.array([pos[p] for p in res.paths])
+        if len(hp):
+            a, b = m[hp.i], m[hp.j]
+            d = 1 - np.einsum('ij,ij->i', v[a].astype(np.float32), v[b].astype(np.float32))
+            pairs = _min_pairs_union(pairs, Pairs.from_unordered(a, b, d))
+    infos = _infos_for(paths)
+    dist_fn = lambda idx, kk: 1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32)
+    thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
+    return Found(paths, infos, pairs, f.bad, thr, dist_fn)
+
+def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
+    from fastdupe.hashing import _min_pairs
+    return _min_pairs([Pairs(a.i, a.j, a.dist.astype(np.float32)), Pairs(b.i, b.j, b.dist.astype(np.float32))]).sorted()
+
+PAIR_FINDERS['cnn'] = _cnn_find
+PAIR_FINDERS['fused'] = lambda items, **kw: _cnn_find(items, fused=True, **kw)
+
+# %% ../nbs/05_group.ipynb #530768b4
 def find_duplicates(
     src, # folder, file list, CSV or DataFrame (see `intake.get_items`)
     method:str='phash', # a key of `PAIR_FINDERS`: exact, ahash, phash, dhash, whash, colorhash, combined, ...
