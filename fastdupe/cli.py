@@ -37,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
                    help='largest distance that counts as a duplicate (hashes: bits; defaults: ' +
                         ', '.join(f'{k} {v}' for k, v in DEFAULT_THRESHOLDS.items()) + ')')
     f.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write groups here')
+    f.add_argument('--report', metavar='FILE.html', default=None,
+                   help='also write a self-contained HTML page of the groups with thumbnails (opens from disk)')
     f.add_argument('--link', default='single', choices=LINKS, help='how pairs become groups (default: single)')
     f.add_argument('--keep', default=','.join(DEFAULT_KEEP),
                    help=f"keep policy: comma-separated rules from {', '.join(KEEP_RULES)} (default: {','.join(DEFAULT_KEEP)})")
@@ -68,6 +70,8 @@ def find_command(a, p, out=None) -> int:
     out = out or sys.stdout
     if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'):
         p.error(f"--out must end in .csv or .json, got {a.out!r}")
+    if a.report is not None and Path(a.report).suffix.lower() not in ('.html', '.htm'):
+        p.error(f"--report must end in .html, got {a.report!r}")
     if a.threshold is not None and a.threshold < 0: p.error(f"--threshold must be >= 0, got {a.threshold:g}")
     if a.threshold is not None and a.method in HASH_METHODS and a.method != 'combined' and not a.threshold.is_integer():
         p.error(f"--threshold for {a.method} is a number of bits (an integer), got {a.threshold:g}")
@@ -92,6 +96,10 @@ def find_command(a, p, out=None) -> int:
         fn = r.save(a.out)
         bad_fn = r.save_bad(fn.with_name(fn.stem + '.bad.csv'))
         print(f"wrote {fn} and {bad_fn}", file=out)
+    if a.report is not None:
+        from fastdupe.report import html_report  # thumbnails: only when a report is asked for
+        html_report(r, a.report)
+        print(f"wrote {a.report}", file=out)
     return 0
 
 # %% ../nbs/09_cli.ipynb #02c6824d
