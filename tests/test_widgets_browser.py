@@ -1,7 +1,7 @@
 """The review widget as a person uses it: JupyterLab on localhost, driven in Debian's Chromium by Playwright, on real
 photos laid out as a fastai dataset. Run All, Delete, Next, Delete, Apply, Undo; then check `cleaned.csv`, the trash
 manifest and every file's bytes. Screenshots go to tests/_artifacts/."""
-import hashlib, json, os, re, secrets, shutil, signal, socket, subprocess, sys, time, urllib.request
+import hashlib, importlib.util, json, os, re, secrets, shutil, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 import pandas as pd
@@ -54,6 +54,7 @@ def _settings(d:Path):
 @pytest.fixture
 def lab(tmp_path):
     "JupyterLab on a free localhost port with a token; its root holds `data/` (real photos) and `review.ipynb`."
+    if importlib.util.find_spec('jupyterlab') is None: pytest.fail("jupyterlab is not installed (pip install jupyterlab; it is in the dev extra)")
     root, data = tmp_path/'root', tmp_path/'root'/'data'
     for f, d in LAYOUT.items():
         (data/d).mkdir(parents=True, exist_ok=True)
