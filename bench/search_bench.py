@@ -10,7 +10,7 @@ Annoy and FAISS, on clustered L2-normalised vectors (a stand-in for image featur
 
 Run: python bench/search_bench.py [--n 100000] [--d 1280] [--quick]. The last line is the figures as JSON.
 """
-import argparse, json, os, resource, subprocess, sys, time
+import argparse, json, resource, subprocess, sys, time
 import numpy as np
 import torch
 from torch import nn
@@ -29,14 +29,6 @@ def clustered(n, d, seed=0, per_cluster=20, noise=1.0) -> np.ndarray:
         x[a:b] /= np.linalg.norm(x[a:b], axis=1, keepdims=True)
     return x
 
-def matmul_gflops(d, size=4096, reps=3) -> float:
-    "Best rate of one size×d by d×size float32 torch.mm."
-    a, b = torch.randn(size, d), torch.randn(size, d)
-    best = 1e9
-    for _ in range(reps):
-        t0 = time.perf_counter(); torch.mm(a, b.T); best = min(best, time.perf_counter() - t0)
-    return 2 * size * size * d / best / 1e9
-
 def comb_similarity(t1, t2, sim_func=nn.CosineSimilarity(dim=0)):
     "fastai v1 (vision/interpret.py), verbatim: every pair in a Python loop, into a dense n×n array."
     self_sim = False
@@ -49,23 +41,35 @@ def comb_similarity(t1, t2, sim_func=nn.CosineSimilarity(dim=0)):
                 sims[idx1][idx2] = sim_func(ex1,ex2)
     return sims
 
-def exact_case(n, d, k, reps):
-    "Runs in its own process: exact top-k, interleaved with the reference matmul; prints one JSON line."
-    x = clustered(n, d)
-    ref_size, ref_reps = (4096, 3) if d <= 4096 else (2048, 2)
-    refs, best = [], 1e9
-    if reps == 1: refs.append(matmul_gflops(d, ref_size, ref_reps))
-    for _ in range(reps):
-        refs.append(matmul_gflops(d, ref_size, 1 if reps > 1 else ref_reps))
-        t0 = time.perf_counter(); p = similar_pairs(x, k); best = min(best, time.perf_counter() - t0)
-    if reps == 1: refs.append(matmul_gflops(d, ref_size, ref_reps))
-    useful = n * (n - 1) * d / best / 1e9
-    print(json.dumps(dict(n=n, d=d, k=k, seconds=best, reps=reps, pairs=len(p), useful_gflops=useful,
-                          matmul_gflops=max(refs), matmul_gflops_all=refs, ratio=useful / max(refs),
-                          peak_rss_mb=peak_rss_mb(), threads=torch.get_num_threads(), dense_nxn_gb=n * n * 4 / 1e9)))
+def matmul_window(d, seconds, size=4096) -> float:
+    "GFLOP/s of back-to-back size×d by d×size float32 torch.mm over `seconds` (at least one)."
+    a, b = torch.randn(size, d), torch.randn(size, d)
+    torch.mm(a, b.T)
+    t0, count = time.perf_counter(), 0
+    while not count or time.perf_counter() - t0 < seconds:
+        torch.mm(a, b.T); count += 1
+    return 2 * size * size * d * count / 1e9 / (time.perf_counter() - t0)
 
-def run_case(n, d, k, reps) -> dict:
-    cmd = [sys.executable, __file__, '--worker', f'{n},{d},{k},{reps}']
+def exact_case(n, d, k, reps, window):
+    """Runs in its own process (for its peak RSS): exact top-k on n clustered vectors; prints one JSON line.
+    reps > 1: best of `reps` runs, each after one reference matmul (best of those). reps = 1: the reference is the
+    mean rate over `window` seconds of matmuls just before and just after the run, so both see the same machine load."""
+    x = clustered(n, d)
+    size = 4096 if d <= 4096 else 2048
+    secs, refs = 1e9, []
+    if reps == 1: refs.append(matmul_window(d, window, size))
+    for _ in range(reps):
+        if reps > 1: refs.append(matmul_window(d, 0, size))
+        t0 = time.perf_counter(); p = similar_pairs(x, k); secs = min(secs, time.perf_counter() - t0)
+    if reps == 1: refs.append(matmul_window(d, window, size))
+    ref = float(np.mean(refs)) if reps == 1 else max(refs)
+    useful = n * (n - 1) * d / 1e9 / secs
+    print(json.dumps(dict(n=n, d=d, k=k, seconds=secs, reps=reps, pairs=len(p), useful_gflops=useful, matmul_gflops=ref,
+                          matmul_samples=refs, ratio=useful / ref, peak_rss_mb=peak_rss_mb(),
+                          threads=torch.get_num_threads(), dense_nxn_gb=n * n * 4 / 1e9)))
+
+def run_case(n, d, k, reps, window=0) -> dict:
+    cmd = [sys.executable, __file__, '--worker', f'{n},{d},{k},{reps},{window}']
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode: raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -103,17 +107,20 @@ def main(argv=None):
     ap.add_argument('--big-d', type=int, default=16384, help='second dimension for the fastai v1 comparison (0: skip)')
     ap.add_argument('--ann-n', type=int, default=None, help='items for Annoy/FAISS (default 20,000; --quick: 5,000)')
     ap.add_argument('--k', type=int, default=10)
+    ap.add_argument('--window', type=float, default=None, help='seconds of reference matmuls before and after the large run (default 20; --quick: 3)')
     ap.add_argument('--quick', action='store_true', help='smaller sizes and shorter timings')
     ap.add_argument('--worker', help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
-    if a.worker: return exact_case(*map(int, a.worker.split(',')))
+    if a.worker:
+        n, d, k, reps, window = a.worker.split(',')
+        return exact_case(int(n), int(d), int(k), int(reps), float(window))
     n = a.n or (20_000 if a.quick else 100_000)
     ns = min(a.small_n, n)
     ann_n = min(a.ann_n or (5_000 if a.quick else 20_000), n)
     budget = 0.5 if a.quick else 2.0
 
     cases = [run_case(ns, a.d, a.k, 3 if a.quick else 7)]
-    if n > ns: cases.append(run_case(n, a.d, a.k, 1))
+    if n > ns: cases.append(run_case(n, a.d, a.k, 1, a.window or (3 if a.quick else 20)))
     loops = []
     for d in [a.d] + ([a.big_d] if a.big_d else []):
         ex = cases[0] if d == a.d else run_case(ns, d, a.k, 3)
@@ -122,11 +129,15 @@ def main(argv=None):
         loops.append(dict(d=d, n=ns, **lp, exact_s=ex['seconds'], speedup=lp['seconds_scaled'] / ex['seconds']))
     ann = ann_case(ann_n, a.d, a.k)
 
-    print(f"Exact top-{a.k} per item (fastdupe.search.similar_pairs, backend='exact'), {cases[0]['threads']} torch threads; "
-          "useful GFLOP/s counts n(n-1)·d for the n(n-1)/2 distinct pairs; matmul = best 4096×d·d×4096 float32 torch.mm in the same process")
-    print(f"{'n':>8} {'d':>6} {'seconds':>9} {'useful GF/s':>12} {'matmul GF/s':>12} {'ratio':>6} {'peak RSS MB':>12} {'dense n×n GB':>13}")
+    print(f"Exact top-{a.k} per item (fastdupe.search.similar_pairs, backend='exact'), {cases[0]['threads']} torch threads, "
+          f"clustered unit vectors. useful GFLOP/s counts n(n-1)·d for the n(n-1)/2 distinct pairs. matmul = one 4096×d by "
+          f"d×4096 float32 torch.mm in the same process: for several runs, best matmul (each run follows one) vs best run; "
+          f"for one run, mean matmul rate over {a.window or (3 if a.quick else 20):g} s just before and just after it "
+          f"(other processes on the machine change both alike).")
+    print(f"{'n':>8} {'d':>6} {'runs':>4} {'seconds':>9} {'useful GF/s':>12} {'matmul GF/s':>12} {'ratio':>6} "
+          f"{'peak RSS MB':>12} {'dense n×n GB':>13}")
     for c in cases:
-        print(f"{c['n']:>8,} {c['d']:>6} {c['seconds']:>9.3f} {c['useful_gflops']:>12.1f} {c['matmul_gflops']:>12.1f} "
+        print(f"{c['n']:>8,} {c['d']:>6} {c['reps']:>4} {c['seconds']:>9.3f} {c['useful_gflops']:>12.1f} {c['matmul_gflops']:>12.1f} "
               f"{c['ratio']:>6.2f} {c['peak_rss_mb']:>12.0f} {c['dense_nxn_gb']:>13.2f}")
     print(f"\nfastai v1 comb_similarity (per-pair Python loop) on the same {ns:,} vectors: timed on the first m rows, "
           "scaled to all rows by pair count")

@@ -6,7 +6,8 @@ Docs: https://fastdupe.github.io/fastdupe/search.html.md"""
 
 # %% ../nbs/04_search.ipynb #5951a925
 from __future__ import annotations
-import json, math
+import json, math, threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -116,11 +117,15 @@ def normalize_vectors(
     norms = torch.empty(len(t), device=t.device)
     for a in range(0, len(t), _CHUNK):
         c = t[a:a+_CHUNK].float()
-        if not torch.isfinite(c).all():
-            bad = a + int((~torch.isfinite(c).all(1)).nonzero()[0])
-            raise ValueError(f"vectors must be finite: row {bad} has NaN or infinity")
-        norms[a:a+_CHUNK] = torch.linalg.vector_norm(c, dim=1)
-    if len(t) and bool(((norms - 1).abs() < 1e-4).all()): return t
+        nrm = torch.linalg.vector_norm(c, dim=1)  # NaN or inf in a row makes its norm NaN or inf
+        rows = (~torch.isfinite(nrm)).nonzero().squeeze(1)
+        if len(rows):
+            fin = torch.isfinite(c[rows]).all(1)
+            if not bool(fin.all()): raise ValueError(f"vectors must be finite: row {a + int(rows[~fin][0])} has NaN or infinity")
+            raise ValueError(f"row {a + int(rows[0])} is too large: its norm overflows float32; scale the vectors down")
+        norms[a:a+_CHUNK] = nrm
+    tol = 1e-4 if t.dtype == torch.float32 else 1e-2
+    if len(t) and bool(((norms - 1).abs() < tol).all()): return t
     out = torch.empty_like(t)
     inv = 1 / norms.clamp_min(1e-12)
     for a in range(0, len(t), _CHUNK): out[a:a+_CHUNK] = (t[a:a+_CHUNK].float() * inv[a:a+_CHUNK, None]).to(t.dtype)
@@ -148,38 +153,62 @@ def _merge_groups(V, I, key, vals, ids):
     V[keys] = Va; I[keys] = Ia
 
 # %% ../nbs/04_search.ipynb #8d5d096d
-def _bars(S, V, dim:int):
-    "For each row (`dim=1`) or column (`dim=0`) of tile `S`: the value a candidate must reach, and which can change."
-    k, n = V.shape[1], S.shape[dim]
-    w = n // k * k
-    if w:
-        # the smallest of the maxima of k disjoint groups is <= the k-th largest value
-        M = S[:, :w].unflatten(1, (k, w // k)).amax(2).T if dim == 1 else S[:w].unflatten(0, (k, w // k)).amax(1)
-        mx, lo = M.amax(0), M.amin(0)
-        if w < n: mx = torch.maximum(mx, S[:, w:].amax(1) if dim == 1 else S[w:].amax(0))
-    else: mx, lo = S.amax(dim), torch.full((S.shape[1 - dim],), -math.inf, device=S.device)
-    kth = V[:, -1]
-    bar = torch.maximum(lo, torch.nextafter(kth, torch.full_like(kth, math.inf)))  # strictly better than the k-th
-    return bar, (mx > kth).nonzero().squeeze(1)
+_GROUPS = 64 # groups per column of a tile (rows: groups of 32 columns): their maxima bound its k-th best value and locate its candidates
+_DIRECT = 4 # scan the whole tile when more than 1/_DIRECT of the groups may hold candidates
 
-_SPARSE = 4 # work on a sub-matrix when fewer than 1/_SPARSE of the rows (columns) can change
+def _bar(M, kth, k:int):
+    "Per row of group maxima `M` (m, G): the value a candidate must reach (+inf: none can), or None if no row can change."
+    act = (M.amax(1) > kth).nonzero().squeeze(1)
+    if not len(act): return None
+    ka = kth[act]
+    # the k-th largest of the maxima of G >= k disjoint groups is <= the k-th largest value of the row
+    lo = torch.topk(M[act], k, dim=1).values[:, -1] if M.shape[1] >= k else torch.full_like(ka, -math.inf)
+    bar = torch.full_like(kth, math.inf)
+    bar[act] = torch.maximum(lo, torch.nextafter(ka, torch.full_like(ka, math.inf)))  # and strictly better than the k-th
+    return bar
 
-def _update_rows(S, V, I, off:int):
+def _update_rows(S, V, I, off:int, lock):
     "Update the running top-k `V`/`I` of the rows of tile `S`, whose columns are items `off, off+1, ...`."
-    bar, act = _bars(S, V, 1)
-    if not len(act): return
-    if len(act) * _SPARSE < len(S): rr, c = (S[act] >= bar[act, None]).nonzero(as_tuple=True); r = act[rr]
-    else: r, c = (S >= bar[:, None]).nonzero(as_tuple=True)
-    _merge_groups(V, I, r, S[r, c], c + off)
+    k, (m, c) = V.shape[1], S.shape
+    # groups of 32 columns: a reduction over 32 (or 64) contiguous floats vectorises, over 16 or 31 it is 5x slower
+    g = 32 if c >= 64 * k else max(1, c // (2 * k)); G = c // g; w = G * g  # columns w: are checked one by one
+    M = S[:, :w].unflatten(1, (G, g)).amax(2)
+    if w < c: M = torch.cat([M, S[:, w:]], 1)
+    bar = _bar(M, V[:, -1], k)
+    if bar is None: return
+    hit = M[:, :G] >= bar[:, None]
+    if int(hit.sum()) * _DIRECT > hit.numel(): r, j = (S >= bar[:, None]).nonzero(as_tuple=True)
+    else:
+        hr, hg = hit.nonzero(as_tuple=True)
+        pi, o = (S[:, :w].unflatten(1, (G, g))[hr, hg] >= bar[hr, None]).nonzero(as_tuple=True)
+        r, j = hr[pi], hg[pi] * g + o
+        if w < c:
+            r2, j2 = (S[:, w:] >= bar[:, None]).nonzero(as_tuple=True)
+            r, j = torch.cat([r, r2]), torch.cat([j, j2 + w])
+            o = torch.argsort(r, stable=True); r, j = r[o], j[o]
+    v = S[r, j]
+    with lock: _merge_groups(V, I, r, v, j + off)
 
-def _update_cols(S, V, I, off:int):
+def _update_cols(S, V, I, off:int, lock):
     "Update the running top-k `V`/`I` of the columns of tile `S`, whose rows are items `off, off+1, ...`."
-    bar, act = _bars(S, V, 0)
-    if not len(act): return
-    if len(act) * _SPARSE < S.shape[1]: r, cc = (S[:, act] >= bar[act]).nonzero(as_tuple=True); c = act[cc]
-    else: r, c = (S >= bar).nonzero(as_tuple=True)
-    o = torch.argsort(c, stable=True); r, c = r[o], c[o]
-    _merge_groups(V, I, c, S[r, c], r + off)
+    k, (m, c) = V.shape[1], S.shape
+    G = min(max(_GROUPS, 2 * k), m); g = m // G; w = G * g
+    M = S[:w].unflatten(0, (G, g)).amax(1)
+    if w < m: M = torch.cat([M, S[w:]], 0)
+    bar = _bar(M.T, V[:, -1], k)
+    if bar is None: return
+    hit = M[:G] >= bar
+    if int(hit.sum()) * _DIRECT > hit.numel(): r, j = (S >= bar).nonzero(as_tuple=True)
+    else:
+        hg, hc = hit.nonzero(as_tuple=True)
+        pi, o = (S[:w].unflatten(0, (G, g))[hg, :, hc] >= bar[hc, None]).nonzero(as_tuple=True)
+        r, j = hg[pi] * g + o, hc[pi]
+        if w < m:
+            r2, j2 = (S[w:] >= bar).nonzero(as_tuple=True)
+            r, j = torch.cat([r, r2 + w]), torch.cat([j, j2])
+    o = torch.argsort(j, stable=True); r, j = r[o], j[o]
+    v = S[r, j]
+    with lock: _merge_groups(V, I, j, v, r + off)
 
 # %% ../nbs/04_search.ipynb #9b880b98
 def _tiles(n:int, device, tile_rows=None, tile_cols=None) -> tuple[int,int]:
@@ -191,16 +220,37 @@ def _tiles(n:int, device, tile_rows=None, tile_cols=None) -> tuple[int,int]:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
     return int(tile_rows), int(max(tile_cols, tile_rows))
 
-class _Threads:
-    "On CPU, run the bookkeeping between matrix products on fewer threads; restores the setting on exit."
-    def __init__(self, device): self.cpu = torch.device(device).type == 'cpu'
-    def __enter__(self):
-        self.nt = torch.get_num_threads(); self.bt = max(1, self.nt // 2); return self
-    def mm(self):
-        if self.cpu: torch.set_num_threads(self.nt)
-    def book(self):
-        if self.cpu: torch.set_num_threads(self.bt)
-    def __exit__(self, *a): torch.set_num_threads(self.nt)
+def _run(fn, tasks:list, device):
+    "Run `fn` on every task: on CPU on one thread per core with single-threaded torch ops, on GPU in order."
+    nt = torch.get_num_threads()
+    workers = min(nt, len(tasks)) if torch.device(device).type == 'cpu' else 1
+    if workers <= 1:
+        for t in tasks: fn(t)
+        return
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as ex: list(ex.map(fn, tasks))  # list() re-raises a worker's exception
+    finally: torch.set_num_threads(nt)
+
+class _Collector:
+    "Entries of tiles at or above a threshold, gathered from worker threads, with a cap on their number."
+    def __init__(self, tmin:float, max_pairs:int|None):
+        self.tmin, self.max_pairs, self.parts, self.count, self.lock = tmin, max_pairs, [], 0, threading.Lock()
+        self.stop = threading.Event()
+
+    def add(self, S, r0:int, c0:int):
+        act = (S.amax(1) > self.tmin).nonzero().squeeze(1)
+        if not len(act): return
+        r, c = (S[act] > self.tmin).nonzero(as_tuple=True); r = act[r]
+        part = (r + r0, c + c0, S[r, c])
+        with self.lock:
+            self.parts.append(part); self.count += len(r)
+            if self.max_pairs is not None and self.count > self.max_pairs: self.stop.set()
+            _too_many(self.count, self.max_pairs)
+
+    def arrays(self):
+        if not self.parts: return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+        return tuple(torch.cat(t).cpu().numpy() for t in zip(*self.parts))
 
 # %% ../nbs/04_search.ipynb #7b4cf3c3
 def _floor(threshold) -> float:
@@ -228,36 +278,32 @@ def exact_pairs(
     if k is not None:
         kk = min(k, n - 1)
         V = torch.full((n, kk), tmin, device=dev); I = torch.full((n, kk), -1, dtype=torch.int64, device=dev)
-    else: found, count, tri = [], 0, torch.ones(R, R, dtype=torch.bool, device=dev).triu()
-    buf = torch.empty(R * C, device=dev)
-    with _Threads(dev) as th:
-        for i0 in range(0, n, R):
-            i1 = min(i0 + R, n); A = x[i0:i1].float(); m = i1 - i0
-            c1 = i1
-            while c1 > 0:  # right to left: the chunk holding the diagonal square comes first
-                c0 = max(0, c1 - C)
-                th.mm()
-                S = torch.mm(A, x[c0:c1].float().T, out=buf[:m * (c1 - c0)].view(m, c1 - c0))
-                th.book()
-                diag = c1 == i1
-                if k is None:
-                    if diag: S[:, i0 - c0:].masked_fill_(tri[:m, :m], -math.inf)  # keep j < i only
-                    act = (S.amax(1) > tmin).nonzero().squeeze(1)
-                    if len(act):
-                        r, c = (S[act] > tmin).nonzero(as_tuple=True); r = act[r]
-                        found.append((r + i0, c + c0, S[r, c])); count += len(r)
-                        _too_many(count, max_pairs)
-                else:
-                    # rows learn about every column of the chunk (in the diagonal square: both triangles);
-                    # columns left of the square learn about the rows
-                    if diag: S[:, i0 - c0:].fill_diagonal_(-math.inf)
-                    _update_rows(S, V[i0:i1], I[i0:i1], c0)
-                    cl = min(c1, i0) - c0
-                    if cl > 0: _update_cols(S[:, :cl], V[c0:c0 + cl], I[c0:c0 + cl], i0)
-                c1 = c0
-    if k is None:
-        if not found: return SimPairs.empty()
-        i, j, s = (torch.cat(t).cpu().numpy() for t in zip(*found))
+        lock = threading.Lock()
+    else: col, tri = _Collector(tmin, max_pairs), torch.ones(R, R, dtype=torch.bool, device=dev).triu()
+    local = threading.local()
+
+    def block(i0):
+        if not hasattr(local, 'buf'): local.buf = torch.empty(R * C, device=dev)
+        i1 = min(i0 + R, n); A = x[i0:i1].float(); m = i1 - i0
+        c1 = i1
+        while c1 > 0:  # right to left: the chunk holding the diagonal square comes first
+            if k is None and col.stop.is_set(): return
+            c0 = max(0, c1 - C)
+            S = torch.mm(A, x[c0:c1].float().T, out=local.buf[:m * (c1 - c0)].view(m, c1 - c0))
+            if k is None:
+                if c1 == i1: S[:, i0 - c0:].masked_fill_(tri[:m, :m], -math.inf)  # keep j < i only
+                col.add(S, i0, c0)
+            else:
+                # rows learn about every column of the chunk (in the diagonal square: both triangles);
+                # columns left of the square learn about the rows
+                if c1 == i1: S[:, i0 - c0:].fill_diagonal_(-math.inf)
+                _update_rows(S, V[i0:i1], I[i0:i1], c0, lock)
+                cl = min(c1, i0) - c0
+                if cl > 0: _update_cols(S[:, :cl], V[c0:c0 + cl], I[c0:c0 + cl], i0, lock)
+            c1 = c0
+
+    _run(block, list(range(0, n, R))[::-1], dev)  # the biggest blocks (the last rows) first balances the threads
+    if k is None: i, j, s = col.arrays()
     else:
         V, I = V.cpu().numpy(), I.cpu().numpy()
         a = np.broadcast_to(np.arange(n)[:, None], I.shape)
@@ -282,27 +328,25 @@ def exact_query(
     m, n, dev = len(q), len(x), x.device
     q = q.to(dev)
     if m == 0 or n == 0: return Matches.empty()
-    R, C = _tiles(max(n, 4096), dev, tile_rows, tile_cols)
+    R, C = _tiles(1 << 20, dev, tile_rows, tile_cols)
     tmin = _floor(threshold)
     if k is not None:
         kk = min(k, n)
         V = torch.full((m, kk), tmin, device=dev); I = torch.full((m, kk), -1, dtype=torch.int64, device=dev)
-    else: found, count = [], 0
-    buf = torch.empty(R * C, device=dev)
-    with _Threads(dev) as th:
-        for i0 in range(0, m, R):
-            i1 = min(i0 + R, m); A = q[i0:i1].float()
-            for c0 in range(0, n, C):
-                c1 = min(c0 + C, n)
-                th.mm()
-                S = torch.mm(A, x[c0:c1].float().T, out=buf[:(i1 - i0) * (c1 - c0)].view(i1 - i0, c1 - c0))
-                th.book()
-                if k is None:
-                    r, c = (S > tmin).nonzero(as_tuple=True)
-                    found.append((r + i0, c + c0, S[r, c])); count += len(r)
-                    _too_many(count, max_pairs)
-                else: _update_rows(S, V[i0:i1], I[i0:i1], c0)
-    if k is None: a, b, s = (torch.cat(t).cpu().numpy() for t in zip(*found))
+        lock = threading.Lock()
+    else: col = _Collector(tmin, max_pairs)
+    local = threading.local()
+
+    def tile(t):
+        i0, c0 = t; i1, c1 = min(i0 + R, m), min(c0 + C, n)
+        if k is None and col.stop.is_set(): return
+        if not hasattr(local, 'buf'): local.buf = torch.empty(R * C, device=dev)
+        S = torch.mm(q[i0:i1].float(), x[c0:c1].float().T, out=local.buf[:(i1 - i0) * (c1 - c0)].view(i1 - i0, c1 - c0))
+        if k is None: col.add(S, i0, c0)
+        else: _update_rows(S, V[i0:i1], I[i0:i1], c0, lock)
+
+    _run(tile, [(i0, c0) for i0 in range(0, m, R) for c0 in range(0, n, C)], dev)
+    if k is None: a, b, s = col.arrays()
     else:
         V, I = V.cpu().numpy(), I.cpu().numpy()
         ok = (I >= 0) & (V > tmin)
