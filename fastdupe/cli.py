@@ -8,7 +8,7 @@ Docs: https://fastdupe.github.io/fastdupe/cli.html.md"""
 from __future__ import annotations
 import argparse, sys
 from pathlib import Path
-from .group import find_duplicates, PAIR_FINDERS, LINKS, KEEP_RULES, DEFAULT_KEEP, Duplicates
+from .group import find_duplicates, PAIR_FINDERS, LINKS, KEEP_RULES, DEFAULT_KEEP, Duplicates, DEFAULT_METHOD, CNN_THRESHOLD
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 
 # %% auto #0
@@ -31,11 +31,12 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser('find', help='find duplicate groups under a folder (or in a CSV or list of files)',
                        description='Find duplicate groups; print them and write FILE.csv or FILE.json. Nothing is moved or deleted.')
     f.add_argument('path', metavar='PATH', help='folder of images (searched recursively), an image list CSV, or one image')
-    f.add_argument('--method', default='phash', choices=list(HASH_METHODS) + list(MODEL_METHODS),
-                   help='how to compare images (default: phash)')
+    f.add_argument('--method', default=DEFAULT_METHOD, choices=list(HASH_METHODS) + list(MODEL_METHODS),
+                   help=f'how to compare images (default: {DEFAULT_METHOD}: pretrained CNN features plus a flip/rotation-aware phash)')
     f.add_argument('--threshold', type=float, default=None,
-                   help='largest distance that counts as a duplicate (hashes: bits; defaults: ' +
-                        ', '.join(f'{k} {v}' for k, v in DEFAULT_THRESHOLDS.items()) + ')')
+                   help='hash methods: largest Hamming distance in bits (defaults: ' +
+                        ', '.join(f'{k} {v}' for k, v in DEFAULT_THRESHOLDS.items()) +
+                        f'); cnn/fused: smallest cosine similarity (default {CNN_THRESHOLD})')
     f.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write groups here')
     f.add_argument('--report', metavar='FILE.html', default=None,
                    help='also write a self-contained HTML page of the groups with thumbnails (opens from disk)')

@@ -20,8 +20,8 @@ from .hashing import (hash_items, hamming_pairs, hamming_distance, exact_pairs, 
                               COMBINED_KINDS, DEFAULT_THRESHOLDS)
 
 # %% auto #0
-__all__ = ['KEEP_RULES', 'DEFAULT_KEEP', 'LINKS', 'OUTPUT_COLUMNS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'keep_key',
-           'Group', 'group_pairs', 'Duplicates', 'Found', 'find_duplicates']
+__all__ = ['KEEP_RULES', 'DEFAULT_KEEP', 'LINKS', 'OUTPUT_COLUMNS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH',
+           'DEFAULT_METHOD', 'keep_key', 'Group', 'group_pairs', 'Duplicates', 'Found', 'find_duplicates']
 
 # %% ../nbs/05_group.ipynb #c3b55dba
 KEEP_RULES = {
@@ -221,8 +221,9 @@ def _hash_finder(method):
 PAIR_FINDERS = {m: _hash_finder(m) for m in HASH_METHODS}
 
 # %% ../nbs/05_group.ipynb #7ca701ff
-CNN_THRESHOLD = 0.9  # cosine similarity; calibrated on the benchmark (see bench/cnn_bench.py)
+CNN_THRESHOLD = 0.8  # cosine similarity (see "Calibration" below)
 FUSED_HASH = 'phash'
+DEFAULT_METHOD = 'fused' # what `fastdupe find` and `find_duplicates` use unless told otherwise
 
 def _infos_for(paths) -> list[ImageInfo]:
     from fastdupe.intake import image_info
@@ -260,10 +261,10 @@ def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
 PAIR_FINDERS['cnn'] = _cnn_find
 PAIR_FINDERS['fused'] = lambda items, **kw: _cnn_find(items, fused=True, **kw)
 
-# %% ../nbs/05_group.ipynb #530768b4
+# %% ../nbs/05_group.ipynb #ac562cfc
 def find_duplicates(
     src, # folder, file list, CSV or DataFrame (see `intake.get_items`)
-    method:str='phash', # a key of `PAIR_FINDERS`: exact, ahash, phash, dhash, whash, colorhash, combined, ...
+    method:str=DEFAULT_METHOD, # a key of `PAIR_FINDERS`: exact, ahash, phash, dhash, whash, colorhash, combined, cnn, fused
     threshold:float|None=None, # pair threshold (hash methods: bits; default `DEFAULT_THRESHOLDS`)
     link:str='single', # how pairs become groups: single, star, complete or dbscan
     keep:Sequence[str]|Callable=DEFAULT_KEEP, # keep policy
