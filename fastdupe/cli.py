@@ -76,6 +76,8 @@ def find_command(a, p, out=None) -> int:
     if a.threshold is not None and a.threshold < 0: p.error(f"--threshold must be >= 0, got {a.threshold:g}")
     if a.threshold is not None and a.method in HASH_METHODS and a.method != 'combined' and not a.threshold.is_integer():
         p.error(f"--threshold for {a.method} is a number of bits (an integer), got {a.threshold:g}")
+    if a.threshold is not None and a.method in MODEL_METHODS and not 0 <= a.threshold <= 1:
+        p.error(f"--threshold for {a.method} is a cosine similarity between 0 and 1, got {a.threshold:g}")
     if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
     keep = [k.strip() for k in a.keep.split(',') if k.strip()]
     bad_rules = [k for k in keep if k not in KEEP_RULES]

@@ -107,7 +107,8 @@ def test_sample_default_finds_planted_groups(tmp_path):
     for row in rows: found.setdefault(row['group'], set()).add(Path(row['path']).name)
     assert sorted(map(sorted, found.values())) == sorted(map(sorted, truth_groups)), (found, truth_groups)
 
-@pytest.mark.parametrize('args', [['--method', 'md5'], ['--threshold', '-3'], ['--threshold', '2.5'],
+@pytest.mark.parametrize('args', [['--method', 'md5'], ['--threshold', '-3'], ['--method', 'phash', '--threshold', '2.5'],
+                                  ['--threshold', '2.5'], ['--method', 'cnn', '--threshold', '1.5'],
                                   ['--out', 'x.txt'], ['--link', 'average'], ['--keep', 'prettiest'], ['--workers', '-1']])
 def test_bad_arguments_exit_2(args):
     r = run_cli('find', SAMPLE, *args)
