@@ -114,6 +114,16 @@ def normalize_vectors(
     if t.dtype not in (torch.float16, torch.bfloat16, torch.float32): t = t.to(torch.float32)
     if device is not None: t = t.to(device)
     t = t.contiguous()
+    if t.device.type == 'cpu' and len(t) <= 4 * _CHUNK:
+        with _one_thread(): return _normalize(t)
+    return _normalize(t)
+
+class _one_thread:
+    "Run torch CPU operations on one thread: for small inputs, faster than waking the others (much, on a busy machine)."
+    def __enter__(self): self.nt = torch.get_num_threads(); torch.set_num_threads(1)
+    def __exit__(self, *a): torch.set_num_threads(self.nt)
+
+def _normalize(t:torch.Tensor) -> torch.Tensor:
     norms = torch.empty(len(t), device=t.device)
     for a in range(0, len(t), _CHUNK):
         c = t[a:a+_CHUNK].float()
@@ -220,6 +230,8 @@ def _tiles(n:int, device, tile_rows=None, tile_cols=None) -> tuple[int,int]:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
     return int(tile_rows), int(max(tile_cols, tile_rows))
 
+_pools = {}
+
 def _run(fn, tasks:list, device):
     "Run `fn` on every task: on CPU on one thread per core with single-threaded torch ops, on GPU in order."
     nt = torch.get_num_threads()
@@ -227,9 +239,10 @@ def _run(fn, tasks:list, device):
     if workers <= 1:
         for t in tasks: fn(t)
         return
+    # threads are started once and kept: starting them costs milliseconds on a busy machine
+    if workers not in _pools: _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix='fastdupe-search')
     torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as ex: list(ex.map(fn, tasks))  # list() re-raises a worker's exception
+    try: list(_pools[workers].map(fn, tasks))  # list() re-raises a worker's exception
     finally: torch.set_num_threads(nt)
 
 class _Collector:
