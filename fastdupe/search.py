@@ -553,7 +553,10 @@ class FaissIndex(Index):
         if self.kind == 'ivf': faiss.extract_index_ivf(self.index).nprobe = self.nprobe
 
     def _vectors(self, a, b) -> np.ndarray:
-        if self.kind == 'ivf': _faiss().extract_index_ivf(self.index).make_direct_map()
+        "Indexed vectors a..b (for the self-join), read back from the index."
+        if self.kind == 'ivf':
+            ivf = _faiss().extract_index_ivf(self.index)
+            if not ivf.direct_map.type: ivf.make_direct_map()  # once: IVF lists do not know positions otherwise
         return self.index.reconstruct_n(a, b - a)
 
     def _batches(self, q=None):
