@@ -2,8 +2,9 @@
 
 For `efficientnet_lite0` and `tf_efficientnet_lite0` (same ImageNet weights) prints, side by side:
 - ImageNet top-1/top-5 on labelled real photos (skimage, sklearn and OpenCV samples with the class a person would give);
-- model time per image (forward pass only, batches of 32, 8 and 1; interleaved runs): the fastest wall-clock time of
-  `--reps` runs, and the median CPU time (all threads) — on a shared machine the CPU time is the steadier figure;
+- model time per image (forward pass only; one thread with batches of 8, all threads with batches of 32 and 1;
+  interleaved runs): the fastest wall-clock and CPU time of `--reps` runs. On a shared machine the one-thread CPU time
+  is the steady figure;
 - full `image_features` wall and CPU time per image (reading, decoding, preprocessing, model) on a benchmark folder of real photos
   with known copies (`fastdupe.eval.build_benchmark`), for each `tta` mode, and its cost factor (in CPU time);
 - the best pairwise F1 over cosine thresholds and, at that threshold, the recall per transformation; and the mean
@@ -52,25 +53,30 @@ def accuracy(arch, labelled):
     t5 = [bool({c for c,_ in t} & ok) for t,(_,ok) in zip(top, labelled)]
     return sum(t1), sum(t5), [t[0][0] for t in top]
 
-def model_times(reps, batch_sizes=(32, 1)):
-    "ms per image of the forward pass (features, pooled), per arch and batch size: (min wall, median CPU) over `reps` runs."
+def model_times(reps, configs=((1, 8), (0, 32), (0, 1))):
+    """ms per image of the forward pass to pooled features, per arch and `(threads, batch size)` (threads 0: torch's
+    default): `(fastest wall-clock, fastest CPU time)` of `reps` interleaved runs. With one thread the CPU time is the
+    steady figure on a shared machine; with several, busy threads spinning while they wait inflate it."""
     from fastdupe.features import pretrained_model, preprocess, _embed
     x1 = torch.stack([preprocess(photo(s)) for s,_ in LABELLED])
-    res = {}
-    for bs in batch_sizes:
-        x = x1.repeat((bs+len(x1)-1)//len(x1), 1, 1, 1)[:bs]
-        n = max(1, 32//bs)
-        runs,cpu = {a: [] for a in ARCHS},{a: [] for a in ARCHS}
-        with torch.inference_mode():
-            for a in ARCHS: _embed(pretrained_model(a), x, (0,))  # warm up
-            for _ in range(reps):
-                for a in ARCHS:  # interleaved, so a busy spell on the machine hits both
-                    m = pretrained_model(a)
-                    t,c = time.perf_counter(),time.process_time()
-                    for _ in range(n): _embed(m, x, (0,))
-                    runs[a].append((time.perf_counter()-t)*1000/(n*bs))
-                    cpu[a].append((time.process_time()-c)*1000/(n*bs))
-        for a in ARCHS: res[(a, bs)] = (min(runs[a]), float(np.median(cpu[a])))
+    res, default = {}, torch.get_num_threads()
+    try:
+        for th,bs in configs:
+            torch.set_num_threads(th or default)
+            x = x1.repeat((bs+len(x1)-1)//len(x1), 1, 1, 1)[:bs]
+            n = max(1, 8//bs)
+            wall,cpu = {a: [] for a in ARCHS},{a: [] for a in ARCHS}
+            with torch.inference_mode():
+                for a in ARCHS: _embed(pretrained_model(a), x, (0,))  # warm up
+                for _ in range(reps):
+                    for a in ARCHS:  # interleaved, so a busy spell on the machine hits both
+                        m = pretrained_model(a)
+                        t,c = time.perf_counter(),time.process_time()
+                        for _ in range(n): _embed(m, x, (0,))
+                        wall[a].append((time.perf_counter()-t)*1000/(n*bs))
+                        cpu[a].append((time.process_time()-c)*1000/(n*bs))
+            for a in ARCHS: res[(a, th or default, bs)] = (min(wall[a]), min(cpu[a]))
+    finally: torch.set_num_threads(default)
     return res
 
 def quality(feats, truth):
@@ -114,15 +120,14 @@ def main(argv=None):
         out['archs'][arch] = dict(top1=t1, top5=t5, n_labelled=len(labelled))
         print(f"{arch:24s} {t1:>3d}/{len(labelled):<2d} {t5:>3d}/{len(labelled):<2d}  {', '.join(names)}")
 
-    mt = model_times(1 if a.quick else a.reps, (4,) if a.quick else (32, 8, 1))
-    print("\nModel time per image, ms (forward pass to pooled features): fastest wall-clock / median CPU time")
-    bss = sorted({bs for _,bs in mt}, reverse=True)
-    print(f"{'arch':24s} " + ' '.join(f'{"bs="+str(bs):>16s}' for bs in bss))
+    mt = model_times(1 if a.quick else a.reps, ((1, 2),) if a.quick else ((1, 8), (0, 32), (0, 1)))
+    cfgs = sorted({k[1:] for k in mt}, key=lambda c: (c[0], -c[1]))
+    print("\nModel time per image, ms (forward pass to pooled features): fastest wall-clock / fastest CPU time")
+    print(f"{'arch':24s} " + ' '.join(f'{f"{th} thread(s), bs={bs}":>22s}' for th,bs in cfgs))
     for arch in ARCHS:
-        print(f"{arch:24s} " + ' '.join(f'{mt[(arch,bs)][0]:>7.1f} / {mt[(arch,bs)][1]:<6.1f}' for bs in bss))
-        out['archs'][arch]['model_ms'] = {str(bs): mt[(arch,bs)][0] for bs in bss}
-        out['archs'][arch]['model_cpu_ms'] = {str(bs): mt[(arch,bs)][1] for bs in bss}
-
+        print(f"{arch:24s} " + ' '.join(f'{mt[(arch,*c)][0]:>12.1f} / {mt[(arch,*c)][1]:<7.1f}' for c in cfgs))
+        out['archs'][arch]['model_ms'] = {f'{th}x{bs}': mt[(arch,th,bs)][0] for th,bs in cfgs}
+        out['archs'][arch]['model_cpu_ms'] = {f'{th}x{bs}': mt[(arch,th,bs)][1] for th,bs in cfgs}
     if a.no_folder: print(json.dumps(out)); return
     tmp = a.data or Path(tempfile.mkdtemp())/'bench'
     truth = build_benchmark(tmp, n_originals=3 if a.quick else a.n_originals, seed=0)
