@@ -10,13 +10,14 @@ import os, functools, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from PIL import Image
 from fastprogress.fastprogress import progress_bar
+from fastcore.foundation import L
 with warnings.catch_warnings():  # fastai.layers calls torch.jit.script, which torch now deprecates: not the user's concern
     warnings.simplefilter('ignore', FutureWarning)
     from fastai.layers import AdaptiveConcatPool2d
@@ -96,9 +97,10 @@ def _rows(items):
     return list(items)
 
 def _label(o) -> str:
+    "A decoded label as text: multi-labels joined with ';', 0-d tensors as their number."
     if isinstance(o, str): return str(o)
-    if isinstance(o, (list, tuple)) or hasattr(o, 'items') and isinstance(getattr(o, 'items'), list): return ';'.join(map(str, o))
-    return str(o.item() if hasattr(o, 'item') and getattr(o, 'ndim', 1) == 0 else o)
+    if isinstance(o, (list, tuple, L)): return ';'.join(map(str, o))  # fastai's MultiCategory is an `L`
+    return str(o.item() if getattr(o, 'ndim', None) == 0 else o)
 
 def _labels(ds) -> list|None:
     "Decoded labels of a `Datasets` with one input and one target, else `None`."
