@@ -254,10 +254,12 @@ def test_tta_invariance(tta, invariant, not_invariant, photo, full, tmp_path):
     T = Image.Transpose
     ops = dict(mirror=T.FLIP_LEFT_RIGHT, rot90=T.ROTATE_90, rot180=T.ROTATE_180, rot270=T.ROTATE_270,
                flip_tb=T.FLIP_TOP_BOTTOM, transpose=T.TRANSPOSE, transverse=T.TRANSVERSE)
+    src.save(tmp_path/'orig.png')  # lossless like the copies, so only the geometry differs
     for k,op in ops.items(): src.transpose(op).save(tmp_path/f'{k}.png')
-    f = image_features([full/f'{photo}.jpg'] + [tmp_path/f'{k}.png' for k in ops], tta=tta, progress=False)
+    f = image_features([tmp_path/'orig.png'] + [tmp_path/f'{k}.png' for k in ops], tta=tta, progress=False)
     cos = dict(zip(['orig'] + list(ops), f.vectors @ f.vectors[0]))
-    for k in invariant: assert cos[k] > 0.9995, (k, cos[k])  # PIL resizes in two 8-bit passes: not bit-exact
+    # not bit-exact: intake box-reduces large images by a whole factor, which drops the odd last row of a turned copy
+    for k in invariant: assert cos[k] > 0.995, (k, cos[k])
     if photo == 'rocket':  # not symmetric at all: views outside the group stay apart
         for k in not_invariant: assert cos[k] < 0.99, (k, cos[k])
     plain = image_features([full/f'{photo}.jpg', tmp_path/'rot90.png'], progress=False)
