@@ -52,20 +52,22 @@ def matmul_window(d, seconds, size=4096) -> float:
 
 def exact_case(n, d, k, reps, window):
     """Runs in its own process (for its peak RSS): exact top-k on n clustered vectors; prints one JSON line.
-    reps > 1: best of `reps` runs, each after one reference matmul (best of those). reps = 1: the reference is the
-    mean rate over `window` seconds of matmuls just before and just after the run, so both see the same machine load."""
+    The reference matmul is measured right before and right after each run and the run is compared with the mean of
+    the two, so both see the same machine load (other processes come and go); with several runs, the run with the
+    median ratio is reported. reps > 1: one matmul before/after each run; reps = 1: `window` seconds of them."""
     x = clustered(n, d)
     size = 4096 if d <= 4096 else 2048
-    secs, refs = 1e9, []
-    if reps == 1: refs.append(matmul_window(d, window, size))
+    w = window if reps == 1 else 0
+    refs, runs = [matmul_window(d, w, size)], []
     for _ in range(reps):
-        if reps > 1: refs.append(matmul_window(d, 0, size))
-        t0 = time.perf_counter(); p = similar_pairs(x, k); secs = min(secs, time.perf_counter() - t0)
-    if reps == 1: refs.append(matmul_window(d, window, size))
-    ref = float(np.mean(refs)) if reps == 1 else max(refs)
-    useful = n * (n - 1) * d / 1e9 / secs
-    print(json.dumps(dict(n=n, d=d, k=k, seconds=secs, reps=reps, pairs=len(p), useful_gflops=useful, matmul_gflops=ref,
-                          matmul_samples=refs, ratio=useful / ref, peak_rss_mb=peak_rss_mb(),
+        t0 = time.perf_counter(); p = similar_pairs(x, k); runs.append(time.perf_counter() - t0)
+        refs.append(matmul_window(d, w, size))
+    useful_gf = n * (n - 1) * d / 1e9
+    rows = sorted((useful_gf / s / ((r0 + r1) / 2), s, (r0 + r1) / 2) for s, r0, r1 in zip(runs, refs, refs[1:]))
+    ratio, secs, ref = rows[len(rows) // 2]
+    print(json.dumps(dict(n=n, d=d, k=k, seconds=secs, reps=reps, pairs=len(p), useful_gflops=useful_gf / secs,
+                          matmul_gflops=ref, ratio=ratio, run_seconds=runs, matmul_samples=refs,
+                          best_seconds=min(runs), best_ratio=rows[-1][0], peak_rss_mb=peak_rss_mb(),
                           threads=torch.get_num_threads(), dense_nxn_gb=n * n * 4 / 1e9)))
 
 def run_case(n, d, k, reps, window=0) -> dict:
@@ -119,7 +121,7 @@ def main(argv=None):
     ann_n = min(a.ann_n or (5_000 if a.quick else 20_000), n)
     budget = 0.5 if a.quick else 2.0
 
-    cases = [run_case(ns, a.d, a.k, 3 if a.quick else 7)]
+    cases = [run_case(ns, a.d, a.k, 3 if a.quick else 9)]
     if n > ns: cases.append(run_case(n, a.d, a.k, 1, a.window or (3 if a.quick else 20)))
     loops = []
     for d in [a.d] + ([a.big_d] if a.big_d else []):
@@ -131,9 +133,9 @@ def main(argv=None):
 
     print(f"Exact top-{a.k} per item (fastdupe.search.similar_pairs, backend='exact'), {cases[0]['threads']} torch threads, "
           f"clustered unit vectors. useful GFLOP/s counts n(n-1)·d for the n(n-1)/2 distinct pairs. matmul = one 4096×d by "
-          f"d×4096 float32 torch.mm in the same process: for several runs, best matmul (each run follows one) vs best run; "
-          f"for one run, mean matmul rate over {a.window or (3 if a.quick else 20):g} s just before and just after it "
-          f"(other processes on the machine change both alike).")
+          f"d×4096 float32 torch.mm in the same process, measured just before and just after each run (one matmul each; "
+          f"for a single run, {a.window or (3 if a.quick else 20):g} s of them) and averaged, so other processes on the "
+          f"machine slow both alike; with several runs, the run with the median ratio is shown.")
     print(f"{'n':>8} {'d':>6} {'runs':>4} {'seconds':>9} {'useful GF/s':>12} {'matmul GF/s':>12} {'ratio':>6} "
           f"{'peak RSS MB':>12} {'dense n×n GB':>13}")
     for c in cases:

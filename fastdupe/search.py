@@ -20,10 +20,10 @@ __all__ = ['FAISS_KINDS', 'BACKENDS', 'SimPairs', 'Matches', 'normalize_vectors'
            'ExactIndex', 'AnnoyIndex', 'FaissIndex', 'build_index', 'load_index', 'similar_pairs']
 
 # %% ../nbs/04_search.ipynb #da298eaa
-def _sorted_order(*keys_desc_first) -> np.ndarray:
-    "Order by the first key descending, then the others ascending."
-    first, *rest = keys_desc_first
-    return np.lexsort(tuple(reversed(rest)) + (-first.astype(np.float64),))
+def _sorted_order(sim:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
+    "Order by `sim` descending, then `a`, then `b` (two stable sorts: a few times faster than `np.lexsort`)."
+    o = np.argsort(a * (int(b.max()) + 1 if len(b) else 1) + b, kind='stable')
+    return o[np.argsort(-sim[o], kind='stable')]
 
 @dataclass
 class SimPairs:
@@ -324,7 +324,9 @@ def exact_pairs(
         a, b, s = a[ok], I[ok], V[ok]
         i, j = np.maximum(a, b), np.minimum(a, b)
         _, first = np.unique(i * n + j, return_index=True)  # a pair found from both ends appears twice
-        i, j, s = i[first], j[first], s[first]
+        i, j, s = i[first], j[first], s[first]  # now in (i, j) order
+        o = np.argsort(-s, kind='stable')
+        return SimPairs(i[o], j[o], np.clip(s[o], -1, 1))
     return SimPairs(i, j, np.clip(s, -1, 1)).sorted()
 
 # %% ../nbs/04_search.ipynb #cb5ff5a0
