@@ -113,7 +113,8 @@ def _hash_one(args):
     if perc and trim: img = trim_border(img)
     for m in perc: out[m] = perceptual_hash(img, m, trim=False)
     if turns:
-        views = [img.transpose(t) for t in TURNS]
+        small = img.resize((HASH_DECODE_SIZE, HASH_DECODE_SIZE), Image.Resampling.BOX)  # turn a thumbnail, not the image
+        views = [small.transpose(t) for t in TURNS]
         for m in perc: out[m+'@turns'] = [perceptual_hash(v, m, trim=False) for v in views]
     return info, out
 
