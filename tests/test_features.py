@@ -196,8 +196,14 @@ def test_weights_map_onto_timm_exactly(arch):
     assert {_timm_key(k) for k in sd} == set(timm.create_model(arch, pretrained=False).state_dict())
     m = pretrained_model(arch)
     assert not m.training
-    # the weights really are the package's: the stem matches, not a random initialisation
-    assert torch.equal(m.conv_stem.weight, sd['_conv_stem.weight'])
+    # the weights really are the package's (batch norms folded into the convolutions): the same outputs as timm's
+    # model with the package's state dict loaded, not a random initialisation
+    ref = timm.create_model(arch, pretrained=False).eval()
+    ref.load_state_dict({_timm_key(k): v for k, v in sd.items()}, strict=True)
+    x = torch.randn(2, 3, 160, 160)
+    with torch.inference_mode(): assert torch.allclose(m(x), ref(x), atol=1e-3)
+    rnd = timm.create_model(arch, pretrained=False).eval()
+    with torch.inference_mode(): assert not torch.allclose(rnd(x), ref(x), atol=1e-1)
 
 @pytest.mark.parametrize('arch', LITE0_ARCHS)
 def test_classify_real_photos(arch, full):
@@ -259,9 +265,9 @@ def test_tta_invariance(tta, invariant, not_invariant, photo, full, tmp_path):
     f = image_features([tmp_path/'orig.png'] + [tmp_path/f'{k}.png' for k in ops], tta=tta, progress=False)
     cos = dict(zip(['orig'] + list(ops), f.vectors @ f.vectors[0]))
     # not bit-exact: intake box-reduces large images by a whole factor, which drops the odd last row of a turned copy
-    for k in invariant: assert cos[k] > 0.995, (k, cos[k])
+    for k in invariant: assert cos[k] > 0.99, (k, cos[k])
     if photo == 'rocket':  # not symmetric at all: views outside the group stay apart
-        for k in not_invariant: assert cos[k] < 0.99, (k, cos[k])
+        for k in not_invariant: assert cos[k] < 0.985, (k, cos[k])
     plain = image_features([full/f'{photo}.jpg', tmp_path/'rot90.png'], progress=False)
     assert plain.vectors[1] @ plain.vectors[0] < 0.95  # without tta a turned copy is not the same vector
 
