@@ -28,3 +28,13 @@ def test_hash_bench_small(tmp_path):
         # JPEG-quality, downscale and exact copies are found by both at threshold 10
         if r['threshold'] == 10: assert r['fd_R'] > 0.3 and r['id_R'] > 0.3
     assert 'recall per transformation' in out and 'hflip' in out and 'pad' in out
+
+def test_cnn_bench_small(tmp_path):
+    js = tmp_path/'c.json'
+    out = run_script('cnn_bench.py', '--data', tmp_path/'data', '--n-originals', 5, '--json', js)
+    res = json.loads(js.read_text())
+    fd, idd = res['rows']
+    assert fd['method'].startswith('fastdupe') and idd['method'].startswith('imagededup')
+    for r in (fd, idd): assert 0 <= r['F1'] <= 1 and r['wall_s'] > 0
+    assert fd['R'] > 0.5  # the default finds most planted copies even on a tiny set
+    assert 'rot90' in out and 'hflip' in out and 'grayscale' in out and 'pad' in out
