@@ -19,16 +19,17 @@ from .core import BadFile, ImageInfo, Pairs
 from .intake import safe_read, DEFAULT_MAX_PIXELS
 
 # %% auto #0
-__all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'TURNS', 'HASH_BITS', 'DEFAULT_THRESHOLDS',
-           'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest', 'pixel_digest', 'HashResult',
-           'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'turned_pairs', 'turned_distance',
-           'exact_pairs', 'combined_pairs', 'chance_match_rate']
+__all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'DECODE_NEEDS', 'TURNS', 'HASH_BITS',
+           'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest', 'pixel_digest',
+           'HashResult', 'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'turned_pairs',
+           'turned_distance', 'exact_pairs', 'combined_pairs', 'chance_match_rate']
 
 # %% ../nbs/02_hashing.ipynb #959e008f
 PERCEPTUAL_METHODS = ('ahash', 'phash', 'dhash', 'whash', 'colorhash')
 HASH_METHODS = ('exact',) + PERCEPTUAL_METHODS + ('combined',)
 COMBINED_KINDS = ('ahash', 'phash', 'dhash', 'whash')
 HASH_DECODE_SIZE = 64  # smallest side decoded for hashing: whash works at 64×64, the others at 32×32 or less
+DECODE_NEEDS = dict(ahash=32, phash=32, dhash=32, whash=64, colorhash=32)  # the thumbnail each hash resizes to, or more
 TURNS = (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_90,
          Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE)
 
@@ -103,7 +104,9 @@ def _hash_one(args):
     perc = [m for m in methods if m in _hash_funcs]
     exact = 'exact' in methods
     gray = not exact and 'colorhash' not in perc  # the other hashes only look at luma
-    r = safe_read(path, None if exact else HASH_DECODE_SIZE, max_pixels, gray)
+    # decode no larger than the largest thumbnail asked for: JPEGs then decode at 1/8 scale more often
+    size = max([DECODE_NEEDS[m] for m in perc] or [HASH_DECODE_SIZE])
+    r = safe_read(path, None if exact else size, max_pixels, gray)
     if isinstance(r, BadFile): return r
     img, info = r
     out = {}
