@@ -152,13 +152,14 @@ def _doc_section(page, name):
     rows = [r.inner_text() for r in sec.locator(':scope > table.params tr').all()]
     return sec.locator(':scope > pre.sig').inner_text(), sec.inner_text(), rows
 
-def test_formatter_api_page(site, browser, artifacts):
-    "The formatter page documents `DatasetFormatter.from_similars`: its signature and its parameters' docments"
+@pytest.mark.parametrize('page_name', ['formatter', 'features'])
+def test_formatter_api_page(page_name, site, browser, artifacts):
+    "The formatter and features pages document `DatasetFormatter.from_similars`: its signature and its parameters' docments"
     from fastcore.docments import docments
     from fastdupe.formatter import DatasetFormatter
     seen, errors = [], []
-    page = _open(browser, (site/'formatter.html').as_uri(), seen, errors)
-    page.screenshot(path=str(artifacts/'docs_formatter.png'), full_page=True)
+    page = _open(browser, (site/f'{page_name}.html').as_uri(), seen, errors)
+    page.screenshot(path=str(artifacts/f'docs_{page_name}.png'), full_page=True)
     assert hasattr(DatasetFormatter, 'from_similars'), 'DatasetFormatter.from_similars is not in fastdupe.formatter yet'
     sig, text, rows = _doc_section(page, 'DatasetFormatter.from_similars')
     params = [n for n in inspect.signature(DatasetFormatter.from_similars).parameters]
@@ -175,7 +176,7 @@ def test_formatter_api_page(site, browser, artifacts):
     if (doc := inspect.getdoc(DatasetFormatter.from_similars)):
         assert re.sub(r'\s+', ' ', doc.replace('`', ''))[:60] in re.sub(r'\s+', ' ', text), 'docstring not shown'
     page.locator('[id="DatasetFormatter.from_similars"]').scroll_into_view_if_needed()
-    page.screenshot(path=str(artifacts/'docs_from_similars.png'))
+    page.screenshot(path=str(artifacts/f'docs_{page_name}_from_similars.png'))
     assert all(ok for _, ok, _ in _images_ok(page))
     assert not seen, f'requests to other hosts: {seen}'
     assert not errors, errors
