@@ -112,7 +112,7 @@ def _hash_one(args):
     out = {}
     if exact:
         out['file'], out['pixels'] = _digest_words(file_digest(path)), _digest_words(pixel_digest(img))
-        if perc and min(img.size) > 2*HASH_DECODE_SIZE: img = img.reduce(min(img.size)//HASH_DECODE_SIZE)
+        if perc and min(img.size) > 2*size: img = img.reduce(min(img.size)//size)  # as the reduced decode would give
     if perc and trim: img = trim_border(img)
     for m in perc: out[m] = perceptual_hash(img, m, trim=False)
     if turns:
