@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # fastai.layers calls torch.jit.script, which t
     warnings.simplefilter('ignore', FutureWarning)
     from fastai.layers import AdaptiveConcatPool2d
 from .core import BadFile
-from .intake import open_image, get_items, BadImageError
+from .intake import open_image, read_image, get_items, BadImageError
 
 # %% auto #0
 __all__ = ['LITE0_ARCHS', 'DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_features', 'lite0_weights_path',
@@ -37,6 +37,7 @@ class Features:
     splits: np.ndarray|None = None # 'train' or 'valid' for each item, when the items came from a Learner's data
     labels: list|None = None # each item's label as the Learner's data decodes it, when known
     bad: list[BadFile] = field(default_factory=list) # files that could not be read (not in `items`)
+    infos: list|None = None # each item's `ImageInfo` (size as displayed, bytes), when the images were read from files
 
     def __post_init__(self):
         n = len(self.items)
@@ -267,10 +268,11 @@ def preprocess(img:Image.Image, size:int=224, fit:str='crop') -> torch.Tensor:
 
 # %% ../nbs/03_features.ipynb #faac6adb
 def _load(item, size:int, fit:str='crop'):
-    "A preprocessed tensor for `item` (a path or a PIL image), or a `BadFile`."
-    if isinstance(item, Image.Image): return preprocess(item.convert('RGB'), size, fit)
-    try: return preprocess(open_image(item, size=round(size/0.875) if fit == 'crop' else size), size, fit)
+    "`(tensor, ImageInfo or None)` for `item` (a path or a PIL image), or a `BadFile`."
+    if isinstance(item, Image.Image): return preprocess(item.convert('RGB'), size, fit), None
+    try: img, info = read_image(item, size=round(size/0.875) if fit == 'crop' else size)
     except BadImageError as e: return BadFile(Path(item), str(e))
+    return preprocess(img, size, fit), info
 
 def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop'):
     "Yield `(items, results)` per batch, reading the next batch while the caller works on this one."
@@ -337,7 +339,7 @@ def image_features(
     if bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
     n_workers = min(4, os.cpu_count() or 1) if n_workers is None else n_workers
     restore = _restore_modes(model)
-    vecs, good, bad = [], [], []
+    vecs, good, bad, infos = [], [], [], []
     batches = _loaded_batches(items, size, bs, n_workers, fit)
     if progress: batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
     try:
@@ -347,12 +349,13 @@ def image_features(
                 ok = [(o,r) for o,r in zip(chunk, res) if not isinstance(r, BadFile)]
                 bad += [r for r in res if isinstance(r, BadFile)]
                 if not ok: continue
-                x = torch.stack([r for _,r in ok]).to(device)
+                x = torch.stack([r[0] for _,r in ok]).to(device)
                 vecs.append(_embed(model, x, views).cpu().numpy())
                 good += [o for o,_ in ok]
+                infos += [r[1] for _,r in ok]
     finally: restore()
     d = vecs[0].shape[1] if vecs else getattr(model, 'num_features', 0)
-    return Features(np.concatenate(vecs) if vecs else np.zeros((0, d), np.float32), good, bad=bad)
+    return Features(np.concatenate(vecs) if vecs else np.zeros((0, d), np.float32), good, bad=bad, infos=infos)
 
 # %% ../nbs/03_features.ipynb #e67afc69
 @functools.lru_cache(maxsize=None)
@@ -376,7 +379,7 @@ def classify(
     restore = _restore_modes(model)
     try:
         model.eval()
-        with torch.inference_mode(): p = model(torch.stack(res).to(next(model.parameters()).device)).softmax(1).cpu()
+        with torch.inference_mode(): p = model(torch.stack([r[0] for r in res]).to(next(model.parameters()).device)).softmax(1).cpu()
     finally: restore()
     top = p.topk(k, dim=1)
     return [[(labels[int(i)], float(v)) for v,i in zip(vs,ix)] for vs,ix in zip(top.values, top.indices)]

@@ -225,10 +225,6 @@ CNN_THRESHOLD = 0.8  # cosine similarity (see "Calibration" below)
 FUSED_HASH = 'phash'
 DEFAULT_METHOD = 'fused' # what `fastdupe find` and `find_duplicates` use unless told otherwise
 
-def _infos_for(paths) -> list[ImageInfo]:
-    from fastdupe.intake import image_info
-    return [image_info(p) for p in paths]
-
 def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact', k=10, tta=False,
               fused=False, hash_threshold=None, **kwargs):
     from fastdupe.features import image_features
@@ -249,7 +245,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
             a, b = m[hp.i], m[hp.j]
             d = 1 - np.einsum('ij,ij->i', v[a].astype(np.float32), v[b].astype(np.float32))
             pairs = _min_pairs_union(pairs, Pairs.from_unordered(a, b, d))
-    infos = _infos_for(paths)
+    infos = f.infos  # read while decoding, not a second time
     dist_fn = lambda idx, kk: 1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
     return Found(paths, infos, pairs, f.bad, thr, dist_fn)
