@@ -15,6 +15,7 @@ from .core import BadFile, ImageInfo, Pairs
 from .intake import get_items, image_info, BadImageError
 from .group import find_duplicates, group_pairs, keep_key, DEFAULT_KEEP, Group, Duplicates
 from fastcore.basics import patch
+from contextlib import nullcontext
 
 # %% auto #0
 __all__ = ['V1_LAYER_LS', 'CleanerDataset', 'pairs_to_idxs', 'folder_label_split', 'dataset_from_duplicates', 'DatasetFormatter']
@@ -33,6 +34,7 @@ class CleanerDataset:
     groups: list[Group]|None = None # duplicate groups, when known (kept image first)
     bad: list[BadFile] = field(default_factory=list) # files skipped while building it
     keep: Sequence[str]|Callable = DEFAULT_KEEP # keep policy for suggestions
+    losses: np.ndarray|None = None # each item's loss, from `from_toplosses`
     _infos: dict = field(default_factory=dict, repr=False)
 
     def __len__(self): return len(self.items)
@@ -138,13 +140,13 @@ def _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, prog
 def _learner_path(learn) -> Path:
     return Path(getattr(learn.dls, 'path', None) or getattr(learn, 'path', '.')).absolute()
 
-def _learner_dataset(learn, f, scores:dict, score_name:str) -> CleanerDataset:
+def _learner_dataset(learn, items, labels, splits, scores:dict, score_name:str, bad=(), **kwargs) -> CleanerDataset:
     vocab = getattr(learn.dls, 'vocab', None)
     classes = [str(c) for c in vocab] if vocab is not None and not isinstance(vocab, (str, bytes)) else []
     if classes and isinstance(vocab, (list, tuple)) and vocab and isinstance(vocab[0], (list, tuple)): classes = []
-    labels = list(f.labels) if f.labels is not None else [None]*len(f.items)
-    return CleanerDataset([Path(p).absolute() for p in f.items], _learner_path(learn), labels,
-                          list(f.splits) if f.splits is not None else [None]*len(f.items), classes, scores, score_name, bad=list(f.bad))
+    n = len(items)
+    return CleanerDataset([Path(p).absolute() for p in items], _learner_path(learn), list(labels) if labels is not None else [None]*n,
+                          list(splits) if splits is not None else [None]*n, classes, scores, score_name, bad=list(bad), **kwargs)
 
 # %% ../nbs/06_formatter.ipynb #0ce32b2d
 @patch(cls_method=True)
@@ -166,7 +168,7 @@ def from_similars(cls:DatasetFormatter,
         pool = AdaptiveConcatPool2d
     f, sp = _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, progress, **kwargs)
     sp = sp.sorted()
-    ds = _learner_dataset(learn, f, {(a, b): s for a, b, s in sp}, 'similarity')
+    ds = _learner_dataset(learn, f.items, f.labels, f.splits, {(a, b): s for a, b, s in sp}, 'similarity', f.bad)
     return ds, np.stack([sp.i, sp.j], 1).ravel().tolist()
 
 # %% ../nbs/06_formatter.ipynb #71eaf2dd
@@ -183,18 +185,12 @@ def from_toplosses(cls:DatasetFormatter,
     items = _concat_items(tr.items, va.items)
     splits = ['train']*len(tr.items) + ['valid']*len(va.items)
     dl = dls.test_dl(items, with_labels=True, shuffle=False, drop_last=False)
-    with learn.no_bar() if not progress else _nullcontext():
+    with learn.no_bar() if not progress else nullcontext():
         _, _, losses = learn.get_preds(dl=dl, with_loss=True)
     fs = list(getattr(getattr(va, 'tls', [va])[0], 'tfms', []))
     paths = [_item_path(o, fs) for o in _rows(items)]
     lt, lv = _labels(tr), _labels(va)
-    labels = lt + lv if lt is not None and lv is not None else [None]*len(paths)
-    from fastdupe.features import Features
-    f = Features(np.zeros((len(paths), 1), np.float32), paths, np.array(splits), labels)
-    ds = _learner_dataset(learn, f, {}, 'loss')
-    ds.losses = losses.numpy()
+    labels = lt + lv if lt is not None and lv is not None else None
+    ds = _learner_dataset(learn, paths, labels, splits, {}, 'loss', losses=losses.numpy())
     order = np.argsort(-ds.losses, kind='stable').tolist()
     return ds, order[:n_imgs] if n_imgs is not None else order
-
-# %% ../nbs/06_formatter.ipynb #1c68ec28
-from contextlib import nullcontext as _nullcontext
