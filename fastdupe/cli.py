@@ -8,7 +8,7 @@ Docs: https://fastdupe.github.io/fastdupe/cli.html.md"""
 from __future__ import annotations
 import argparse, sys
 from pathlib import Path
-from .group import find_duplicates, PAIR_FINDERS, LINKS, KEEP_RULES, DEFAULT_KEEP, Duplicates, DEFAULT_METHOD, CNN_THRESHOLD
+from .group import find_duplicates, PAIR_FINDERS, LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, Duplicates, DEFAULT_METHOD, CNN_THRESHOLD
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 
 # %% auto #0
@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write groups here')
     f.add_argument('--report', metavar='FILE.html', default=None,
                    help='also write a self-contained HTML page of the groups with thumbnails (opens from disk)')
-    f.add_argument('--link', default='single', choices=LINKS, help='how pairs become groups (default: single)')
+    f.add_argument('--link', default=DEFAULT_LINK, choices=LINKS, help=f'how pairs become groups (default: {DEFAULT_LINK}, no chaining)')
     f.add_argument('--keep', default=','.join(DEFAULT_KEEP),
                    help=f"keep policy: comma-separated rules from {', '.join(KEEP_RULES)} (default: {','.join(DEFAULT_KEEP)})")
     f.add_argument('--turns', action='store_true',

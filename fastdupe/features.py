@@ -38,12 +38,13 @@ class Features:
     labels: list|None = None # each item's label as the Learner's data decodes it, when known
     bad: list[BadFile] = field(default_factory=list) # files that could not be read (not in `items`)
     infos: list|None = None # each item's `ImageInfo` (size as displayed, bytes), when the images were read from files
+    detail: np.ndarray|None = None # each item's `score.image_detail` (how much the picture shows), when the images were read from files
 
     def __post_init__(self):
         n = len(self.items)
         if self.vectors.ndim != 2 or len(self.vectors) != n:
             raise ValueError(f"vectors must have shape (n, d) with n={n} items; got {self.vectors.shape}")
-        for k in ('splits', 'labels'):
+        for k in ('splits', 'labels', 'detail'):
             v = getattr(self, k)
             if v is not None and len(v) != n: raise ValueError(f"{k} has {len(v)} entries for {n} items")
 
@@ -313,6 +314,12 @@ def _embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor
     return F.normalize(acc, dim=1)
 
 # %% ../nbs/03_features.ipynb #61303c5a
+def _detail(x:torch.Tensor) -> np.ndarray:
+    "`score.image_detail` of a batch of model inputs (scaled to [-1, 1])."
+    from fastdupe.score import image_detail
+    grey = F.adaptive_avg_pool2d((x.float().mean(1, keepdim=True) + 1) * 127.5, 32)[:, 0]
+    return image_detail(grey.cpu().numpy())
+
 def _as_items(items) -> list:
     if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc'): return get_items(items)
     return [o if isinstance(o, Image.Image) else Path(o) for o in items]
@@ -339,7 +346,7 @@ def image_features(
     if bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
     n_workers = min(4, os.cpu_count() or 1) if n_workers is None else n_workers
     restore = _restore_modes(model)
-    vecs, good, bad, infos = [], [], [], []
+    vecs, good, bad, infos, detail = [], [], [], [], []
     batches = _loaded_batches(items, size, bs, n_workers, fit)
     if progress: batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
     try:
@@ -351,11 +358,13 @@ def image_features(
                 if not ok: continue
                 x = torch.stack([r[0] for _,r in ok]).to(device)
                 vecs.append(_embed(model, x, views).cpu().numpy())
+                detail.append(_detail(x))
                 good += [o for o,_ in ok]
                 infos += [r[1] for _,r in ok]
     finally: restore()
     d = vecs[0].shape[1] if vecs else getattr(model, 'num_features', 0)
-    return Features(np.concatenate(vecs) if vecs else np.zeros((0, d), np.float32), good, bad=bad, infos=infos)
+    return Features(np.concatenate(vecs) if vecs else np.zeros((0, d), np.float32), good, bad=bad, infos=infos,
+                    detail=np.concatenate(detail) if detail else np.zeros(0, np.float32))
 
 # %% ../nbs/03_features.ipynb #e67afc69
 @functools.lru_cache(maxsize=None)

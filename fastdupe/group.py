@@ -15,12 +15,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from .core import BadFile, ImageInfo, Pairs
 from .intake import get_items, DEFAULT_MAX_PIXELS
+from .score import CrowdRule, crowd_levels
 from .hashing import (hash_items, hamming_pairs, hamming_distance, exact_pairs, combined_pairs, HASH_METHODS,
                               turned_pairs, turned_distance,
                               COMBINED_KINDS, DEFAULT_THRESHOLDS)
 
 # %% auto #0
-__all__ = ['KEEP_RULES', 'DEFAULT_KEEP', 'LINKS', 'OUTPUT_COLUMNS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH',
+__all__ = ['KEEP_RULES', 'DEFAULT_KEEP', 'LINKS', 'DEFAULT_LINK', 'OUTPUT_COLUMNS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH',
            'DEFAULT_METHOD', 'keep_key', 'Group', 'group_pairs', 'Duplicates', 'Found', 'find_duplicates']
 
 # %% ../nbs/05_group.ipynb #c3b55dba
@@ -78,6 +79,39 @@ def _star(members:np.ndarray, e:dict, rank:Callable) -> list[list[int]]:
         rest = [m for m in rest if m not in set(g)]
     return res
 
+def _adjacency(p:Pairs) -> dict[int, set]:
+    adj = {}
+    for a, b in zip(p.i.tolist(), p.j.tolist()): adj.setdefault(a, set()).add(b); adj.setdefault(b, set()).add(a)
+    return adj
+
+def _hub(members:np.ndarray, adj:dict, rank:Callable, e:dict|None=None) -> list[list[int]]:
+    "Greedy hubs: the image that matches the most others, with all of them, is a group; repeat on the rest. With `e`, each member then joins the hub it is closest to."
+    import heapq
+    rest = set(members.tolist())
+    deg = {m: len(adj[m]) for m in rest}
+    heap = [(-deg[m], rank(m), m) for m in rest]
+    heapq.heapify(heap)
+    res = []
+    while heap:
+        d, r, m = heapq.heappop(heap)
+        if m not in rest: continue
+        if -d != deg[m]: heapq.heappush(heap, (-deg[m], r, m)); continue  # its degree fell since it was pushed
+        if deg[m] == 0: break  # the largest degree left is 0: nothing more to group
+        g = [m] + [x for x in adj[m] if x in rest]
+        rest.difference_update(g)
+        for x in g:
+            for y in adj[x]:
+                if y in rest: deg[y] -= 1
+        res.append(g)
+    if e is None or len(res) < 2: return res
+    # a member taken by the first hub may be a better match for a later one: give each member to its closest hub
+    hubs = [g[0] for g in res]
+    out = {h: [h] for h in hubs}
+    for g in res:
+        for m in g[1:]:
+            out[min((h for h in hubs if h in adj[m]), key=lambda h: (_edge(e, h, m), rank(h)))].append(m)
+    return [g for g in out.values() if len(g) > 1]
+
 def _complete(members:np.ndarray, e:dict, threshold:float, max_size:int=5000) -> list[list[int]]:
     from scipy.cluster.hierarchy import linkage, fcluster
     m = len(members)
@@ -100,13 +134,14 @@ def _dbscan(n:int, p:Pairs, eps:float, min_samples:int) -> list[list[int]]:
     return [np.flatnonzero(lab == c).tolist() for c in np.unique(lab[lab >= 0])]
 
 # %% ../nbs/05_group.ipynb #8c5f1ec7
-LINKS = ('single', 'star', 'complete', 'dbscan')
+LINKS = ('hub', 'single', 'star', 'complete', 'dbscan')
+DEFAULT_LINK = 'hub' # no chaining: every member of a group matches the group's hub directly
 
 def group_pairs(
     n:int, # number of items
     pairs:Pairs, # candidate pairs within the threshold
     infos:Sequence[ImageInfo], # one per item, for the keep policy
-    link:str='single', # 'single', 'star', 'complete' or 'dbscan' (see above)
+    link:str=DEFAULT_LINK, # 'hub', 'single', 'star', 'complete' or 'dbscan' (see above)
     keep:Sequence[str]|Callable=DEFAULT_KEEP, # keep policy
     threshold:float|None=None, # the pair threshold (complete-link and DBSCAN); default: the largest pair distance
     dist_fn:Callable|None=None, # dist_fn(indices, k) -> distances of items to item k; default: pair distances
@@ -120,11 +155,13 @@ def group_pairs(
     rank = lambda k: key(infos[k])
     threshold = float(pairs.dist.max()) if threshold is None and len(pairs) else threshold
     e = _edge_dict(pairs)
+    adj = _adjacency(pairs) if link == 'hub' else None
     if link == 'dbscan': raw = _dbscan(n, pairs, threshold if threshold is not None else 0, min_samples)
     else:
         raw = []
         for comp in _components(n, pairs):
             if link == 'single': raw.append(comp.tolist()); continue
+            if link == 'hub': raw += _hub(comp, adj, rank, e); continue
             got = _complete(comp, e, threshold) if link == 'complete' else None
             raw += got if got is not None else _star(comp, e, rank)
     groups = []
@@ -221,19 +258,33 @@ def _hash_finder(method):
 PAIR_FINDERS = {m: _hash_finder(m) for m in HASH_METHODS}
 
 # %% ../nbs/05_group.ipynb #7ca701ff
-CNN_THRESHOLD = 0.8  # cosine similarity (see "Calibration" below)
+CNN_THRESHOLD = 0.6  # cosine similarity where there is no crowd (see "Calibration" below)
 FUSED_HASH = 'phash'
 DEFAULT_METHOD = 'fused' # what `fastdupe find` and `find_duplicates` use unless told otherwise
 
+def _crowd_rule(crowd, t:float) -> CrowdRule|None:
+    if crowd is True: return CrowdRule(floor=t)
+    if crowd is False or crowd is None: return None
+    if isinstance(crowd, CrowdRule): return crowd
+    raise TypeError(f"crowd must be True, False or a CrowdRule, not {type(crowd).__name__}")
+
 def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact', k=10, tta=False,
-              fused=False, hash_threshold=None, **kwargs):
+              fused=False, hash_threshold=None, crowd=True, **kwargs):
     from fastdupe.features import image_features
     from fastdupe.search import similar_pairs
     t = CNN_THRESHOLD if threshold is None else float(threshold)
     if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
+    rule = _crowd_rule(crowd, t)
     f = image_features(items, progress=progress, tta=tta, **kwargs)
-    v = f.vectors
-    pairs = similar_pairs(v, k=k, threshold=t, backend=index).to_pairs() if len(v) > 1 else Pairs.empty()
+    v, n = f.vectors, len(f.vectors)
+    flat = rule.flat(f.detail) if rule else None
+    if n > 1 and rule:
+        # every image's own top-k, whatever their similarity: they set its crowd level
+        sp = similar_pairs(v, k=max(k, rule.k), backend=index)
+        levels = crowd_levels(n, sp.i, sp.j, sp.sim, rule.k)
+        pairs = sp[rule.keep(sp.i, sp.j, sp.sim, levels, f.detail)].to_pairs()
+    elif n > 1: pairs = similar_pairs(v, k=k, threshold=t, backend=index).to_pairs()
+    else: pairs = Pairs.empty()
     paths = [Path(p) for p in f.items]
     if fused and len(paths) > 1:
         ht = DEFAULT_THRESHOLDS[FUSED_HASH] if hash_threshold is None else int(hash_threshold)
@@ -243,6 +294,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
         m = np.array([pos[p] for p in res.paths])
         if len(hp):
             a, b = m[hp.i], m[hp.j]
+            if flat is not None: a, b = a[~(flat[a] | flat[b])], b[~(flat[a] | flat[b])]  # flat images hash alike
             d = 1 - np.einsum('ij,ij->i', v[a].astype(np.float32), v[b].astype(np.float32))
             pairs = _min_pairs_union(pairs, Pairs.from_unordered(a, b, d))
     infos = f.infos  # read while decoding, not a second time
@@ -262,7 +314,7 @@ def find_duplicates(
     src, # folder, file list, CSV or DataFrame (see `intake.get_items`)
     method:str=DEFAULT_METHOD, # a key of `PAIR_FINDERS`: exact, ahash, phash, dhash, whash, colorhash, combined, cnn, fused
     threshold:float|None=None, # pair threshold (hash methods: bits; default `DEFAULT_THRESHOLDS`)
-    link:str='single', # how pairs become groups: single, star, complete or dbscan
+    link:str=DEFAULT_LINK, # how pairs become groups: hub, single, star, complete or dbscan
     keep:Sequence[str]|Callable=DEFAULT_KEEP, # keep policy
     n_workers:int|None=None, # processes for decoding and hashing
     progress:bool=True, # show progress bars
@@ -272,6 +324,9 @@ def find_duplicates(
     if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
     if link not in LINKS: raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
     keep_key(keep)  # validate early
+    if 'crowd' in kwargs and method not in ('cnn', 'fused'):
+        raise ValueError(f"crowd applies to the model methods (cnn, fused), not to {method!r}")
+    _crowd_rule(kwargs.get('crowd', True), 0.5)
     items = get_items(src)
     f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
     groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn)
