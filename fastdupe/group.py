@@ -15,7 +15,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from .core import BadFile, ImageInfo, Pairs
 from .intake import get_items, DEFAULT_MAX_PIXELS
-from .score import CrowdRule, crowd_levels
+from .score import CrowdRule, crowd_levels, runner_up
 from .hashing import (hash_items, hamming_pairs, hamming_distance, exact_pairs, combined_pairs, HASH_METHODS,
                               turned_pairs, turned_distance,
                               COMBINED_KINDS, DEFAULT_THRESHOLDS)
@@ -282,7 +282,8 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
         # every image's own top-k, whatever their similarity: they set its crowd level
         sp = similar_pairs(v, k=max(k, rule.k), backend=index)
         levels = crowd_levels(n, sp.i, sp.j, sp.sim, rule.k)
-        pairs = sp[rule.keep(sp.i, sp.j, sp.sim, levels, f.detail)].to_pairs()
+        runner = runner_up(n, sp.i, sp.j, sp.sim)
+        pairs = sp[rule.keep(sp.i, sp.j, sp.sim, levels, f.detail, runner)].to_pairs()
     elif n > 1: pairs = similar_pairs(v, k=k, threshold=t, backend=index).to_pairs()
     else: pairs = Pairs.empty()
     paths = [Path(p) for p in f.items]

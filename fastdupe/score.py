@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 
 # %% auto #0
-__all__ = ['CROWD_K', 'CROWD_MARGIN', 'LOW_DETAIL', 'LOW_DETAIL_MARGIN', 'image_detail', 'crowd_levels', 'CrowdRule']
+__all__ = ['CROWD_K', 'CROWD_MARGIN', 'LOW_DETAIL', 'LOW_DETAIL_MARGIN', 'image_detail', 'crowd_levels', 'runner_up', 'CrowdRule']
 
 # %% ../nbs/04a_score.ipynb #47d37ca9
 CROWD_K = 20 # neighbours that define an image's crowd level
 CROWD_MARGIN = 0.1 # cosine a pair must stand above both images' crowd levels
 LOW_DETAIL = 1.5 # median grey-level step (0-255) on a 32x32 thumbnail under which an image is 'flat'
-LOW_DETAIL_MARGIN = 0.15 # the margin asked of a pair that involves a flat image
+LOW_DETAIL_MARGIN = 0.15 # the margin asked of a pair that involves a flat image, above the crowd and the runner-up
 
 # %% ../nbs/04a_score.ipynb #86d7e584
 def image_detail(
@@ -54,6 +54,21 @@ def crowd_levels(
     lv[has] = s[start[has] + k - 1]
     return lv
 
+# %% ../nbs/04a_score.ipynb #6fd5e6c4
+def runner_up(
+    n:int, i:np.ndarray, j:np.ndarray, sim:np.ndarray, # candidate pairs holding each item's top 2 at least
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # best similarity, best match, second-best similarity (-inf if none)
+    "Each item's best match and the similarity of its next best."
+    i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim, np.float32)
+    who, other, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([sim, sim])
+    order = np.lexsort((-s, who)); who, other, s = who[order], other[order], s[order]
+    start, count = np.searchsorted(who, np.arange(n)), np.bincount(who, minlength=n)
+    best, second, idx = np.full(n, -np.inf, np.float32), np.full(n, -np.inf, np.float32), np.full(n, -1)
+    has1, has2 = count >= 1, count >= 2
+    best[has1], idx[has1] = s[start[has1]], other[start[has1]]
+    second[has2] = s[start[has2] + 1]
+    return best, idx, second
+
 # %% ../nbs/04a_score.ipynb #9a8d1e42
 @dataclass(frozen=True)
 class CrowdRule:
@@ -69,17 +84,23 @@ class CrowdRule:
         if not 0 <= self.margin < 1 or not 0 <= self.low_margin < 1: raise ValueError("margins are cosines in [0, 1)")
         if self.k < 1: raise ValueError(f"k must be at least 1, got {self.k}")
 
-    def needed(self, i, j, levels:np.ndarray, detail:np.ndarray|None=None) -> np.ndarray:
-        "The cosine each pair `(i, j)` needs."
+    def needed(self, i, j, levels:np.ndarray, detail:np.ndarray|None=None, runner:tuple|None=None) -> np.ndarray:
+        "The cosine each pair `(i, j)` needs; `runner` is `runner_up`'s answer for the flat-image rule."
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
         base = np.maximum(np.maximum(levels[i], levels[j]), self.floor - self.margin)
         if detail is None: return base + self.margin
         flat = (detail[i] < self.low_detail) | (detail[j] < self.low_detail)
-        return base + np.where(flat, self.low_margin, self.margin)
+        need_flat = base
+        if runner is not None:  # a flat pair must be each other's best match, by a margin over the next best
+            best, best_idx, second = runner
+            other_i = np.where(best_idx[i] == j, second[i], best[i])
+            other_j = np.where(best_idx[j] == i, second[j], best[j])
+            need_flat = np.maximum(base, np.maximum(other_i, other_j))
+        return np.where(flat, need_flat + self.low_margin, base + self.margin)
 
-    def keep(self, i, j, sim, levels:np.ndarray, detail:np.ndarray|None=None) -> np.ndarray:
+    def keep(self, i, j, sim, levels:np.ndarray, detail:np.ndarray|None=None, runner:tuple|None=None) -> np.ndarray:
         "Boolean mask of the pairs to keep."
-        return np.asarray(sim) >= self.needed(i, j, levels, detail)
+        return np.asarray(sim) >= self.needed(i, j, levels, detail, runner)
 
     def flat(self, detail:np.ndarray|None) -> np.ndarray|None:
         "Which images are flat (their hash matches are no evidence)."
