@@ -22,6 +22,7 @@ with warnings.catch_warnings():  # fastai.layers calls torch.jit.script, which t
     warnings.simplefilter('ignore', FutureWarning)
     from fastai.layers import AdaptiveConcatPool2d
 from .core import BadFile
+from .score import image_detail
 from .intake import open_image, read_image, get_items, BadImageError
 
 # %% auto #0
@@ -316,7 +317,6 @@ def _embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor
 # %% ../nbs/03_features.ipynb #61303c5a
 def _detail(x:torch.Tensor) -> np.ndarray:
     "`score.image_detail` of a batch of model inputs (scaled to [-1, 1])."
-    from fastdupe.score import image_detail
     grey = F.adaptive_avg_pool2d((x.float().mean(1, keepdim=True) + 1) * 127.5, 32)[:, 0]
     return image_detail(grey.cpu().numpy())
 

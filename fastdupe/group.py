@@ -84,8 +84,8 @@ def _adjacency(p:Pairs) -> dict[int, set]:
     for a, b in zip(p.i.tolist(), p.j.tolist()): adj.setdefault(a, set()).add(b); adj.setdefault(b, set()).add(a)
     return adj
 
-def _hub(members:np.ndarray, adj:dict, rank:Callable, e:dict|None=None) -> list[list[int]]:
-    "Greedy hubs: the image that matches the most others, with all of them, is a group; repeat on the rest. With `e`, each member then joins the hub it is closest to."
+def _hub(members:np.ndarray, adj:dict, e:dict, rank:Callable) -> list[list[int]]:
+    "Greedy hubs: the image that matches the most others, with all of them, is a group; repeat on the rest; then each member joins the hub it is closest to (distances `e`)."
     import heapq
     rest = set(members.tolist())
     deg = {m: len(adj[m]) for m in rest}
@@ -103,7 +103,7 @@ def _hub(members:np.ndarray, adj:dict, rank:Callable, e:dict|None=None) -> list[
             for y in adj[x]:
                 if y in rest: deg[y] -= 1
         res.append(g)
-    if e is None or len(res) < 2: return res
+    if len(res) < 2: return res
     # a member taken by the first hub may be a better match for a later one: give each member to its closest hub
     hubs = [g[0] for g in res]
     out = {h: [h] for h in hubs}
@@ -161,7 +161,7 @@ def group_pairs(
         raw = []
         for comp in _components(n, pairs):
             if link == 'single': raw.append(comp.tolist()); continue
-            if link == 'hub': raw += _hub(comp, adj, rank, e); continue
+            if link == 'hub': raw += _hub(comp, adj, e, rank); continue
             got = _complete(comp, e, threshold) if link == 'complete' else None
             raw += got if got is not None else _star(comp, e, rank)
     groups = []
@@ -295,7 +295,8 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
         m = np.array([pos[p] for p in res.paths])
         if len(hp):
             a, b = m[hp.i], m[hp.j]
-            if flat is not None: a, b = a[~(flat[a] | flat[b])], b[~(flat[a] | flat[b])]  # flat images hash alike
+            if flat is not None:  # flat images hash alike: their hash matches are no evidence
+                informative = ~(flat[a] | flat[b]); a, b = a[informative], b[informative]
             d = 1 - np.einsum('ij,ij->i', v[a].astype(np.float32), v[b].astype(np.float32))
             pairs = _min_pairs_union(pairs, Pairs.from_unordered(a, b, d))
     infos = f.infos  # read while decoding, not a second time

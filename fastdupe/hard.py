@@ -268,7 +268,7 @@ def build_hard_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv
     (dest/'images').mkdir(parents=True)
     rows, gid = [], 0
     hosts = _Cells(HOST_SOURCES, 256, 2400, _rng(seed, 'hosts')) if origs and 'paste' in edits else None
-    def add(img, name, src, kind, copy_edits, rng):
+    def add(img, name, src, kind, copy_edits):
         nonlocal gid
         orig = f'images/{gid:04d}_{name}.jpg'
         _save(img, dest/orig, 90)
@@ -282,14 +282,9 @@ def build_hard_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv
             rows.append(dict(path=cp, group=gid, original=orig, transform=e, params=params, source=src, kind=kind))
         gid += 1
     src_gid = {}
-    for src in origs:
-        name = src.split(':', 1)[1].replace('/', '_').rsplit('.', 1)[0]
+    for src, kind, copy_edits in [(s, 'copies', edits) for s in origs] + [(s, 'lookalike', ()) for s in (HARD_LOOKALIKES if lookalikes else ())]:
         src_gid[src] = gid
-        add(_load_any(src, max_side), name, src, 'copies', edits, _rng(seed, name))
-    for src in (HARD_LOOKALIKES if lookalikes else ()):
-        name = src.split(':', 1)[1].replace('/', '_').rsplit('.', 1)[0]
-        src_gid[src] = gid
-        add(_load_any(src, max_side), name, src, 'lookalike', (), _rng(seed, name))
+        add(_load_any(src, max_side), src.split(':', 1)[1].replace('/', '_').rsplit('.', 1)[0], src, kind, copy_edits)
     seen = set()
     for kind, n in crowd.items():
         srcs, cell, side, keep_rows, make = _CROWDS[kind]
@@ -301,7 +296,7 @@ def build_hard_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv
             while np.asarray(img.convert('L'), np.float32).std() < 1 or img.tobytes() in seen: img = make(cells.take(), rng)
             seen.add(img.tobytes())
             e = [str(rng.choice(CROWD_EDITS))] if rng.random() < crowd_copy_share else []
-            add(img, f'{kind}{k:03d}', f'crowd:{kind}', f'crowd:{kind}', e, rng)
+            add(img, f'{kind}{k:03d}', f'crowd:{kind}', f'crowd:{kind}', e)
     dc = [dict(group_a=src_gid[a], group_b=src_gid[b], why='the same scene a moment apart, or a recoloured design')
           for a, b in HARD_DONT_CARE if a in src_gid and b in src_gid]
     pd.DataFrame(rows).to_csv(dest/'truth.csv', index=False)

@@ -21,7 +21,7 @@ LOW_DETAIL_MARGIN = 0.15 # the margin asked of a pair that involves a flat image
 # %% ../nbs/04a_score.ipynb #86d7e584
 def image_detail(
     grey:np.ndarray, # (n, h, w) or (h, w) grey levels 0-255; h and w multiples of 32 (the model's input is)
-) -> np.ndarray: # (n,) or scalar: mean absolute step between neighbouring pixels of the 32x32 thumbnail
+) -> np.ndarray: # (n,) or scalar: median absolute step between neighbouring pixels of the 32x32 thumbnail
     "How much an image shows: the median step between neighbouring pixels of a 32x32 thumbnail; near 0 for flat, dark, sparse or blurred images, 3-30 for most photos."
     g = np.asarray(grey, np.float32)
     one = g.ndim == 2
@@ -36,6 +36,13 @@ def image_detail(
     return d[0] if one else d
 
 # %% ../nbs/04a_score.ipynb #2a6e888d
+def _ranked(n:int, i, j, sim):
+    "Every item's neighbours among the pairs, most similar first: `(other, sim, start, count)`, item `q`'s at `start[q]:start[q]+count[q]`."
+    i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim, np.float32)
+    who, other, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([sim, sim])
+    order = np.lexsort((-s, who))
+    return other[order], s[order], np.searchsorted(who[order], np.arange(n)), np.bincount(who, minlength=n)
+
 def crowd_levels(
     n:int, # number of items
     i:np.ndarray, j:np.ndarray, sim:np.ndarray, # candidate pairs: each item's `k` most similar others among them
@@ -43,12 +50,7 @@ def crowd_levels(
 ) -> np.ndarray: # (n,) similarity of each item to its k-th neighbour; -inf where an item has fewer than k
     "Each item's crowd level: the similarity to its `k`-th most similar other item."
     if k < 1: raise ValueError(f"k must be at least 1, got {k}")
-    i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim, np.float32)
-    who, s = np.concatenate([i, j]), np.concatenate([sim, sim])
-    order = np.lexsort((-s, who))  # by item, most similar first
-    who, s = who[order], s[order]
-    start = np.searchsorted(who, np.arange(n))
-    count = np.bincount(who, minlength=n)
+    _, s, start, count = _ranked(n, i, j, sim)
     lv = np.full(n, -np.inf, np.float32)
     has = count >= k
     lv[has] = s[start[has] + k - 1]
@@ -59,10 +61,7 @@ def runner_up(
     n:int, i:np.ndarray, j:np.ndarray, sim:np.ndarray, # candidate pairs holding each item's top 2 at least
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # best similarity, best match, second-best similarity (-inf if none)
     "Each item's best match and the similarity of its next best."
-    i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim, np.float32)
-    who, other, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([sim, sim])
-    order = np.lexsort((-s, who)); who, other, s = who[order], other[order], s[order]
-    start, count = np.searchsorted(who, np.arange(n)), np.bincount(who, minlength=n)
+    other, s, start, count = _ranked(n, i, j, sim)
     best, second, idx = np.full(n, -np.inf, np.float32), np.full(n, -np.inf, np.float32), np.full(n, -1)
     has1, has2 = count >= 1, count >= 2
     best[has1], idx[has1] = s[start[has1]], other[start[has1]]
@@ -89,7 +88,8 @@ class CrowdRule:
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
         base = np.maximum(np.maximum(levels[i], levels[j]), self.floor - self.margin)
         if detail is None: return base + self.margin
-        flat = (detail[i] < self.low_detail) | (detail[j] < self.low_detail)
+        f = self.flat(detail)
+        flat = f[i] | f[j]
         need_flat = base
         if runner is not None:  # a flat pair must be each other's best match, by a margin over the next best
             best, best_idx, second = runner
