@@ -6,7 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #7187d500
 from __future__ import annotations
-import argparse, sys
+import argparse, os, sys
 from pathlib import Path
 from .group import find_duplicates, PAIR_FINDERS, LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, Duplicates, DEFAULT_METHOD, CNN_THRESHOLD
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
@@ -67,6 +67,14 @@ def _print_result(r:Duplicates, out, quiet:bool):
           f"images that could be removed: {s['removable']}", file=out)
 
 # %% ../nbs/09_cli.ipynb #f23c407d
+def _unwritable(fn:Path) -> str|None:
+    "Why `fn` cannot be written (checked before the search runs, not after), or None."
+    if fn.is_dir(): return "is a folder; name a file"
+    d = fn.parent if str(fn.parent) else Path('.')
+    if not d.is_dir(): return f"the folder {d} does not exist"
+    if not os.access(d, os.W_OK): return f"the folder {d} is not writable"
+    return None
+
 def find_command(a, p, out=None) -> int:
     out = out or sys.stdout
     if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'):
@@ -74,11 +82,15 @@ def find_command(a, p, out=None) -> int:
     if a.report is not None and Path(a.report).suffix.lower() not in ('.html', '.htm'):
         p.error(f"--report must end in .html, got {a.report!r}")
     if a.threshold is not None and a.threshold < 0: p.error(f"--threshold must be >= 0, got {a.threshold:g}")
-    if a.threshold is not None and a.method in HASH_METHODS and a.method != 'combined' and not a.threshold.is_integer():
+    if a.threshold is not None and a.method in HASH_METHODS and not a.threshold.is_integer():
         p.error(f"--threshold for {a.method} is a number of bits (an integer), got {a.threshold:g}")
     if a.threshold is not None and a.method in MODEL_METHODS and not 0 <= a.threshold <= 1:
         p.error(f"--threshold for {a.method} is a cosine similarity between 0 and 1, got {a.threshold:g}")
     if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
+    if a.index is not None and a.method not in MODEL_METHODS:
+        p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
+    for opt, fn in (('--out', a.out), ('--report', a.report)):
+        if fn is not None and (why := _unwritable(Path(fn))): p.error(f"{opt} {fn}: {why}")
     keep = [k.strip() for k in a.keep.split(',') if k.strip()]
     bad_rules = [k for k in keep if k not in KEEP_RULES]
     if bad_rules or not keep: p.error(f"--keep: unknown rule(s) {bad_rules}; choose from {', '.join(KEEP_RULES)}")
@@ -90,7 +102,7 @@ def find_command(a, p, out=None) -> int:
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
     kw = {} if a.index is None else dict(index=a.index)
     if a.turns: kw['turns'] = True
-    thr = a.threshold if a.threshold is None or a.method in ('combined',) + MODEL_METHODS else int(a.threshold)
+    thr = a.threshold if a.threshold is None or a.method in MODEL_METHODS else int(a.threshold)
     # a progress bar only where a person watches: fastprogress draws in a notebook or a terminal, not in a log file
     progress = not a.quiet and out.isatty()
     r = find_duplicates(path, a.method, thr, link=a.link, keep=keep, n_workers=a.workers, progress=progress, **kw)

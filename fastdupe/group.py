@@ -21,8 +21,9 @@ from .hashing import (hash_items, hamming_pairs, hamming_distance, exact_pairs, 
                               COMBINED_KINDS, DEFAULT_THRESHOLDS)
 
 # %% auto #0
-__all__ = ['KEEP_RULES', 'DEFAULT_KEEP', 'LINKS', 'DEFAULT_LINK', 'OUTPUT_COLUMNS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH',
-           'DEFAULT_METHOD', 'keep_key', 'Group', 'group_pairs', 'Duplicates', 'Found', 'find_duplicates']
+__all__ = ['KEEP_RULES', 'DEFAULT_KEEP', 'LINKS', 'DEFAULT_LINK', 'OUTPUT_COLUMNS', 'MODEL_OPTIONS', 'PAIR_FINDERS',
+           'CNN_THRESHOLD', 'FUSED_HASH', 'DEFAULT_METHOD', 'keep_key', 'Group', 'group_pairs', 'Duplicates', 'Found',
+           'find_duplicates']
 
 # %% ../nbs/05_group.ipynb #c3b55dba
 KEEP_RULES = {
@@ -130,7 +131,8 @@ def _dbscan(n:int, p:Pairs, eps:float, min_samples:int) -> list[list[int]]:
     from scipy.sparse import csr_matrix
     d = np.concatenate([p.dist, p.dist]).astype(np.float64)
     g = csr_matrix((d, (np.concatenate([p.i, p.j]), np.concatenate([p.j, p.i]))), shape=(n, n))
-    lab = DBSCAN(eps=float(eps), min_samples=min_samples, metric='precomputed').fit(g).labels_
+    # DBSCAN wants eps > 0; a threshold of 0 (exact copies) means the pairs stored at distance 0, which a tiny eps keeps
+    lab = DBSCAN(eps=max(float(eps), np.finfo(np.float64).tiny), min_samples=min_samples, metric='precomputed').fit(g).labels_
     return [np.flatnonzero(lab == c).tolist() for c in np.unique(lab[lab >= 0])]
 
 # %% ../nbs/05_group.ipynb #8c5f1ec7
@@ -234,13 +236,23 @@ class Found:
     threshold: float
     dist_fn: Callable|None = None
 
+MODEL_OPTIONS = ('crowd', 'index', 'k', 'tta', 'hash_threshold') # options of `cnn` and `fused` only
+
+def _check_hash_options(method:str, kwargs:dict):
+    "A hash method takes no model option, and only `combined` takes `kinds` and `min_agree`: say so before any work."
+    for o in kwargs:
+        if method == 'combined' and o in ('kinds', 'min_agree'): continue
+        if o in MODEL_OPTIONS: raise ValueError(f"{o} applies to the model methods (cnn, fused), not to {method!r}")
+        raise ValueError(f"{method} takes no option {o!r}")
+
 def _hash_finder(method):
     def find(items, threshold=None, n_workers=None, progress=True, max_pixels=DEFAULT_MAX_PIXELS, turns=False, **kwargs):
+        _check_hash_options(method, kwargs)
         t = DEFAULT_THRESHOLDS[method] if threshold is None else threshold
-        if method != 'combined' and (not float(t).is_integer() or t < 0):
+        if not float(t).is_integer() or t < 0:
             raise ValueError(f"threshold for {method} is a number of bits: a non-negative integer, got {t!r}")
         if turns and method in ('exact', 'combined'): raise ValueError(f"turns (flips/rotations) is for single hash kinds, not {method!r}")
-        t = t if method == 'combined' else int(t)
+        t = int(t)
         res = hash_items(items, method, n_workers=n_workers, progress=progress, max_pixels=max_pixels, turns=turns)
         if turns:
             c, tc = res.codes[method], res.codes[method+'@turns']
@@ -326,9 +338,8 @@ def find_duplicates(
     if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
     if link not in LINKS: raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
     keep_key(keep)  # validate early
-    if 'crowd' in kwargs and method not in ('cnn', 'fused'):
-        raise ValueError(f"crowd applies to the model methods (cnn, fused), not to {method!r}")
-    _crowd_rule(kwargs.get('crowd', True), 0.5)
+    if method in HASH_METHODS: _check_hash_options(method, kwargs)
+    else: _crowd_rule(kwargs.get('crowd', True), 0.5)
     items = get_items(src)
     f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
     groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn)

@@ -115,6 +115,40 @@ def test_bad_arguments_exit_2(args):
     assert r.returncode == 2
     assert 'error' in r.stderr.lower() and len(r.stderr.strip().splitlines()[-1]) > 20
 
+@pytest.mark.parametrize('args', [['--method', 'combined', '--threshold', '2'], ['--method', 'exact', '--link', 'dbscan'],
+                                  ['--method', 'phash', '--threshold', '0', '--link', 'dbscan'],
+                                  ['--method', 'combined', '--link', 'complete']])
+def test_option_combinations_run(args, tmp_path):
+    "Combinations that once ended in a traceback give a result, and the byte-identical copy is grouped."
+    r = run_cli('find', SAMPLE, *args, '--out', tmp_path/'o.csv', '--quiet')
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stderr
+    groups = {}
+    for row in csv.DictReader(open(tmp_path/'o.csv', encoding='utf-8')): groups.setdefault(row['group'], set()).add(Path(row['path']).name)
+    assert any({'coffee.jpg', 'café copy 1.jpg'} <= g for g in groups.values()), groups
+
+@pytest.mark.parametrize('method', ['combined', 'phash', 'exact'])
+@pytest.mark.parametrize('index', ['exact', 'faiss'])
+def test_index_with_hash_method_is_an_error(method, index):
+    r = run_cli('find', SAMPLE, '--method', method, '--index', index)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and '--index applies to the model methods' in r.stderr
+
+@pytest.mark.parametrize('opt', ['--out', '--report'])
+def test_unwritable_output_fails_before_the_search(opt, tmp_path):
+    ext = 'csv' if opt == '--out' else 'html'
+    for target, why in ((tmp_path/'missing'/f'x.{ext}', 'does not exist'), (tmp_path/f'adir.{ext}', 'is a folder')):
+        if why == 'is a folder': target.mkdir()
+        r = run_cli('find', SAMPLE, '--method', 'phash', opt, target)
+        assert r.returncode == 2 and 'Traceback' not in r.stderr and why in r.stderr, r.stderr
+        assert 'images read' not in r.stdout  # the search never ran
+
+def test_hash_method_rejects_model_options():
+    from fastdupe.group import find_duplicates
+    for opt in ('index', 'k', 'tta', 'hash_threshold'):
+        with pytest.raises(ValueError, match=f'{opt} applies to the model methods'):
+            find_duplicates(SAMPLE, method='combined', **{opt: 1})
+    with pytest.raises(ValueError, match="takes no option 'bs'"):
+        find_duplicates(SAMPLE, method='phash', bs=4)
+
 def test_missing_path_fails(tmp_path):
     r = run_cli('find', tmp_path/'does-not-exist')
     assert r.returncode not in (0, 2) and 'does not exist' in r.stderr
