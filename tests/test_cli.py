@@ -60,7 +60,7 @@ def test_messy_folder(messy, tmp_path):
     assert all(b['reason'] for b in bad)
     assert 'bad files: 4' in txt
     rows = list(csv.DictReader(open(out, encoding='utf-8')))
-    assert list(rows[0].keys()) == ['group', 'path', 'action', 'width', 'height', 'bytes', 'distance']
+    assert list(rows[0].keys()) == ['group', 'path', 'action', 'width', 'height', 'bytes', 'distance', 'match']
     groups = {}
     for row in rows: groups.setdefault(row['group'], set()).add(Path(row['path']).name)
     # the EXIF-rotated copy is grouped with its original; the non-ASCII-named copy with its original
@@ -71,7 +71,8 @@ def test_messy_folder(messy, tmp_path):
     assert any('chelsea_palette_transparent.png' in g for g in groups.values()), groups
     for row in rows:
         assert row['action'] in ('keep', 'remove')
-        if row['action'] == 'keep': assert float(row['distance']) == 0
+        if row['action'] == 'keep': assert float(row['distance']) == 0 and row['match'] == ''
+        else: assert row['match'] in ('exact', 'pixels', 'near') and float(row['distance']) >= 0
         assert int(row['width']) > 0 and int(row['height']) > 0 and int(row['bytes']) > 0
     assert sum(r['action'] == 'keep' for r in rows) == len(groups)
     # the symlink loop did not make anything appear twice

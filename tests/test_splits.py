@@ -50,7 +50,7 @@ def test_cli_splits_folders(dataset, tmp_path):
     r = run_cli('find', root, '--splits', 'folders', '--out', tmp_path/'x.csv')
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(tmp_path/'x.csv')
-    assert list(df.columns) == ['group', 'path', 'action', 'width', 'height', 'bytes', 'distance', 'split', 'leak']
+    assert list(df.columns) == ['group', 'path', 'action', 'width', 'height', 'bytes', 'distance', 'split', 'leak', 'match']
     groups = _groups(df, root)
     where = {p: g for g, ps in groups.items() for p in ps}
     for a, b in planted: assert where.get(a) is not None and where.get(a) == where.get(b), (a, b, groups)
@@ -79,7 +79,7 @@ def test_auto_and_json(dataset, tmp_path):
     js = json.loads((tmp_path/'x.json').read_text())
     assert {'split', 'leak'} <= set(js['rows'][0]) and js['leakage'] and js['summary']['leaking_groups'] >= 1
     r = run_cli('find', root, '--method', 'phash', '--splits', 'none', '--out', tmp_path/'y.csv')
-    assert r.returncode == 0 and pd.read_csv(tmp_path/'y.csv').shape[1] == 7 and 'leakage' not in r.stdout
+    assert r.returncode == 0 and pd.read_csv(tmp_path/'y.csv').shape[1] == 8 and 'leakage' not in r.stdout
 
 def test_protect_and_keep(dataset, tmp_path):
     root, _ = dataset
