@@ -25,7 +25,7 @@ def run(args):
     import torch
     from fastdupe.eval import build_benchmark, load_truth, recall_by_transform
     from fastdupe.features import pretrained_model, preprocess
-    from fastdupe.group import find_duplicates, DEFAULT_METHOD, CNN_THRESHOLD
+    from fastdupe.pipeline import find_duplicates, DEFAULT_METHOD, CNN_THRESHOLD
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix='fastdupe-bench-'))
     truth = load_truth(data) if (data/'truth.csv').exists() else build_benchmark(data, n_originals=args.n_originals, seed=args.seed)
     img_dir = data/'images'; paths = sorted(img_dir.iterdir()); n = len(paths)

@@ -48,7 +48,7 @@ def _imagededup_cnn(img_dir):
 def run(args):
     from fastdupe.eval import as_pairs, build_benchmark, load_truth, recall_by_transform, _abspath
     from fastdupe.hard import build_hard_benchmark
-    from fastdupe.group import find_duplicates
+    from fastdupe.pipeline import find_duplicates
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix='fastdupe-hard-'))
     truth = load_truth(data) if (data/'truth.csv').exists() else build_hard_benchmark(data, seed=args.seed)
     img_dir = data/'images'; n = len(list(img_dir.iterdir()))

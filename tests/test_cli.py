@@ -143,7 +143,7 @@ def test_unwritable_output_fails_before_the_search(opt, tmp_path):
         assert 'images read' not in r.stdout  # the search never ran
 
 def test_hash_method_rejects_model_options():
-    from fastdupe.group import find_duplicates
+    from fastdupe.pipeline import find_duplicates
     for opt in ('index', 'k', 'tta', 'hash_threshold'):
         with pytest.raises(ValueError, match=f'{opt} applies to the model methods'):
             find_duplicates(SAMPLE, method='combined', **{opt: 1})

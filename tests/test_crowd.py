@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from fastdupe.group import find_duplicates
+from fastdupe.pipeline import find_duplicates
 from fastdupe.hard import build_hard_benchmark
 
 @pytest.fixture(scope='module')

@@ -108,7 +108,7 @@ def test_against(dataset, tmp_path):
     assert 'train-test' in r.stdout
 
 def test_against_python_cross_only(dataset):
-    from fastdupe.group import find_duplicates
+    from fastdupe.pipeline import find_duplicates
     root, _ = dataset
     res = find_duplicates(root/'train', against=[root/'valid'/f for f in ('astronaut_small.jpg', 'moon.jpg')], progress=False)
     side = np.array(['train' in p.parts for p in res.paths])
@@ -147,7 +147,7 @@ def test_csv_column_splits(dataset, tmp_path):
 
 def test_surfaces_agree(dataset, tmp_path):
     "One decision: the CSV's action, the report's keep badges, the widget's suggestions and show_duplicates agree."
-    from fastdupe.group import find_duplicates
+    from fastdupe.pipeline import find_duplicates
     from fastdupe.formatter import dataset_from_duplicates
     from fastdupe.report import html_report
     from fastdupe.widgets import ImageCleaner, ds_groups
@@ -170,7 +170,7 @@ def test_surfaces_agree(dataset, tmp_path):
 def test_duplicate_splitter_in_datablock(dataset):
     "A DataBlock split by DuplicateSplitter never puts two images of one duplicate group on different sides; RandomSplitter does."
     from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, get_image_files, parent_label, RandomSplitter
-    from fastdupe.group import find_duplicates
+    from fastdupe.pipeline import find_duplicates
     from fastdupe.splitter import DuplicateSplitter
     root, planted = dataset
     res = find_duplicates(root, progress=False, splits=None)
