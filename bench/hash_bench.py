@@ -16,7 +16,7 @@ def _quiet():
 
 def run(args):
     from fastdupe.eval import build_benchmark, load_truth, recall_by_transform
-    from fastdupe.hashing import hash_items, hamming_pairs, combined_pairs, exact_pairs, turned_pairs, DEFAULT_THRESHOLDS
+    from fastdupe.hashing import hash_items, hamming_pairs, combined_pairs, identical_pairs, turned_pairs, DEFAULT_THRESHOLDS
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix='fastdupe-bench-'))
     if (data/'truth.csv').exists(): truth = load_truth(data)
     else: truth = build_benchmark(data, n_originals=args.n_originals, seed=args.seed)
@@ -57,7 +57,7 @@ def run(args):
         t0 = time.perf_counter(); res = hash_items(paths, base, n_workers=args.workers, progress=False, turns=turns); h = time.perf_counter()-t0
         t = DEFAULT_THRESHOLDS[base]
         t0 = time.perf_counter()
-        p = exact_pairs(res) if kind == 'exact' else combined_pairs(res.codes, t) if kind == 'combined' else \
+        p = identical_pairs(res) if kind == 'exact' else combined_pairs(res.codes, t) if kind == 'combined' else \
             turned_pairs(res.codes[base], res.codes[base+'@turns'], t) if turns else hamming_pairs(res.codes[kind], t)
         s = time.perf_counter()-t0
         sc = truth.scores(p, items=res.paths)

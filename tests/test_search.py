@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 from fastdupe.core import Pairs
-from fastdupe.search import (build_index, load_index, similar_pairs, exact_pairs, normalize_vectors, SimPairs,
+from fastdupe.search import (build_index, load_index, similar_pairs, exact_similar_pairs, normalize_vectors,
                              ExactIndex, AnnoyIndex, FaissIndex)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ def test_half_precision_index_saves_half(tmp_path):
     (lambda x: similar_pairs(x, backend='annoy', n_trees=0), ValueError, 'n_trees'),
     (lambda x: similar_pairs(x, tile_rows=0), ValueError, 'tile_rows'),
     (lambda x: build_index(x).query(x[:, :5]), ValueError, 'has 32'),
-    (lambda x: exact_pairs(normalize_vectors(x), None, -1.0, max_pairs=10), ValueError, 'max_pairs'),
+    (lambda x: exact_similar_pairs(normalize_vectors(x), None, -1.0, max_pairs=10), ValueError, 'max_pairs'),
 ])
 def test_bad_arguments(call, err, msg):
     with pytest.raises(err, match=msg): call(clustered(40))
@@ -97,8 +97,7 @@ def test_exact_threshold_every_pair_once():
     ii, jj = np.nonzero(np.tril(S >= 0.5, -1))
     res = similar_pairs(x, None, 0.5, tile_rows=128, tile_cols=300)
     assert res.as_set() == set(zip(ii.tolist(), jj.tolist()))
-    p = res.to_pairs()
-    assert isinstance(p, Pairs) and np.allclose(p.dist, 1 - res.sim) and (p.dist >= 0).all()
+    assert isinstance(res, Pairs) and np.allclose(res.dist, 1 - res.sim) and (res.dist >= 0).all()
 
 def photo_vectors():
     "32×32 RGB thumbnails of real photos as vectors (centred), plus a JPEG-recompressed and a brightened coffee."
