@@ -123,7 +123,8 @@ def test_cleaner_in_jupyterlab(lab, browser, artifacts):
         expect(page.locator('.fastdupe-progress')).to_contain_text('Batch 1 of 3')
         expect(page.locator('.fastdupe-progress')).to_contain_text('pairs 1–3 of 9')
         # each image shows its name, pixels, bytes and split; each pair its distance; the keeper is marked
-        c1, k1 = card(page, 'train/chelsea/chelsea.png'), card(page, 'train/chelsea/chelsea copy.png')
+        # byte-identical copies: the keeper is the one whose name does not say 'copy'
+        c1, k1 = card(page, 'train/chelsea/chelsea copy.png'), card(page, 'train/chelsea/chelsea.png')
         expect(c1).to_contain_text('451×300 px')
         expect(c1).to_contain_text('KB')
         expect(c1).to_contain_text('train')
@@ -136,9 +137,9 @@ def test_cleaner_in_jupyterlab(lab, browser, artifacts):
         c1.locator('.fastdupe-delete').click()
         expect(c1).to_contain_text('marked for deletion')  # the kernel has handled the click (it saves first)
         df = pd.read_csv(data/'cleaned.csv')
-        assert 'train/chelsea/chelsea.png' not in set(df.name) and len(df) == 14
+        assert 'train/chelsea/chelsea copy.png' not in set(df.name) and len(df) == 14
         assert sorted(df.name[df.is_valid]) == VALID
-        assert json.loads((data/'cleaned.decisions.json').read_text())['deleted'] == ['train/chelsea/chelsea.png']
+        assert json.loads((data/'cleaned.decisions.json').read_text())['deleted'] == ['train/chelsea/chelsea copy.png']
 
         # Next: the pair whose image is now deleted is skipped; a pair across train and valid is flagged
         page.locator('.fastdupe-next').click()
@@ -153,14 +154,14 @@ def test_cleaner_in_jupyterlab(lab, browser, artifacts):
         expect(c2).to_contain_text('marked for deletion')
         w.screenshot(path=artifacts/'widget_2_next_leak_deleted.png')
         df = pd.read_csv(data/'cleaned.csv')
-        assert {'train/chelsea/chelsea.png', 'train/astronaut/astronaut.jpg'}.isdisjoint(df.name) and len(df) == 13
+        assert {'train/chelsea/chelsea copy.png', 'train/astronaut/astronaut.jpg'}.isdisjoint(df.name) and len(df) == 13
         assert sorted(df.name[df.is_valid]) == VALID
         assert before == digests(data)  # Delete touches no file
 
         # Apply: both files move into the hidden trash, with a manifest of their digests
         page.locator('.fastdupe-apply').click()
         expect(page.locator('.fastdupe-status')).to_contain_text('Moved 2 files')
-        gone = ['train/astronaut/astronaut.jpg', 'train/chelsea/chelsea.png']
+        gone = ['train/astronaut/astronaut.jpg', 'train/chelsea/chelsea copy.png']
         assert not any((data/n).exists() for n in gone)
         (mfn,) = sorted((data/'.fastdupe_trash').glob('*/manifest.json'))
         man = json.loads(mfn.read_text())
