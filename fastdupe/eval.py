@@ -156,7 +156,7 @@ def load_source(src:str, max_side:int=512) -> Image.Image:
     if max(img.size)>max_side: img.thumbnail((max_side,max_side), Image.LANCZOS)
     return img
 
-# %% ../nbs/10_eval.ipynb #b0a2adf1
+# %% ../nbs/10_eval.ipynb #ec7a5ca6
 def _crop(img, rng, area=(0.85, 0.9)):
     a = rng.uniform(*area); s = a**0.5
     w,h = round(img.width*s), round(img.height*s)
@@ -188,6 +188,7 @@ def _text(img, rng):
     d.text((x-x0, y-y0), txt, font=font, fill=(255,255,255), stroke_width=2, stroke_fill=(0,0,0))
     return img, f'text={txt!r},box={x},{y},{x+x1-x0},{y+y1-y0}'
 
+# %% ../nbs/10_eval.ipynb #3e5075af
 def _pad(img, rng):
     w,h = img.size; b = round(0.12*max(w,h))
     vert = w>h  # letterbox a landscape photo top and bottom, a portrait or square one left and right

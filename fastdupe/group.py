@@ -129,7 +129,7 @@ def _edge_dict(p:Pairs) -> dict:
 
 def _edge(e:dict, a:int, b:int): return e.get((a, b) if a > b else (b, a))
 
-# %% ../nbs/05_group.ipynb #7307bcda
+# %% ../nbs/05_group.ipynb #b9dbdb66
 def _star(members:np.ndarray, adj:dict, rank:Callable) -> list[list[int]]:
     "Best image first (by the keep policy): it and its direct matches not yet taken are a group; then the next best left."
     taken, res = set(), []
@@ -173,6 +173,7 @@ def _hub(members:np.ndarray, adj:dict, e:dict, rank:Callable) -> list[list[int]]
             out[min((h for h in hubs if h in adj[m]), key=lambda h: (_edge(e, h, m), rank(h)))].append(m)
     return [g for g in out.values() if len(g) > 1]
 
+# %% ../nbs/05_group.ipynb #155b9c87
 def _complete(members:np.ndarray, e:dict, threshold:float, max_size:int=5000) -> list[list[int]]|None:
     "Complete-link clusters of a component, or None when it is too large (the caller falls back to `_star`)."
     from scipy.cluster.hierarchy import linkage, fcluster

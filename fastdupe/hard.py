@@ -74,7 +74,7 @@ HARD_DONT_CARE = (('opencv:basketball1.png','opencv:basketball2.png'), ('opencv:
                   ('opencv:ela_original.jpg','opencv:ela_modified.jpg'),
                   ('skimage:motorcycle_left','skimage:motorcycle_right'))
 
-# %% ../nbs/11_hard.ipynb #cc1aa761
+# %% ../nbs/11_hard.ipynb #b88b2fca
 def _box_crop(img, rng, area, aspect=(0.75, 1.33)):
     "A random crop keeping `area` (a range) of the picture, with a random aspect change."
     a = rng.uniform(*area); r = np.exp(rng.uniform(*np.log(aspect)))
@@ -109,6 +109,7 @@ def _window(img, rng):
     out.paste(img, (side+4, title+tool+4))
     return out, f'window={W}x{H},photo_at={side+4},{title+tool+4}'
 
+# %% ../nbs/11_hard.ipynb #80e7d606
 def _paste(img, rng, host):
     "The photo at 60 % scale pasted onto another photo (`host`, resized to the photo's size)."
     host = host.resize(img.size, Image.BICUBIC)
@@ -147,6 +148,7 @@ def _caption(img, rng):
     ImageDraw.Draw(out).text((w//20, (0 if top else h)+b//5), txt, fill=fg, font=_font(b*0.55))
     return out, f'bar={b},{"top" if top else "bottom"}'
 
+# %% ../nbs/11_hard.ipynb #2f8ba539
 def _frame(img, rng):
     "A patterned (not uniform) frame: a checkerboard, stripes or a noisy wood-like gradient around the photo."
     w,h = img.size; b = max(6, int(max(w, h)*rng.uniform(0.07, 0.13)))

@@ -24,7 +24,7 @@ __all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'IDENTICAL_DISTANC
            'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'DEFAULT_METHOD', 'identical_pixels', 'match_kinds',
            'Duplicates', 'Found', 'hash_threshold', 'find_duplicates']
 
-# %% ../nbs/05a_pipeline.ipynb #68aad293
+# %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
 SPLIT_COLUMNS = ('split', 'leak') # added after `OUTPUT_COLUMNS` when splits are known
 MATCH_COLUMN = 'match' # last: how each image matches its group's first kept image (exact, pixels or near)
@@ -54,6 +54,7 @@ def identical_pixels(
             if ra != rb: parent[max(ra, rb)] = min(ra, rb)
     return {x: find(x) for x in list(parent)}
 
+# %% ../nbs/05a_pipeline.ipynb #09bd23ea
 def match_kinds(paths:Sequence[Path], infos:Sequence[ImageInfo], g:Group, identical:dict) -> list[str]:
     "How each member of `g` matches `g.members[0]`: '' for itself, 'exact' (the same bytes), 'pixels' (the same decoded pixels) or 'near'."
     k0, res = g.members[0], []
@@ -65,6 +66,7 @@ def match_kinds(paths:Sequence[Path], infos:Sequence[ImageInfo], g:Group, identi
         res.append('exact' if same_bytes else 'pixels')
     return res
 
+# %% ../nbs/05a_pipeline.ipynb #39bd4ee4
 @dataclass
 class Duplicates:
     "What `find_duplicates` found: groups over `paths`, plus files that could not be read."
@@ -135,7 +137,7 @@ class Duplicates:
             w = csv.writer(f); w.writerow(['path', 'reason']); w.writerows([(str(b.path), b.reason) for b in self.bad])
         return Path(fn)
 
-# %% ../nbs/05a_pipeline.ipynb #bedd7bfc
+# %% ../nbs/05a_pipeline.ipynb #cdfc90de
 @dataclass
 class Found:
     "What a pair finder returns."
@@ -148,6 +150,7 @@ class Found:
 
 MODEL_OPTIONS = ('crowd', 'index', 'k', 'tta', 'hash_threshold') # options of `cnn` and `fused` only
 
+# %% ../nbs/05a_pipeline.ipynb #40d2d104
 def _sides(paths:Sequence[Path], first:set|None) -> np.ndarray|None:
     "For a cross-set search: True for the items of the first set (`first` holds their paths as strings)."
     return None if first is None else np.array([str(p) in first for p in paths], bool)
@@ -176,6 +179,7 @@ def hash_threshold(method:str, threshold) -> int:
                          + f", got {threshold!r}")
     return int(t)
 
+# %% ../nbs/05a_pipeline.ipynb #a76ea523
 def _hash_finder(method):
     def find(items, threshold=None, n_workers=None, progress=True, max_pixels=DEFAULT_MAX_PIXELS, turns=False,
              first:set|None=None, **kwargs):

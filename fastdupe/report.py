@@ -34,7 +34,7 @@ def thumb_data_uri(path:str|Path, size:int=160) -> str:
     "A JPEG thumbnail of `path` as a `data:` URI (a placeholder if the file cannot be read)."
     return 'data:image/jpeg;base64,' + base64.b64encode(thumbnail(path, size)).decode('ascii')
 
-# %% ../nbs/08_report.ipynb #2308769d
+# %% ../nbs/08_report.ipynb #abc247d1
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1{font-size:22px;margin:0 0 6px} h2{font-size:17px} .summary{color:#444;margin:0 0 18px;line-height:1.5}
@@ -77,6 +77,7 @@ def _leakage_section(ds, groups) -> str:
     return ('<h2>Leakage</h2><table class="bad leakage"><tr><th>splits</th><th>groups</th><th>images</th><th>groups</th>'
             f'</tr>{body}</table>')
 
+# %% ../nbs/08_report.ipynb #b83d0a24
 def html_report(
     src, # a `Duplicates` (from `find_duplicates`) or a `CleanerDataset`
     fn:str|Path|None=None, # write the page here (.html)

@@ -54,7 +54,7 @@ class Matches:
         "The matches of query row `q`, most similar first."
         return self[self.query==q].sorted()
 
-# %% ../nbs/04_search.ipynb #d54d440b
+# %% ../nbs/04_search.ipynb #d0907e17
 _CHUNK = 8192 # rows checked and normalised at a time, so no full-size temporary is made
 
 def _check_k_threshold(k, threshold, need_k:bool=False):
@@ -87,6 +87,7 @@ def normalize_vectors(
         with _one_thread(): return _normalize(t)
     return _normalize(t)
 
+# %% ../nbs/04_search.ipynb #9f09a923
 class _one_thread:
     "Run torch CPU operations on one thread: for small inputs, faster than waking the others (much, on a busy machine)."
     def __enter__(self): self.nt = torch.get_num_threads(); torch.set_num_threads(1)
@@ -131,7 +132,7 @@ def _merge_groups(V, I, key, vals, ids):
     _merge_dense(Va, Ia, v, torch.gather(P, 1, p))
     V[keys] = Va; I[keys] = Ia
 
-# %% ../nbs/04_search.ipynb #0b88acb4
+# %% ../nbs/04_search.ipynb #d07b1071
 _GROUPS = 64 # groups per column of a tile (rows: groups of 32 columns): their maxima bound its k-th best value and locate its candidates
 _DIRECT = 4 # scan the whole tile when more than 1/_DIRECT of the groups may hold candidates
 
@@ -168,6 +169,7 @@ def _update_rows(S, V, I, off:int, lock):
     v = S[r, j]
     with lock: _merge_groups(V, I, r, v, j + off)
 
+# %% ../nbs/04_search.ipynb #54eb7030
 def _update_cols(S, V, I, off:int, lock):
     "Update the running top-k `V`/`I` of the columns of tile `S`, whose rows are items `off, off+1, ...`."
     k, (m, c) = V.shape[1], S.shape
@@ -337,7 +339,7 @@ def exact_query(
         a, b, s = np.broadcast_to(np.arange(m)[:, None], I.shape)[ok], I[ok], V[ok]
     return Matches(a, b, np.clip(s, -1, 1)).sorted()
 
-# %% ../nbs/04_search.ipynb #cfef0d07
+# %% ../nbs/04_search.ipynb #16ec0d0e
 class Index:
     "Common API of the search backends: self-join, query with new vectors, save."
     backend = None
@@ -375,6 +377,7 @@ class Index:
 
     _needs_k = False
 
+# %% ../nbs/04_search.ipynb #3a8b9c0a
 def _meta_path(path:Path) -> Path: return path.with_name(path.name + '.json')
 
 def _knn_pairs(

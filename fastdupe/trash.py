@@ -74,7 +74,7 @@ def apply_deletions(
                           + f"; {mfn} lists them and Undo puts them back. The others were not touched.") from err
     return mfn
 
-# %% ../nbs/07b_trash.ipynb #b89e8964
+# %% ../nbs/07b_trash.ipynb #8b88611b
 class Restored(list):
     "The paths put back, plus `problems`: `(name, why)` for each file that could not be, naming its manifest."
     def __init__(self, paths=(), problems=()): super().__init__(paths); self.problems = list(problems)
@@ -84,6 +84,7 @@ class Restored(list):
         "The problems, one line each."
         return '\n'.join(f"{n}: {why}" for n, why in self.problems)
 
+# %% ../nbs/07b_trash.ipynb #493aaa4a
 def _manifest(mfn:Path) -> tuple[dict|None, str|None]:
     "A manifest's contents, or why it cannot be read."
     try:
@@ -119,6 +120,7 @@ def _restore(mfn:Path, names:set|None=None) -> Restored:
         if p.is_dir() and not any(p.iterdir()): p.rmdir()
     return res
 
+# %% ../nbs/07b_trash.ipynb #a14b8b0b
 def undo_deletions(
     path:str|Path, # dataset folder
     manifest:str|Path|None=None, # the Apply to undo (default: the latest one not yet undone)
@@ -135,6 +137,7 @@ def undo_deletions(
             return res
     return Restored([], skipped)
 
+# %% ../nbs/07b_trash.ipynb #1817d101
 def restore_files(path:str|Path, names:Sequence[str]) -> Restored:
     "Put back the trashed files named `names` (relative to `path`), from whichever Apply moved them."
     names, res = set(names), Restored()

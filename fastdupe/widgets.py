@@ -266,7 +266,7 @@ def _unit_view(self:ImageCleaner, u:int) -> widgets.Widget:
     if leak: box.add_class('fastdupe-leak')
     return box
 
-# %% ../nbs/07_widgets.ipynb #80246edc
+# %% ../nbs/07_widgets.ipynb #8ad5bf86
 @dataclass
 class CardView:
     "The widgets of one image's card on the page shown."
@@ -278,6 +278,7 @@ class CardView:
     suggested: bool = False
     score_line: str|None = None
 
+# %% ../nbs/07_widgets.ipynb #f6513bd3
 @patch
 def _thumb(self:ImageCleaner, k:int) -> bytes:
     if k not in self._thumbs: self._thumbs[k] = thumbnail(self.ds.items[k], self.thumb_size)
@@ -331,6 +332,7 @@ def _card(self:ImageCleaner, k:int, suggested:bool=False, score_line:str|None=No
     self._views.setdefault(k, []).append(v)
     return v.card
 
+# %% ../nbs/07_widgets.ipynb #491169e3
 @patch
 def _style(self:ImageCleaner, tog:widgets.ToggleButton):
     tog.button_style = 'danger' if tog.value else ''
@@ -348,7 +350,7 @@ def _refresh(self:ImageCleaner, k:int):
         self._style(v.delete)
         if v.label is not None and v.label.value != self.label(k): v.label.value = self.label(k)
 
-# %% ../nbs/07_widgets.ipynb #78986854
+# %% ../nbs/07_widgets.ipynb #afda66b2
 @patch
 def _set_deleted(self:ImageCleaner, k:int, value:bool):
     n = self.names[k]
@@ -372,6 +374,7 @@ def delete(self:ImageCleaner, k:int, value:bool=True):
     self._refresh(k)
     self._update_progress()
 
+# %% ../nbs/07_widgets.ipynb #ac4ffc85
 @patch
 @_guard
 def keep_only(self:ImageCleaner, k:int, u:int):
@@ -382,6 +385,7 @@ def keep_only(self:ImageCleaner, k:int, u:int):
     self._say(f"Keeping {self.names[k]}; {len(self.units[u])-1} others marked · cleaned.csv rewritten ({self.n_rows} rows)")
     self._update_progress()
 
+# %% ../nbs/07_widgets.ipynb #0210327d
 @patch
 @_guard
 def relabel(self:ImageCleaner, k:int, label:str):
@@ -395,6 +399,7 @@ def relabel(self:ImageCleaner, k:int, label:str):
     self._say(f"{n}: label {label} · cleaned.csv rewritten ({self.n_rows} rows)")
     self._update_progress()
 
+# %% ../nbs/07_widgets.ipynb #b9c748e9
 @patch
 @_guard
 def apply(self:ImageCleaner) -> Path|None:
@@ -409,6 +414,7 @@ def apply(self:ImageCleaner) -> Path|None:
                   f"sha256). Undo puts them back.")
     return m
 
+# %% ../nbs/07_widgets.ipynb #73c22402
 @patch
 @_guard
 def undo(self:ImageCleaner) -> list[Path]:
