@@ -147,3 +147,13 @@ def test_fifo_and_unreadable_folder_reported(tmp_path):
     assert rc == 0, err
     assert 'pipe.jpg: a named pipe (FIFO), not a file' in out
     assert f'{locked}: folder cannot be read (permission denied)' in out and 'bad files: 2' in out
+
+def test_csv_without_a_path_column(folder, tmp_path):
+    (tmp_path/'list.csv').write_text('file_name,label\ndata/train/coffee.jpg,x\n')
+    rc, out, err, _ = _run(['find', str(tmp_path/'list.csv'), '--method', 'phash'])
+    assert rc == 1 and 'no path column' in err and '--column' in err and 'column=' not in err.replace('Python: column=', '')
+    shutil.copytree(folder/'data', tmp_path/'data')
+    rc, out, err, _ = _run(['find', str(tmp_path/'list.csv'), '--method', 'phash', '--column', 'file_name', '--workers', '0'])
+    assert rc == 0 and 'images read: 1' in out, err
+    rc, out, err, _ = _run(['find', str(folder/'data'), '--column', 'path'])
+    assert rc == 2 and 'PATH is a folder' in err
