@@ -31,23 +31,16 @@ def _cli(*args) -> tuple[float, subprocess.CompletedProcess]:
     if r.returncode: raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr}")
     return time.perf_counter() - t0, r
 
-def _cross_pairs(csv_fn: Path, side: dict) -> set:
-    "Pairs (frozensets of names) inside one group with one image on each side."
-    df = pd.read_csv(csv_fn)
-    res = set()
-    for _, g in df.groupby('group'):
+def _across(csv_fn: Path, side: dict) -> tuple[set, set]:
+    "From a run's CSV: the pairs (frozensets of names) inside one group with one image on each side, and the training images that share a group with a test image."
+    pairs, flagged = set(), set()
+    for _, g in pd.read_csv(csv_fn).groupby('group'):
         names = [Path(p).name for p in g.path]
-        res |= {frozenset((a, b)) for a in names for b in names if side[a] == 'train' and side[b] == 'test'}
-    return res
-
-def _flagged(csv_fn: Path, side: dict) -> set:
-    "Training images that share a group with a test image."
-    df = pd.read_csv(csv_fn)
-    res = set()
-    for _, g in df.groupby('group'):
-        names = [Path(p).name for p in g.path]
-        if any(side[n] == 'test' for n in names): res |= {n for n in names if side[n] == 'train'}
-    return res
+        train = [n for n in names if side[n] == 'train']
+        test = [n for n in names if side[n] == 'test']
+        pairs |= {frozenset((a, b)) for a in train for b in test}
+        if test: flagged |= set(train)
+    return pairs, flagged
 
 def _search_times(work: Path, scale: int) -> dict:
     "Seconds for the search stage alone: union self-join vs cross queries, on the real vectors (tiled `scale` times with noise)."
@@ -98,7 +91,7 @@ def run(args):
     true_flag = {a for p in true_cross for a in p if side[a] == 'train'}
     rows = []
     for name, fn in (('find TRAIN --against TEST', work/'against.csv'), ('find UNION (all pairs)', work/'union.csv')):
-        got, flag = _cross_pairs(fn, side), _flagged(fn, side)
+        got, flag = _across(fn, side)
         tp, ftp = len(got & true_cross), len(flag & true_flag)
         key = 'against' if 'against' in name else 'union'
         rows.append(dict(run=name, wall_s=round(min(times[key]), 1), all_runs_s=' '.join(f'{t:.1f}' for t in times[key]),

@@ -70,6 +70,8 @@ def keep_policy(
     return keep
 
 # %% ../nbs/05_group.ipynb #dd8098e0
+_IDENTICAL_KEY = keep_key(IDENTICAL_KEEP)
+
 def decide(
     members:Sequence[int], # item indices of one group
     infos:Sequence[ImageInfo], # every item's facts (indexed by item)
@@ -91,7 +93,7 @@ def decide(
     c = identical.get(order[0]) if identical else None
     if c is not None:  # the same pixels: keep the copy a person would, whatever the sizes on disk say
         twins = [m for m in order if identical.get(m) == c and side(m) == side(order[0])]
-        best = min(twins, key=lambda m: keep_key(IDENTICAL_KEEP)(infos[m]))
+        best = min(twins, key=lambda m: _IDENTICAL_KEY(infos[m]))
         order.remove(best); order.insert(0, best)
     return order, n_keep
 

@@ -15,7 +15,7 @@ import io
 from .group import Group
 from .pipeline import Duplicates
 from .formatter import CleanerDataset, dataset_from_duplicates
-from .splits import leakage_table
+from .splits import leakage_table, leak_pairs
 from .show import thumbnail, ds_groups, format_bytes, format_score, html_name, score_label
 
 # %% auto #0
@@ -68,9 +68,7 @@ def _leakage_section(ds, groups) -> str:
     if not rows: return '<h2>Leakage</h2><p class="summary">No group spans two splits: no leakage found.</p>'
     ids = {}
     for gi, g in enumerate(groups):
-        sp = ds.leaks(g.members)
-        for a in range(len(sp)):
-            for b in range(a+1, len(sp)): ids.setdefault(f'{sp[a]}-{sp[b]}', []).append(gi+1)
+        for ab in leak_pairs([ds.splits[k] for k in g.members]): ids.setdefault('-'.join(ab), []).append(gi+1)
     body = ''.join(f'<tr><td>{html.escape(r["splits"])}</td><td>{r["groups"]}</td><td>{r["images"]}</td><td>'
                    + ' '.join(f'<a href="#group-{g}">{g}</a>' for g in ids[r['splits']][:50])
                    + ('…' if len(ids[r['splits']]) > 50 else '') + '</td></tr>' for r in rows)

@@ -12,8 +12,8 @@ from typing import Sequence
 
 # %% auto #0
 __all__ = ['TRAIN', 'EVALUATION_SPLITS', 'SPLIT_ALIASES', 'SPLIT_OPTIONS', 'split_name', 'split_rank', 'leak_splits',
-           'protected_splits', 'leakage_table', 'format_leakage', 'SplitError', 'check_splits_option', 'column_splits',
-           'folder_split', 'read_splits']
+           'leak_pairs', 'protected_splits', 'leakage_table', 'format_leakage', 'SplitError', 'check_splits_option',
+           'column_splits', 'folder_split', 'read_splits']
 
 # %% ../nbs/01a_splits.ipynb #22e79ecb
 TRAIN = 'train'
@@ -41,6 +41,13 @@ def leak_splits(
     s = {x for x in splits if x is not None}
     return tuple(sorted(s, key=split_rank)) if len(s) > 1 else ()
 
+def leak_pairs(
+    splits:Sequence, # the split of each image of one group
+) -> list[tuple[str, str]]:
+    "Every pair of splits a group spans, in `split_rank` order: `[('train', 'valid')]`; `[]` when it does not leak."
+    sp = leak_splits(splits)
+    return [(sp[a], sp[b]) for a in range(len(sp)) for b in range(a+1, len(sp))]
+
 def protected_splits(protect:Sequence[str]=()) -> frozenset:
     "The splits whose images the `split` keep rule never removes: valid, test and the names in `protect`."
     if isinstance(protect, str): protect = [p for p in protect.split(',')]
@@ -57,12 +64,10 @@ def leakage_table(
     res = {}
     for g in groups:
         ms = list(getattr(g, 'members', g))
-        sp = leak_splits([splits[k] for k in ms])
-        for a in range(len(sp)):
-            for b in range(a+1, len(sp)):
-                r = res.setdefault((sp[a], sp[b]), dict(splits=f'{sp[a]}-{sp[b]}', groups=0, images=0))
-                r['groups'] += 1
-                r['images'] += sum(splits[k] in (sp[a], sp[b]) for k in ms)
+        for ab in leak_pairs([splits[k] for k in ms]):
+            r = res.setdefault(ab, dict(splits='-'.join(ab), groups=0, images=0))
+            r['groups'] += 1
+            r['images'] += sum(splits[k] in ab for k in ms)
     return [res[k] for k in sorted(res, key=lambda ab: (split_rank(ab[0]), split_rank(ab[1])))]
 
 def format_leakage(rows:list[dict]) -> str:

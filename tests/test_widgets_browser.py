@@ -7,16 +7,12 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 from conftest import SAMPLE
+from fastdupe.eval import SAMPLE_LAYOUT
 
 T = 120_000  # ms; a cold JupyterLab in headless Chromium on 2 cores needs ~20 s to reach an idle kernel
 
 # the bundled sample as train/valid/<class>/ folders: four duplicates sit in valid, so some pairs straddle the split
-LAYOUT = {'astronaut.jpg': 'train/astronaut', 'astronaut exif comment.jpg': 'valid/astronaut',
-          'coffee.jpg': 'train/coffee', 'coffee recompressed.jpg': 'train/coffee', 'café copy 1.jpg': 'valid/coffee',
-          'chelsea.png': 'train/chelsea', 'chelsea copy.png': 'train/chelsea', 'chelsea with text chunk.png': 'valid/chelsea',
-          'hubble.jpg': 'train/hubble', 'hubble exif rotated.jpg': 'train/hubble',
-          'rocket.jpg': 'train/rocket', 'rocket small.jpg': 'valid/rocket',
-          'camera.png': 'train/camera', 'clock.jpg': 'train/clock', 'retina.jpg': 'train/retina'}
+LAYOUT = SAMPLE_LAYOUT
 VALID = sorted(f'{d}/{f}' for f, d in LAYOUT.items() if d.startswith('valid'))
 
 CELLS = ["from fastdupe.formatter import DatasetFormatter\nfrom fastdupe.widgets import ImageCleaner\n"
