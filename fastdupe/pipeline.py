@@ -57,12 +57,13 @@ def identical_pixels(
 # %% ../nbs/05a_pipeline.ipynb #09bd23ea
 def match_kinds(paths:Sequence[Path], infos:Sequence[ImageInfo], g:Group, identical:dict) -> list[str]:
     "How each member of `g` matches `g.members[0]`: '' for itself, 'exact' (the same bytes), 'pixels' (the same decoded pixels) or 'near'."
-    k0, res = g.members[0], []
+    k0, res, d0 = g.members[0], [], None
     c0 = identical.get(k0)
     for m in g.members:
         if m == k0: res.append(''); continue
         if c0 is None or identical.get(m) != c0: res.append('near'); continue
-        same_bytes = infos[m].bytes == infos[k0].bytes and file_digest(paths[m]) == file_digest(paths[k0])
+        if infos[m].bytes == infos[k0].bytes and d0 is None: d0 = file_digest(paths[k0])  # the kept file is read once
+        same_bytes = infos[m].bytes == infos[k0].bytes and file_digest(paths[m]) == d0
         res.append('exact' if same_bytes else 'pixels')
     return res
 

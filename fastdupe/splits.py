@@ -134,13 +134,17 @@ def folder_split(
     if len(parts) < 2 or parts[0] == '..': return None
     return SPLIT_ALIASES.get(parts[0].lower())
 
-def _table(src, base):
-    "Rows (dicts), a name for messages, header lines, and the folder relative paths start from: for a CSV or DataFrame."
-    if hasattr(src, 'columns') and hasattr(src, 'iloc'):
-        return src.to_dict('records'), 'the DataFrame', 0, Path(base) if base else None
+def _table(src):
+    "Rows (dicts), a name for messages, and the header lines before the first row: for a CSV or DataFrame."
+    if hasattr(src, 'columns') and hasattr(src, 'iloc'): return src.to_dict('records'), 'the DataFrame', 0
     p = Path(src)
     with open(p, newline='', encoding='utf-8-sig') as f: rows = list(csv.DictReader(f))
-    return rows, p.name, 1, Path(base) if base else p.parent
+    return rows, p.name, 1
+
+def _table_root(src, base) -> Path:
+    "The folder a table's relative paths start from: `base`, else a CSV's folder (as `intake.get_items`)."
+    if base: return Path(base)
+    return Path('.') if hasattr(src, 'columns') else Path(src).parent
 
 def _is_table(src) -> bool:
     return (hasattr(src, 'columns') and hasattr(src, 'iloc')) or \
@@ -165,14 +169,14 @@ def read_splits(
     table = _is_table(src)
     if how.startswith('column:'):
         if not table: raise SplitError(f"splits {how!r} reads a column: it needs a CSV or a DataFrame as the source")
-        rows, name, hl, _ = _table(src, base)
+        rows, name, hl = _table(src)
         return column_splits(rows, how[len('column:'):].strip(), name, hl)
     if how == 'auto' and table:
-        rows, name, hl, _ = _table(src, base)
+        rows, name, hl = _table(src)  # read once: the split columns, else the folders below the table's root
         cols = list(rows[0]) if rows else []
         for c in ('split', 'is_valid'):
             if c in cols: return column_splits(rows, c, name, hl)
-    if table: root = _table(src, base)[3] or Path('.')
+    if table: root = _table_root(src, base)
     elif isinstance(src, (str, os.PathLike)) and Path(src).is_dir(): root = Path(src)
     elif items: root = Path(os.path.commonpath([str(Path(p).absolute().parent) for p in items]))
     else: root = Path('.')
