@@ -8,7 +8,7 @@ Docs: https://fastdupe.github.io/fastdupe/cli.html.md"""
 from __future__ import annotations
 import argparse, os, sys, tempfile
 from pathlib import Path
-from .group import LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, SPLIT_KEEP, SPLIT_RULE
+from .group import LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, SPLIT_KEEP, SPLIT_RULE, check_keep
 from .pipeline import find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, CNN_THRESHOLD
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
@@ -120,10 +120,8 @@ def find_command(a, p, out=None) -> int:
     keep = None
     if a.keep is not None:
         keep = [k.strip() for k in a.keep.split(',') if k.strip()]
-        bad_rules = [k for k in keep if k not in KEEP_RULES and k != SPLIT_RULE]
-        if bad_rules or not keep:
-            p.error(f"--keep: unknown rule(s) {bad_rules}; choose from {', '.join((SPLIT_RULE,) + tuple(KEEP_RULES))}")
-        if SPLIT_RULE in keep[1:]: p.error(f"--keep: the {SPLIT_RULE} rule must come first, got {a.keep}")
+        try: check_keep(keep)  # the same check as the Python API's
+        except ValueError as e: p.error(f"--keep: {e}")
     splits = None if a.splits.strip().lower() == 'none' else a.splits.strip()
     try: check_splits_option(splits)
     except ValueError: p.error(f"--splits must be auto, folders, column:NAME or none, got {a.splits!r}")

@@ -18,7 +18,7 @@ from .splits import protected_splits
 
 # %% auto #0
 __all__ = ['COPY_NAME', 'KEEP_RULES', 'DEFAULT_KEEP', 'IDENTICAL_KEEP', 'SPLIT_RULE', 'SPLIT_KEEP', 'LINKS', 'DEFAULT_LINK',
-           'looks_like_copy', 'keep_key', 'keep_policy', 'decide', 'Group', 'group_pairs']
+           'looks_like_copy', 'keep_key', 'check_keep', 'keep_policy', 'decide', 'Group', 'group_pairs']
 
 # %% ../nbs/05_group.ipynb #2eaa8aea
 COPY_NAME = re.compile(r"(?i)((^|[^a-z])(copy|kopie|copie)([^a-z]|$)|\(\d+\)$|[ _-]\d$)")
@@ -54,19 +54,23 @@ def keep_key(keep:Sequence[str]|Callable=DEFAULT_KEEP) -> Callable:
 
 def _known(splits) -> bool: return splits is not None and any(s is not None for s in splits)
 
+def check_keep(keep:Sequence[str]|Callable) -> None:
+    "Raise a clear error for a policy with unknown rules, no rule, or the `split` rule anywhere but first."
+    keep_key(keep)
+    if callable(keep): return
+    names = _rule_names(keep)
+    if not names: raise ValueError("the keep policy is empty; name at least one rule")
+    if SPLIT_RULE in names[1:]: raise ValueError(f"the {SPLIT_RULE!r} rule must come first in the keep policy, got {names}")
+
 def keep_policy(
     keep:Sequence[str]|Callable|None=None, # the policy asked for (None: the default)
     splits:Sequence|None=None, # each item's split, when known
 ) -> Sequence[str]|Callable:
     "The policy to apply: `keep` checked, or the default (`SPLIT_KEEP` when splits are known, else `DEFAULT_KEEP`)."
     if keep is None: return SPLIT_KEEP if _known(splits) else DEFAULT_KEEP
-    keep_key(keep)
-    if not callable(keep):
-        names = _rule_names(keep)
-        if not names: raise ValueError("the keep policy is empty; name at least one rule")
-        if SPLIT_RULE in names[1:]: raise ValueError(f"the {SPLIT_RULE!r} rule must come first in the keep policy, got {names}")
-        if SPLIT_RULE in names and not _known(splits):
-            raise ValueError(f"keep rule {SPLIT_RULE!r} needs splits: pass splits= (CLI: --splits), or drop the rule")
+    check_keep(keep)
+    if not callable(keep) and SPLIT_RULE in _rule_names(keep) and not _known(splits):
+        raise ValueError(f"keep rule {SPLIT_RULE!r} needs splits: pass splits= (CLI: --splits), or drop the rule")
     return keep
 
 # %% ../nbs/05_group.ipynb #dd8098e0

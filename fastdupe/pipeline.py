@@ -307,13 +307,14 @@ def find_duplicates(
     first = None
     if against is not None:
         other = get_items(against, bad=listing_bad)
-        both = set(map(str, items)) & set(map(str, other))
+        first = set(map(str, items))
+        both = first & set(map(str, other))
         if both: raise ValueError(f"{len(both)} images are in both sets (e.g. {sorted(both)[0]}); `against` must be another set")
         other_splits = read_splits(against, other, splits) if splits is not None else None
         # without splits of their own, the first set is the training side and the other the evaluation side
         item_splits = [s or 'train' for s in (item_splits or [None]*len(items))]
         item_splits += [s or 'test' for s in (other_splits or [None]*len(other))]
-        first, items = set(map(str, items)), items + other
+        items = items + other
     keep = keep_policy(keep, item_splits)
     if first is not None: kwargs['first'] = first
     f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
