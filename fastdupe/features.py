@@ -22,7 +22,8 @@ with warnings.catch_warnings():  # fastai.layers calls torch.jit.script, which t
     warnings.simplefilter('ignore', FutureWarning)
     from fastai.layers import AdaptiveConcatPool2d
 from .core import BadFile
-from .intake import image_detail
+from .intake import image_detail, LOW_DETAIL
+from .keypoints import KEYPOINT_SIDE
 from .intake import open_image, read_image, get_items, BadImageError
 
 # %% auto #0
@@ -41,12 +42,14 @@ class Features:
     bad: list[BadFile] = field(default_factory=list) # files that could not be read (not in `items`)
     infos: list|None = None # each item's `ImageInfo` (size as displayed, bytes), when the images were read from files
     detail: np.ndarray|None = None # each item's `intake.image_detail` (how much the picture shows), when the images were read from files
+    thumbnails: np.ndarray|None = None # (n, 32, 32) float16 grey thumbnails of the model's input, when the images were read from files
+    keypoints: list|None = None # each item's `keypoints.Keypoints`, when asked for
 
     def __post_init__(self):
         n = len(self.items)
         if self.vectors.ndim != 2 or len(self.vectors) != n:
             raise ValueError(f"vectors must have shape (n, d) with n={n} items; got {self.vectors.shape}")
-        for k in ('splits', 'labels', 'detail'):
+        for k in ('splits', 'labels', 'detail', 'thumbnails', 'keypoints'):
             v = getattr(self, k)
             if v is not None and len(v) != n: raise ValueError(f"{k} has {len(v)} entries for {n} items")
 
@@ -270,9 +273,9 @@ def fuse_batchnorm(model:nn.Module) -> nn.Module:
 DEDUP_SIZE = 128
 CPU_BATCH = 8  # at 128 px, 8 images per pass were fastest on 2 cores (6.8 s for 634 photos; 8.0 s with 4, 7.5 s with 16)
 
-def _squash(img:Image.Image, size:int) -> torch.Tensor:
+def _squash(img:Image.Image, size:int, trimmed:bool=False) -> torch.Tensor:
     from fastdupe.hashing import trim_border
-    img = trim_border(img.convert('RGB')).resize((size, size), Image.BICUBIC)
+    img = (img if trimmed else trim_border(img.convert('RGB'))).resize((size, size), Image.BICUBIC)
     return torch.from_numpy(np.asarray(img).copy()).permute(2,0,1).float().div_(127.5).sub_(1)
 
 # %% ../nbs/03_features.ipynb #4b05cda5
@@ -292,24 +295,37 @@ def preprocess(img:Image.Image, size:int=224, fit:str='crop') -> torch.Tensor:
     return torch.from_numpy(a.copy()).permute(2,0,1).float().div_(127.5).sub_(1)
 
 # %% ../nbs/03_features.ipynb #f34db8cb
-def _load(item, size:int, fit:str='crop'):
-    "`(tensor, ImageInfo or None)` for `item` (a path or a PIL image), or a `BadFile`."
-    if isinstance(item, Image.Image): return preprocess(item.convert('RGB'), size, fit), None
-    try: img, info = read_image(item, size=round(size/0.875) if fit == 'crop' else size)
-    except BadImageError as e: return BadFile(Path(item), str(e))
-    return preprocess(img, size, fit), info
+def _with_keypoints(img:Image.Image, size:int, fit:str):
+    "The model's input and the keypoints (`fastdupe.keypoints`) of one decoded image, borders trimmed once for both."
+    from fastdupe.hashing import trim_border
+    from fastdupe.keypoints import image_keypoints
+    trimmed = trim_border(img.convert('RGB'))
+    x = _squash(trimmed, size, trimmed=True) if fit == 'squash' else preprocess(img, size, fit)
+    return x, image_keypoints(trimmed, flat=bool(_detail(x[None])[0] < LOW_DETAIL))
 
-def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop'):
+def _load(item, size:int, fit:str='crop', keypoints:bool=False):
+    "`(tensor, ImageInfo or None, Keypoints or None)` for `item` (a path or a PIL image), or a `BadFile`."
+    if isinstance(item, Image.Image): img, info = item.convert('RGB'), None
+    else:
+        need = round(size/0.875) if fit == 'crop' else size
+        # keypoints need the longest side at `KEYPOINT_SIDE`, the model both sides at `size`: decode no larger
+        try: img, info = read_image(item, size=(need, max(need, KEYPOINT_SIDE)) if keypoints else need)
+        except BadImageError as e: return BadFile(Path(item), str(e))
+    if not keypoints: return preprocess(img, size, fit), info, None
+    x, kp = _with_keypoints(img, size, fit)
+    return x, info, kp
+
+def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop', keypoints:bool=False):
     "Yield `(items, results)` per batch, reading the next batch while the caller works on this one."
     chunks = [items[i:i+bs] for i in range(0, len(items), bs)]
     if n_workers <= 0:
-        for c in chunks: yield c, [_load(o, size, fit) for o in c]
+        for c in chunks: yield c, [_load(o, size, fit, keypoints) for o in c]
         return
     with ThreadPoolExecutor(n_workers) as ex:
-        nxt = [ex.submit(_load, o, size, fit) for o in chunks[0]] if chunks else []
+        nxt = [ex.submit(_load, o, size, fit, keypoints) for o in chunks[0]] if chunks else []
         for i,c in enumerate(chunks):
             cur = nxt
-            nxt = [ex.submit(_load, o, size, fit) for o in chunks[i+1]] if i+1 < len(chunks) else []
+            nxt = [ex.submit(_load, o, size, fit, keypoints) for o in chunks[i+1]] if i+1 < len(chunks) else []
             yield c, [f.result() for f in cur]
 
 # %% ../nbs/03_features.ipynb #7c202dd2
@@ -338,10 +354,13 @@ def _embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor
     return F.normalize(acc, dim=1)
 
 # %% ../nbs/03_features.ipynb #a6e77eb0
+def _thumbnails(x:torch.Tensor) -> np.ndarray:
+    "32x32 grey thumbnails (levels 0-255, float32) of a batch of model inputs (scaled to [-1, 1])."
+    return F.adaptive_avg_pool2d((x.float().mean(1, keepdim=True) + 1) * 127.5, 32)[:, 0].cpu().numpy()
+
 def _detail(x:torch.Tensor) -> np.ndarray:
     "`intake.image_detail` of a batch of model inputs (scaled to [-1, 1])."
-    grey = F.adaptive_avg_pool2d((x.float().mean(1, keepdim=True) + 1) * 127.5, 32)[:, 0]
-    return image_detail(grey.cpu().numpy())
+    return image_detail(_thumbnails(x))
 
 def _as_items(items) -> list:
     if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc'): return get_items(items)
@@ -360,6 +379,7 @@ def image_features(
     fit:str='squash', # 'squash': borders trimmed, whole picture resized to a square; 'crop': ImageNet's centre crop
     progress:bool=True, # show a progress bar
     n_workers:int|None=None, # threads that read images (default: up to 4; 0 reads in the calling thread)
+    keypoints:bool=False, # also find each image's ORB keypoints (`fastdupe.keypoints`), from the same decode
 ) -> Features:
     "Pooled, L2-normalised ImageNet features (1280-d float32) of every readable image; unreadable ones go to `.bad`."
     items = _as_items(items)
@@ -369,8 +389,8 @@ def image_features(
     if bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
     n_workers = min(4, os.cpu_count() or 1) if n_workers is None else n_workers
     restore = _restore_modes(model)
-    vecs, good, bad, infos, detail = [], [], [], [], []
-    batches = _loaded_batches(items, size, bs, n_workers, fit)
+    vecs, good, bad, infos, thumbs, kps = [], [], [], [], [], []
+    batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints)
     if progress: batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
     try:
         model.eval()
@@ -381,13 +401,16 @@ def image_features(
                 if not ok: continue
                 x = torch.stack([r[0] for _,r in ok]).to(device)
                 vecs.append(_embed(model, x, views).cpu().numpy())
-                detail.append(_detail(x))
+                thumbs.append(_thumbnails(x))
                 good += [o for o,_ in ok]
                 infos += [r[1] for _,r in ok]
+                kps += [r[2] for _,r in ok]
     finally: restore()
     d = vecs[0].shape[1] if vecs else getattr(model, 'num_features', 0)
+    thumbs = np.concatenate(thumbs) if thumbs else np.zeros((0, 32, 32), np.float32)
     return Features(np.concatenate(vecs) if vecs else np.zeros((0, d), np.float32), good, bad=bad, infos=infos,
-                    detail=np.concatenate(detail) if detail else np.zeros(0, np.float32))
+                    detail=image_detail(thumbs) if len(thumbs) else np.zeros(0, np.float32),
+                    thumbnails=thumbs.astype(np.float16), keypoints=kps if keypoints else None)
 
 # %% ../nbs/03_features.ipynb #62543469
 @functools.lru_cache(maxsize=None)

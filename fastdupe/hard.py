@@ -72,7 +72,9 @@ HARD_LOOKALIKES = ('opencv:basketball2.png', 'opencv:rubberwhale2.png', 'opencv:
 HARD_DONT_CARE = (('opencv:basketball1.png','opencv:basketball2.png'), ('opencv:rubberwhale1.png','opencv:rubberwhale2.png'),
                   ('opencv:aloeL.jpg','opencv:aloeR.jpg'), ('opencv:left.jpg','opencv:right.jpg'),
                   ('opencv:ela_original.jpg','opencv:ela_modified.jpg'),
-                  ('skimage:motorcycle_left','skimage:motorcycle_right'))
+                  ('skimage:motorcycle_left','skimage:motorcycle_right'),
+                  # a stereo pair too: two renders of one scene from nearly the same place (OpenCV's stereo sample)
+                  ('opencv:Blender_Suzanne1.jpg','opencv:Blender_Suzanne2.jpg'))
 
 # %% ../nbs/11_hard.ipynb #b88b2fca
 def _box_crop(img, rng, area, aspect=(0.75, 1.33)):

@@ -53,11 +53,13 @@ def pack_bits(bits) -> np.ndarray:
 # %% ../nbs/02_hashing.ipynb #2c42a5c2
 def trim_border(img:Image.Image, tol:int=24, min_keep:float=0.2) -> Image.Image:
     "Cut a uniform border (the colour of all four corners, within `tol` levels) off `img`, unless under `min_keep` of a side would remain."
+    w, h = img.size
+    corners = np.array([img.getpixel(xy) for xy in ((0, 0), (w-1, 0), (0, h-1), (w-1, h-1))], np.int16).reshape(4, -1)
+    # a frame has one colour at every corner; asking all four keeps the rule the same for a flipped or turned copy
+    # (asked before the whole image is read into an array: most photos stop here)
+    if (corners.max(0) - corners.min(0) > tol).any(): return img
     a = np.asarray(img, dtype=np.int16)
     if a.ndim == 2: a = a[..., None]
-    corners = a[[0, 0, -1, -1], [0, -1, 0, -1]]
-    # a frame has one colour at every corner; asking all four keeps the rule the same for a flipped or turned copy
-    if (corners.max(0) - corners.min(0) > tol).any(): return img
     far = (np.abs(a - np.median(corners, 0)) > tol).any(-1)
     rows, cols = np.flatnonzero(far.any(1)), np.flatnonzero(far.any(0))
     if not len(rows): return img

@@ -151,7 +151,13 @@ def _file_stat(path:Path) -> os.stat_result:
         if test(st.st_mode): raise BadImageError(why)
     return st
 
-def _open(path:Path, size:int|None, max_pixels:int, gray:bool=False) -> tuple[Image.Image, ImageInfo]:
+def _needed(size, w:int, h:int) -> tuple[int, int]|None:
+    "The `(width, height)` a decode must keep at least: `size` is the smallest side, or `(smallest, longest)` side."
+    if not size: return None
+    short, long = (size, size) if isinstance(size, int) else size
+    return (long, short) if w >= h else (short, long)
+
+def _open(path:Path, size, max_pixels:int, gray:bool=False) -> tuple[Image.Image, ImageInfo]:
     st = _file_stat(path)
     nbytes = st.st_size
     if nbytes == 0: raise BadImageError('empty file (0 bytes)')
@@ -163,8 +169,9 @@ def _open(path:Path, size:int|None, max_pixels:int, gray:bool=False) -> tuple[Im
         raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} (decompression bomb guard)')
     o = _orientation(img)
     info = ImageInfo(Path(path), *_oriented_size(img, o), nbytes, st.st_mtime)
-    if size and img.format == 'JPEG' and img.mode in ('RGB', 'L', 'CMYK'):
-        img.draft('L' if gray and img.mode != 'CMYK' else img.mode, (size, size))
+    need = _needed(size, w, h)
+    if need and img.format == 'JPEG' and img.mode in ('RGB', 'L', 'CMYK'):
+        img.draft('L' if gray and img.mode != 'CMYK' else img.mode, need)
     img.load()  # decode now, so truncation and corruption surface here
     if o in (2,3,4,5,6,7,8):
         try: img = ImageOps.exif_transpose(img)
@@ -173,7 +180,9 @@ def _open(path:Path, size:int|None, max_pixels:int, gray:bool=False) -> tuple[Im
     if not (gray and img.mode == 'L' and 'transparency' not in img.info):
         img = to_rgb(img)
         if gray: img = img.convert('L')
-    if size and (k := min(img.size)//size) >= 2: img = img.reduce(k)
+    if need:  # a turn swaps the sides: compare the longer side with the longer need
+        (a, b), (na, nb) = sorted(img.size), sorted(need)
+        if (k := min(a//na, b//nb)) >= 2: img = img.reduce(k)
     return img, info
 
 # %% ../nbs/01_intake.ipynb #13bdb4b3
@@ -187,7 +196,7 @@ def _has_image_magic(path:Path) -> bool:
 
 def read_image(
     path:str|Path, # image file
-    size:int|None=None, # smallest side the consumer needs; decode JPEGs smaller when possible (None: full size)
+    size:int|tuple[int,int]|None=None, # smallest side the consumer needs, or (smallest, longest); decode JPEGs smaller when possible (None: full size)
     max_pixels:int=DEFAULT_MAX_PIXELS, # refuse images with more pixels than this (decompression bombs)
     gray:bool=False, # return 8-bit grey ('L', the luma of the RGB image) instead; JPEGs then skip colour decoding
 ) -> tuple[Image.Image, ImageInfo]:

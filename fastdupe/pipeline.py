@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 from .core import BadFile, ImageInfo, Pairs, shown_distance
 from .intake import get_items, safe_read, DEFAULT_MAX_PIXELS
-from .score import CrowdRule, crowd_levels, runner_up
+from .score import CrowdRule, crowd_levels, within_top
+from .keypoints import KeypointRule
 from .splits import read_splits, check_splits_option, protected_splits, leak_splits, leakage_table
 from .hashing import (hash_items, hamming_pairs, hamming_distance, identical_pairs, combined_pairs, HASH_METHODS, HASH_BITS,
                               turned_pairs, turned_distance, pixel_digest, file_digest, COMBINED_KINDS, DEFAULT_THRESHOLDS)
@@ -149,7 +150,7 @@ class Found:
     threshold: float
     dist_fn: Callable|None = None
 
-MODEL_OPTIONS = ('crowd', 'index', 'k', 'tta', 'hash_threshold') # options of `cnn` and `fused` only
+MODEL_OPTIONS = ('crowd', 'keypoints', 'index', 'k', 'tta', 'hash_threshold') # options of `cnn` and `fused` only
 
 # %% ../nbs/05a_pipeline.ipynb #40d2d104
 def _sides(paths:Sequence[Path], first:set|None) -> np.ndarray|None:
@@ -220,6 +221,12 @@ def _crowd_rule(crowd, t:float) -> CrowdRule|None:
     if isinstance(crowd, CrowdRule): return crowd
     raise TypeError(f"crowd must be True, False or a CrowdRule, not {type(crowd).__name__}")
 
+def _keypoint_rule(keypoints) -> KeypointRule|None:
+    if keypoints is True: return KeypointRule()
+    if keypoints is False or keypoints is None: return None
+    if isinstance(keypoints, KeypointRule): return keypoints
+    raise TypeError(f"keypoints must be True, False or a KeypointRule, not {type(keypoints).__name__}")
+
 def _candidates(v:np.ndarray, k:int, threshold:float|None, backend:str, side:np.ndarray|None):
     "Each item's `k` most similar others (above `threshold`): in the whole set, or for a cross-set search in the other set only."
     from fastdupe.search import similar_pairs, build_index
@@ -235,22 +242,26 @@ def _candidates(v:np.ndarray, k:int, threshold:float|None, backend:str, side:np.
     return Pairs.from_similarity(i[first], j[first], sim[first]).sorted()
 
 def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact', k=10, tta=False,
-              fused=False, hash_threshold=None, crowd=True, first:set|None=None, **kwargs):
+              fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, **kwargs):
     from fastdupe.features import image_features
     t = CNN_THRESHOLD if threshold is None else float(threshold)
     if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
-    rule = _crowd_rule(crowd, t)
-    f = image_features(items, progress=progress, tta=tta, **kwargs)
+    rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
+    f = image_features(items, progress=progress, tta=tta, keypoints=kp_rule is not None, **kwargs)
     v, n = f.vectors, len(f.vectors)
     paths = [Path(p) for p in f.items]
     side = _sides(paths, first)
     flat = rule.flat(f.detail) if rule else None
-    if n > 1 and rule:
-        # every image's own top-k, whatever their similarity: they set its crowd level
-        sp = _candidates(v, max(k, rule.k), None, index, side)
-        levels = crowd_levels(n, sp.i, sp.j, sp.sim, rule.k)
-        runner = runner_up(n, sp.i, sp.j, sp.sim)
-        pairs = sp[rule.keep(sp.i, sp.j, sp.sim, levels, f.detail, runner)]
+    if n > 1 and (rule or kp_rule):
+        # every image's own top-k, whatever their similarity: they set its crowd level, and keypoints check the nearest
+        sp = _candidates(v, max(k, rule.k if rule else 0, kp_rule.top if kp_rule else 0), None, index, side)
+        if rule:
+            levels = crowd_levels(n, sp.i, sp.j, sp.sim, rule.k)
+            ok = rule.keep(sp.i, sp.j, sp.sim, levels, f.detail, rule.correlated(n, sp.i, sp.j, f.thumbnails))
+        else: ok = sp.sim >= t
+        if kp_rule:
+            ok = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top))
+        pairs = sp[ok]
     elif n > 1: pairs = _candidates(v, k, t, index, side)
     else: pairs = Pairs.empty()
     if fused and len(paths) > 1:
@@ -299,7 +310,7 @@ def find_duplicates(
     if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
     protected_splits(protect)
     if method in HASH_METHODS: _check_hash_options(method, kwargs)
-    else: _crowd_rule(kwargs.get('crowd', True), 0.5)
+    else: _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True))
     listing_bad = []  # folders that cannot be read: reported with the bad files
     items = get_items(src, column=column, bad=listing_bad)
     item_splits = read_splits(src, items, splits)  # a bad split cell stops here, before any image is read
