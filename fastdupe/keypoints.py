@@ -44,10 +44,20 @@ class Keypoints:
     def nbytes(self) -> int: return sum(a.nbytes for a in (self.points, self.descriptors, self.mirror_points, self.mirror_descriptors))
     def __repr__(self): return f"Keypoints({len(self)} keypoints, {self.nbytes/1024:.1f} KB)"
 
+def _points(kp) -> np.ndarray: return np.array([k.pt for k in kp], np.float32).reshape(-1, 2)
+
 def _orb(cv2, grey:np.ndarray, n:int):
-    kp, d = cv2.ORB_create(nfeatures=n).detectAndCompute(grey, None)
-    if d is None: return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-    return np.array([k.pt for k in kp], np.float32), d
+    "Keypoints and descriptors of `grey` and of its mirror image."
+    orb = cv2.ORB_create(nfeatures=n)
+    kp, d = orb.detectAndCompute(grey, None)
+    if d is None: return (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)) * 2
+    # the mirror image's descriptors at the mirrored keypoints, their angles mirrored too: half the cost of a second
+    # detection, and the same keypoints a mirrored copy would give
+    w = grey.shape[1]
+    mk = [cv2.KeyPoint(w - 1 - k.pt[0], k.pt[1], k.size, (180 - k.angle) % 360, k.response, k.octave) for k in kp]
+    mk, md = orb.compute(np.ascontiguousarray(grey[:, ::-1]), mk)
+    if md is None: mk, md = (), np.zeros((0, 32), np.uint8)
+    return _points(kp), d, _points(mk), md
 
 def image_keypoints(
     img:Image.Image, # the picture (any mode), borders already trimmed
@@ -62,8 +72,7 @@ def image_keypoints(
         g = g.copy() if g is img else g
         g.thumbnail((side, side), Image.BILINEAR)
     if flat: g = ImageOps.equalize(g)
-    a = np.asarray(g)
-    return Keypoints(*_orb(cv2, a, n), *_orb(cv2, np.ascontiguousarray(a[:, ::-1]), n))
+    return Keypoints(*_orb(cv2, np.asarray(g), n))
 
 # %% ../nbs/04c_keypoints.ipynb #a8668554
 def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:float) -> int:
@@ -136,7 +145,7 @@ class KeypointRule:
               keypoints:Sequence[Keypoints|None], # one per item
               i:np.ndarray, j:np.ndarray, # candidate pairs
               accepted:np.ndarray, # the cosine's verdict on each pair
-              near:np.ndarray, # which pairs to match (`score.within_top`)
+              near:np.ndarray, # which refused pairs may be confirmed (`score.within_top`); any accepted pair may be refused
               n_workers:int|None=None,
              ) -> np.ndarray: # the verdict: which pairs are copies
         "The cosine's verdict, overruled where keypoints confirm a copy or refuse a pair."
@@ -146,7 +155,7 @@ class KeypointRule:
         least = np.minimum(nk[i], nk[j])
         # only the matches that can change a verdict: an accepted pair can only be refused, with enough keypoints on
         # both sides, and needs no more than `veto_inliers` to stay; a refused one needs `min_inliers` keypoints to be confirmed
-        refute, confirm = near & accepted & (least >= self.veto_keypoints), near & ~accepted & (least >= self.min_inliers)
+        refute, confirm = accepted & (least >= self.veto_keypoints), near & ~accepted & (least >= self.min_inliers)
         todo = refute | confirm
         inl = np.full(len(i), -1, np.int64)
         inl[todo] = pair_inliers(keypoints, i[todo], j[todo], np.where(refute, self.veto_inliers, self.min_inliers)[todo], n_workers)

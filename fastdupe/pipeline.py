@@ -274,6 +274,9 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
             a, b = m[hp.i], m[hp.j]
             if flat is not None:  # flat images hash alike: their hash matches are no evidence
                 informative = ~(flat[a] | flat[b]); a, b = a[informative], b[informative]
+            if kp_rule:  # two textures can share a hash; keypoints refuse that as they refuse a cosine
+                ok = kp_rule.judge(f.keypoints, a, b, np.ones(len(a), bool), np.ones(len(a), bool))
+                a, b = a[ok], b[ok]
             d = 1 - np.einsum('ij,ij->i', v[a].astype(np.float32), v[b].astype(np.float32))
             pairs = _min_pairs_union(pairs, _cross_only(Pairs.from_unordered(a, b, d), side))
     infos = f.infos  # read while decoding, not a second time
