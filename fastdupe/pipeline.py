@@ -1,4 +1,4 @@
-"""`find_duplicates`: items in, groups out. Reads the items and their splits, runs a pair finder (the hash methods, or the model methods with crowd-aware scores), groups the pairs, and says how each copy matches; `Duplicates` writes the CSV and JSON.
+"""`find_duplicates`: items in, groups out. Reads the items and their splits, runs a pair finder (the hash methods, or the model methods with crowd-aware scores and keypoint checks), groups the pairs, and says how each copy matches; `Duplicates` writes the CSV and JSON.
 
 Docs: https://fastdupe.github.io/fastdupe/pipeline.html.md"""
 
