@@ -19,9 +19,11 @@ the installed `fastdupe` command as a user would (default method, `fused`), and 
 Run: python bench/store_bench.py [--n 5000] [--new 100] [--sizes 10000,100000,1000000] [--data DIR] [--repeats 2]
 The last line is the figures as JSON.
 """
-import argparse, json, os, shutil, sqlite3, subprocess, sys, tempfile, time
+import argparse, functools, json, os, shutil, sqlite3, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
+
+print = functools.partial(print, flush=True)  # figures appear as they are measured, also in a log file
 
 def _cli(*args) -> tuple[float, subprocess.CompletedProcess]:
     exe = shutil.which('fastdupe')
