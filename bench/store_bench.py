@@ -84,15 +84,14 @@ def index_bars(args, work:Path) -> dict:
         t0 = time.perf_counter()
         build_images(root, 0, args.n, args.seed); build_images(extra, args.n, args.new, args.seed)
         print(f"built {args.n:,} + {args.new} images from {len(_sources())} photos in {time.perf_counter()-t0:.0f} s under {data}")
-    db = work/'store.db'
-    for f in work.glob('store.db*'): shutil.rmtree(f) if f.is_dir() else f.unlink()
+    db, added = work/'store.db', root/'added'
+    shutil.rmtree(added, ignore_errors=True)  # left by an earlier run that was stopped
     res = {}
     t1, r = _cli('index', root, '--db', db, '--quiet'); print('first index: ', r.stdout.strip())
     t2, r = _cli('index', root, '--db', db, '--quiet'); print('second index:', r.stdout.strip())
     res.update(first_index_s=t1, unchanged_index_s=t2, unchanged_speedup=t1/t2)
     # the update: the 100 new images copied in; against indexing them alone, from the same state each time
     _backup(db, work/'before.db')
-    added = root/'added'
     upd, alone = [], []
     for rep in range(args.repeats):
         shutil.rmtree(added, ignore_errors=True); shutil.rmtree(db.with_name(db.name + '.index'), ignore_errors=True)
@@ -115,6 +114,7 @@ def index_bars(args, work:Path) -> dict:
         res['db_mb'] = db.stat().st_size/1e6
         res['images_indexed'] = st.con.execute('SELECT count(*) FROM files').fetchone()[0]
         res['integrity'] = st.con.execute('PRAGMA integrity_check').fetchone()[0]
+    shutil.rmtree(added, ignore_errors=True)
     return res
 
 def synthetic_store(path:Path, n:int, seed:int=0) -> float:
@@ -131,7 +131,7 @@ def synthetic_store(path:Path, n:int, seed:int=0) -> float:
     for a in range(0, n, 20000):
         b = min(n, a + 20000)
         v = g.standard_normal((b - a, 1280), dtype=np.float32); v /= np.linalg.norm(v, axis=1, keepdims=True)
-        v = v.astype('<f2'); codes = g.integers(0, 2**63, (b - a, 8), dtype=np.uint64)
+        v = v.astype('<f4'); codes = g.integers(0, 2**63, (b - a, 8), dtype=np.uint64)
         with st.writing(), st._txn():
             st.con.executemany('INSERT INTO files(id, path, size, mtime_ns, digest, width, height) VALUES (?, ?, 1000, 0, ?, 256, 256)',
                                [(i + 1, f'{i:07d}.jpg', i.to_bytes(16, 'big')) for i in range(a, b)])
