@@ -245,6 +245,20 @@ def test_kill9_during_index(bench, tmp_path):
     want = {frozenset((fd.paths[i].name, fd.paths[j].name)) for i, j, _ in fd.pairs}
     assert {frozenset((q.name, p.name)) for q, ms in zip(res.queries, res.matches) for p, _ in ms} == want and len(res.queries) >= 3
 
+def test_writer_killed_while_its_hashing_processes_live(photos, tmp_path):
+    "A writer killed by SIGKILL while processes it forked still run: the lock ends with it, the next writer goes on."
+    db = tmp_path/'s.db'
+    code = (f"import multiprocessing as mp, os, signal, time\nfrom fastdupe.store import Store\n"
+            f"s = Store({str(db)!r}, root={str(photos)!r})\n"
+            "with s.writing():\n"
+            "    pool = mp.get_context('fork').Pool(2); pool.map_async(time.sleep, [60, 60])\n"
+            "    time.sleep(1); print('forked', flush=True); os.kill(os.getpid(), signal.SIGKILL)")
+    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert p.stdout.readline().strip() == 'forked'
+    p.wait()
+    assert p.returncode == -signal.SIGKILL
+    with Store(db) as s, s.writing(): pass  # not 'being written by another fastdupe'
+
 def test_second_writer_and_readers(bench, tmp_path):
     root = tmp_path/'photos'; shutil.copytree(bench, root)
     db = tmp_path/'s.db'
@@ -386,7 +400,7 @@ def _mostly(valid:list, odd:list):
     return st.sampled_from(valid*3 + odd)
 
 ARGS = st.fixed_dictionaries({
-    'command': st.sampled_from(['index', 'query']),
+    'command': st.sampled_from(['index', 'query', 'find']),
     'target': _mostly(['photos', 'photos/coffee.jpg'], ['missing', 'text.db']),
     'db': _mostly(['good.db', None, 'new.db'], ['text.db', 'missing/x.db', 'photos']),
     'method': _mostly([None, 'fused', 'phash', 'cnn', 'exact', 'combined'], ['md5']),
@@ -409,7 +423,7 @@ def option_dir(tmp_path_factory):
     with Store(d/'good.db', root=photos) as s: s.update('phash', progress=False, n_workers=0)
     return d
 
-@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(a=ARGS)
 def test_index_and_query_option_combinations(option_dir, a):
     d = option_dir
@@ -417,7 +431,10 @@ def test_index_and_query_option_combinations(option_dir, a):
     if a['db'] is not None: argv += ['--db', str(d/a['db'])]
     for k in ('method', 'workers'):
         if a[k] is not None: argv += [f'--{k}', a[k]]
-    if a['command'] == 'index':
+    if a['command'] == 'find':
+        for k in ('threshold', 'out'):
+            if a[k] is not None: argv += [f'--{k}', a[k] if k != 'out' else str(d/a[k])]
+    elif a['command'] == 'index':
         for k in ('index', 'batch'):
             if a[k] is not None: argv += [f'--{k}', a[k]]
         if a['turns']: argv.append('--turns')
