@@ -13,9 +13,10 @@ from .pipeline import find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates,
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
 from .splits import check_splits_option, protected_splits, format_leakage, SplitError
+from .store import Store, StoreError, DEFAULT_DB, BATCH
 
 # %% auto #0
-__all__ = ['MODEL_METHODS', 'parser', 'find_command', 'main']
+__all__ = ['MODEL_METHODS', 'parser', 'find_command', 'index_command', 'query_command', 'main']
 
 # %% ../nbs/09_cli.ipynb #46988b63
 MODEL_METHODS = ('cnn', 'fused')
@@ -63,7 +64,11 @@ def parser() -> argparse.ArgumentParser:
                    help='with a CSV as PATH: the column that holds the image paths (default: path, name, fname, file, ...)')
     f.add_argument('--index', default=None, choices=['exact', 'annoy', 'faiss'], help='similarity index for cnn/fused methods')
     f.add_argument('--workers', type=int, default=None, help='processes for decoding (default: one per core)')
+    f.add_argument('--db', metavar='FILE', default=None,
+                   help='a fingerprint database (see fastdupe index): images it holds are not read again, new ones are added '
+                        '(created when missing); the groups are the same')
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
+    _store_parsers(sub)
     return p
 
 # %% ../nbs/09_cli.ipynb #d1c31834
@@ -100,18 +105,23 @@ def _unwritable(fn:Path) -> str|None:
     except OSError as e: return f"the folder {d} does not take new files ({e.strerror or e})"
     return None
 
+def _threshold(p, method:str, threshold:float|None):
+    "`--threshold` as `method` takes it (hash methods: whole bits), checked before any work; a usage error otherwise."
+    if threshold is None: return None
+    if threshold < 0: p.error(f"--threshold must be >= 0, got {threshold:g}")
+    if method in HASH_METHODS:
+        try: return hash_threshold(method, threshold)
+        except ValueError as e: p.error(f"--{e}")
+    if not 0 <= threshold <= 1: p.error(f"--threshold for {method} is a cosine similarity between 0 and 1, got {threshold:g}")
+    return threshold
+
 def find_command(a, p, out=None) -> int:
     out = out or sys.stdout
     if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'):
         p.error(f"--out must end in .csv or .json, got {a.out!r}")
     if a.report is not None and Path(a.report).suffix.lower() not in ('.html', '.htm'):
         p.error(f"--report must end in .html, got {a.report!r}")
-    if a.threshold is not None and a.threshold < 0: p.error(f"--threshold must be >= 0, got {a.threshold:g}")
-    if a.threshold is not None and a.method in HASH_METHODS:
-        try: hash_threshold(a.method, a.threshold)
-        except ValueError as e: p.error(f"--{e}")
-    if a.threshold is not None and a.method in MODEL_METHODS and not 0 <= a.threshold <= 1:
-        p.error(f"--threshold for {a.method} is a cosine similarity between 0 and 1, got {a.threshold:g}")
+    thr = _threshold(p, a.method, a.threshold)
     if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
     if a.index is not None and a.method not in MODEL_METHODS:
         p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
@@ -145,12 +155,12 @@ def find_command(a, p, out=None) -> int:
     if a.column is not None:
         if path.is_dir(): p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
         kw['column'] = a.column
-    thr = a.threshold if a.threshold is None or a.method in MODEL_METHODS else int(a.threshold)
     # a progress bar only where a person watches: fastprogress draws in a notebook or a terminal, not in a log file
     progress = not a.quiet and out.isatty()
     try:
         r = find_duplicates(path, a.method, thr, link=a.link, keep=keep, n_workers=a.workers, progress=progress,
-                            splits=splits, protect=protect, against=a.against, **kw)
+                            splits=splits, protect=protect, against=a.against, db=a.db, **kw)
+    except StoreError as e: p.error(f"--db: {e}")
     except SplitError as e:
         print(f"fastdupe: error: --splits: {e}", file=sys.stderr); return 1
     except ValueError as e:  # raised before any image is read: items, splits, keep policy
@@ -168,12 +178,104 @@ def find_command(a, p, out=None) -> int:
         print(f"wrote {a.report}", file=out)
     return 0
 
+# %% ../nbs/09_cli.ipynb #c2504e2a
+def _store_parsers(sub):
+    "The `index` and `query` commands."
+    methods = list(HASH_METHODS) + list(MODEL_METHODS)
+    i = sub.add_parser('index', help='keep a fingerprint database of a folder (only new and changed images are read)',
+                       description='Index a folder into a fingerprint database: new images are read, changed ones read again, '
+                                   'deleted ones dropped, the rest kept without opening them. Image files are never changed.')
+    i.add_argument('path', metavar='PATH', help='folder of images (searched recursively)')
+    i.add_argument('--db', metavar='FILE', default=None, help=f'the database (default: PATH/{DEFAULT_DB.as_posix()})')
+    i.add_argument('--method', default=None, choices=methods,
+                   help=f'what to compute, as for find (default: what the database was indexed with, else {DEFAULT_METHOD})')
+    i.add_argument('--turns', action='store_true', help='as for find: also flipped and quarter-turned views')
+    i.add_argument('--index', default=None, choices=['exact', 'annoy', 'faiss'],
+                   help='saved similarity index for cnn/fused queries (default: as before, else exact)')
+    i.add_argument('--batch', type=int, default=BATCH, help=f'images per transaction (default {BATCH}): an interrupted run loses at most this many')
+    i.add_argument('--workers', type=int, default=None, help='processes for hashing (default: one per core)')
+    i.add_argument('--quiet', action='store_true', help='no progress bar and no list of bad files')
+    q = sub.add_parser('query', help='check new images against an indexed folder',
+                       description='For each image, the indexed images it duplicates, with distances (what find NEW --against '
+                                   'FOLDER reports), from the database alone: the collection is not read again.')
+    q.add_argument('images', nargs='+', metavar='IMAGE_OR_FOLDER', help='images to check (folders are searched recursively)')
+    q.add_argument('--db', metavar='FILE', required=True, help='a database written by fastdupe index')
+    q.add_argument('--k', type=int, default=5, help='at most this many matches per image, closest first (default 5)')
+    q.add_argument('--threshold', type=float, default=None, help='as for find, for the method that decides')
+    q.add_argument('--method', default=None, choices=methods, help='the method that decides (default: the one the database was indexed with)')
+    q.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write the matches here (columns query,path,distance)')
+    q.add_argument('--add', action='store_true', help='also add the images to the database (they must be under its folder)')
+    q.add_argument('--workers', type=int, default=None, help='processes for hashing (default: one per core)')
+    q.add_argument('--quiet', action='store_true', help='no progress bar and no per-image listing')
+
+# %% ../nbs/09_cli.ipynb #9e017999
+def index_command(a, p, out=None) -> int:
+    out = out or sys.stdout
+    if a.batch < 1: p.error(f"--batch must be at least 1, got {a.batch}")
+    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
+    if a.method is not None and a.method not in MODEL_METHODS and a.index is not None:
+        p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
+    if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
+    path = Path(a.path)
+    if not path.exists(): print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
+    if not path.is_dir(): p.error(f"PATH must be a folder of images; {path} is a file")
+    db = Path(a.db) if a.db else path/DEFAULT_DB
+    progress = not a.quiet and out.isatty()
+    try:
+        with Store(db, root=path, batch=a.batch) as store:
+            if store.moved_from: print(f"fastdupe: note: {db} indexed {store.moved_from}, which is gone: it now indexes {path}", file=sys.stderr)
+            method = a.method or (store.indexed or {}).get('method') or DEFAULT_METHOD
+            model = method in MODEL_METHODS
+            r = store.update(method, tta=a.turns and model, turns=a.turns and not model, index=a.index, n_workers=a.workers,
+                             progress=progress)
+    except (StoreError, ValueError) as e: p.error(str(e))
+    if r.bad and not a.quiet:
+        print(f"bad files ({len(r.bad)}), skipped:", file=out)
+        for b in r.bad: print(f"  {b.path}: {b.reason}", file=out)
+    print(f"{r} -> {db}", file=out)
+    return 0
+
+# %% ../nbs/09_cli.ipynb #1b719e89
+def query_command(a, p, out=None) -> int:
+    out = out or sys.stdout
+    if a.k < 1: p.error(f"--k must be at least 1, got {a.k}")
+    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
+    if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'): p.error(f"--out must end in .csv or .json, got {a.out!r}")
+    if a.out is not None and (why := _unwritable(Path(a.out))): p.error(f"--out {a.out}: {why}")
+    if not Path(a.db).exists(): p.error(f"--db {a.db}: no database there; make one with fastdupe index FOLDER --db {a.db}")
+    for q in a.images:
+        if not Path(q).exists(): print(f"fastdupe: error: {q} does not exist", file=sys.stderr); return 1
+    try:
+        with Store(a.db, readonly=not a.add) as store:
+            method, _ = store._query_options(a.method, None)
+            thr = _threshold(p, method, a.threshold)
+            if not store.root_found:
+                print(f"fastdupe: note: {store.root}, the folder {a.db} indexes, is missing; matches are named where they were "
+                      f"(if it moved, run fastdupe index NEW_PLACE --db {a.db})", file=sys.stderr)
+            r = store.query(a.images, k=a.k, threshold=thr, method=method, add=a.add, n_workers=a.workers,
+                            progress=not a.quiet and out.isatty())
+    except (StoreError, ValueError) as e: p.error(str(e))
+    if not a.quiet:
+        for q, ms in zip(r.queries, r.matches):
+            print(f"{q}: " + (f"{len(ms)} match{'es' if len(ms) > 1 else ''}" if ms else 'no match'), file=out)
+            for m, d in ms: print(f"  {shown_distance(d)}  {m}", file=out)
+    if r.bad:
+        print(f"bad files ({len(r.bad)}), skipped:", file=out)
+        for b in r.bad: print(f"  {b.path}: {b.reason}", file=out)
+    s = r.summary()
+    print(f"images checked: {s['queries']}, with matches: {s['with_matches']}, matches: {s['matches']}, bad files: {s['bad_files']}"
+          f" ({r.method})" + (f"; added to {a.db}" if a.add else ''), file=out)
+    if a.out is not None: print(f"wrote {r.save(a.out)}", file=out)
+    return 0
+
 # %% ../nbs/09_cli.ipynb #376b686c
 def main(argv=None) -> int:
     "Entry point of the `fastdupe` command."
     p = parser()
     a = p.parse_args(argv)
     if a.command == 'find': return find_command(a, p)
+    if a.command == 'index': return index_command(a, p)
+    if a.command == 'query': return query_command(a, p)
     p.error(f"unknown command {a.command!r}")
 
 def _console():

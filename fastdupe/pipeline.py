@@ -184,11 +184,11 @@ def hash_threshold(method:str, threshold) -> int:
 # %% ../nbs/05a_pipeline.ipynb #a76ea523
 def _hash_finder(method):
     def find(items, threshold=None, n_workers=None, progress=True, max_pixels=DEFAULT_MAX_PIXELS, turns=False,
-             first:set|None=None, **kwargs):
-        "`first`: for a cross-set search, the paths (as strings) of the first set: only pairs across the sets are kept."
+             first:set|None=None, store=None, **kwargs):
+        "`first`: for a cross-set search, the paths (as strings) of the first set: only pairs across the sets are kept. `store`: a `fastdupe.store.Store` that hashes."
         _check_hash_options(method, kwargs)
         t = hash_threshold(method, threshold)
-        res = hash_items(items, method, n_workers=n_workers, progress=progress, max_pixels=max_pixels, turns=turns)
+        res = (hash_items if store is None else store.hash_items)(items, method, n_workers=n_workers, progress=progress, max_pixels=max_pixels, turns=turns)
         side = _sides(res.paths, first)
         # hashes of both sets are compared in one multi-index pass (microseconds per image) and cut to the cross pairs
         if turns:
@@ -242,8 +242,9 @@ def _candidates(v:np.ndarray, k:int, threshold:float|None, backend:str, side:np.
     return Pairs.from_similarity(i[first], j[first], sim[first]).sorted()
 
 def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact', k=10, tta=False,
-              fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, **kwargs):
+              fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, **kwargs):
     from fastdupe.features import image_features
+    if store is not None: image_features = store.image_features  # fingerprints it holds are not computed again
     t = CNN_THRESHOLD if threshold is None else float(threshold)
     if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
     rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
@@ -266,7 +267,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
     else: pairs = Pairs.empty()
     if fused and len(paths) > 1:
         ht = DEFAULT_THRESHOLDS[FUSED_HASH] if hash_threshold is None else int(hash_threshold)
-        res = hash_items(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
+        res = (hash_items if store is None else store.hash_items)(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
         pos = {p: q for q, p in enumerate(paths)}
         hp = turned_pairs(res.codes[FUSED_HASH], res.codes[FUSED_HASH+'@turns'], ht)
         m = np.array([pos[p] for p in res.paths])
@@ -304,6 +305,7 @@ def find_duplicates(
     protect:Sequence[str]=(), # split names whose images are never removed, besides valid and test
     against=None, # another set (folder, CSV, list): report only pairs with one image in each set
     column:str|None=None, # with a CSV or DataFrame as `src`: its path column (see `intake.get_items`)
+    db=None, # a fingerprint database (`fastdupe.store.Store` or its file, created when missing): images it holds are not read again, new ones are added
     **kwargs, # passed to the pair finder
 ) -> Duplicates:
     "Find duplicate groups among the images of `src` (or, with `against`, between `src` and another set)."
@@ -331,7 +333,11 @@ def find_duplicates(
         items = items + other
     keep = keep_policy(keep, item_splits)
     if first is not None: kwargs['first'] = first
+    if db is not None:
+        from fastdupe.store import cache_store
+        kwargs['store'] = cache_store(db, items)  # checked before any image is read
     f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
+    if db is not None and kwargs['store'] is not db: kwargs['store'].close()
     if item_splits is not None:
         by_path = dict(zip(map(str, items), item_splits))
         item_splits = [by_path.get(str(p)) for p in f.paths]
