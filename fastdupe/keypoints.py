@@ -44,6 +44,23 @@ class Keypoints:
     def nbytes(self) -> int: return sum(a.nbytes for a in (self.points, self.descriptors, self.mirror_points, self.mirror_descriptors))
     def __repr__(self): return f"Keypoints({len(self)} keypoints, {self.nbytes/1024:.1f} KB)"
 
+    def to_bytes(self) -> bytes:
+        "A compact form for a database: the two counts, then the four arrays."
+        return np.array([len(self.points), len(self.mirror_points)], '<i4').tobytes() + b''.join(
+            np.ascontiguousarray(a, dt).tobytes() for a, dt in ((self.points, '<f4'), (self.descriptors, 'u1'),
+                                                              (self.mirror_points, '<f4'), (self.mirror_descriptors, 'u1')))
+
+    @classmethod
+    def from_bytes(cls, b:bytes) -> Keypoints:
+        "The `Keypoints` that `to_bytes` wrote."
+        k, m = np.frombuffer(b[:8], '<i4').tolist() if len(b) >= 8 else (0, -1)
+        if 8 + 40 * (k + m) != len(b) or min(k, m) < 0: raise ValueError(f"not a packed Keypoints: {len(b)} bytes")
+        out, at = [], 8
+        for n, dt, w in ((k, '<f4', 2), (k, 'u1', 32), (m, '<f4', 2), (m, 'u1', 32)):
+            size = n * w * np.dtype(dt).itemsize
+            out.append(np.frombuffer(b[at:at+size], dt).reshape(n, w).astype(np.float32 if dt == '<f4' else np.uint8)); at += size
+        return cls(*out)
+
 def _points(kp) -> np.ndarray: return np.array([k.pt for k in kp], np.float32).reshape(-1, 2)
 
 def _orb(cv2, grey:np.ndarray, n:int):

