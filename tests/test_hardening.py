@@ -35,6 +35,7 @@ ARG = st.fixed_dictionaries({
     'link': st.sampled_from([None, 'hub', 'single', 'star', 'complete', 'dbscan', 'average']),
     'keep': st.sampled_from([None, 'split', 'split,resolution', 'resolution,split', 'bytes,path', 'original_name,oldest', 'biggest', ',']),
     'turns': st.booleans(),
+    'no_keypoints': st.booleans(),
     'index': st.sampled_from([None, 'exact', 'annoy', 'bogus']),
     'splits': st.sampled_from([None, 'auto', 'folders', 'column:split', 'column:nope', 'none', 'folder']),
     'protect': st.sampled_from([None, 'holdout', 'train', 'valid,holdout']),
@@ -53,6 +54,7 @@ def _argv(a, d):
     for k in ('against', 'out', 'report'):
         if a[k] is not None: argv += [f'--{k}', a[k] if a[k].startswith('/') else str(d/a[k])]
     if a['turns']: argv.append('--turns')
+    if a['no_keypoints']: argv.append('--no-keypoints')
     if a['quiet']: argv.append('--quiet')
     return argv
 
@@ -93,7 +95,8 @@ KW = st.fixed_dictionaries({
     'link': st.sampled_from(['hub', 'single', 'star', 'complete', 'dbscan', 'x']),
     'keep': st.sampled_from([None, ('split',), ('bytes', 'split'), 'resolution', ('nope',), ()]),
     'splits': st.sampled_from([None, 'auto', 'folders', 'column:split', 'bad', ['train']*3]),
-    'extra': st.sampled_from([{}, {'turns': True}, {'crowd': False}, {'index': 'annoy'}, {'k': 5}, {'bogus': 1}, {'tta': True}]),
+    'extra': st.sampled_from([{}, {'turns': True}, {'crowd': False}, {'index': 'annoy'}, {'k': 5}, {'bogus': 1}, {'tta': True},
+                                {'keypoints': False}, {'keypoints': 'yes'}, {'crowd': False, 'keypoints': False}]),
 })
 
 @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
