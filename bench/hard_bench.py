@@ -81,18 +81,22 @@ def run(args):
                          wall_s=wall, cpu_s=cpu, img_s=n/wall))
         per_edit[name] = recall_by_transform(pred, truth, items=items).recall
 
-    c0 = _children_cpu()
-    with Clock() as t_new: res = find_duplicates(img_dir, progress=False)
+    for f in img_dir.iterdir(): f.read_bytes()  # every file in the page cache: no run pays for the first read
+    def timed(**kw):
+        "The result and the faster of two runs (wall, CPU with children): the runs take turns, so load hits them alike."
+        c0 = _children_cpu()
+        with Clock() as t: r = find_duplicates(img_dir, progress=False, **kw)
+        return r, (t.wall, t.cpu + _children_cpu() - c0)
+    OLD = dict(crowd=False, keypoints=False, threshold=0.8, link='single')
+    (res, a), (old, b), (_, c), (_, d) = timed(), timed(**OLD), timed(), timed(**OLD)
+    t_new, t_old = min(a, c), min(b, d)
     groups = [[res.paths[k] for k in g.members] for g in res.groups]
-    add('fastdupe default (fused, crowd rule, keypoints, hub)', groups, t_new.wall, t_new.cpu + _children_cpu() - c0, groups)
-    c0 = _children_cpu()
-    with Clock() as t_nk: nk = find_duplicates(img_dir, progress=False, keypoints=False)
+    add('fastdupe default (fused, crowd rule, keypoints, hub)', groups, *t_new, groups)
+    nk, t_nk = timed(keypoints=False)
     ng = [[nk.paths[k] for k in g.members] for g in nk.groups]
-    add('fastdupe default without keypoints', ng, t_nk.wall, t_nk.cpu + _children_cpu() - c0, ng)
-    c0 = _children_cpu()
-    with Clock() as t_old: old = find_duplicates(img_dir, progress=False, crowd=False, keypoints=False, threshold=0.8, link='single')
+    add('fastdupe default without keypoints', ng, *t_nk, ng)
     og = [[old.paths[k] for k in g.members] for g in old.groups]
-    add('fastdupe previous default (fused 0.8, single)', og, t_old.wall, t_old.cpu + _children_cpu() - c0, og)
+    add('fastdupe previous default (fused 0.8, single)', og, *t_old, og)
 
     cnn = _imagededup_cnn(img_dir)
     with Clock() as enc_t: enc = cnn.encode_images(image_dir=str(img_dir))
@@ -120,8 +124,8 @@ def run(args):
     print(f"\nF1 {new['F1']:.3f} (goal >= 0.80): {'PASS' if new['F1'] >= 0.80 else 'FAIL'}")
     print(f"largest group {new['largest_group']}; without don't-care look-alikes {new['largest_without_dont_care']} "
           f"<= largest true group {true_max}: {'PASS' if new['largest_without_dont_care'] <= true_max else 'FAIL'}")
-    ratio = t_new.wall / t_old.wall
-    print(f"time: default {t_new.wall:.1f} s, previous default {t_old.wall:.1f} s, ratio {ratio:.2f} (goal <= 1.5): {'PASS' if ratio <= 1.5 else 'FAIL'}"
+    ratio = t_new[0] / t_old[0]
+    print(f"time (faster of two runs each): default {t_new[0]:.1f} s, previous default {t_old[0]:.1f} s, ratio {ratio:.2f} (goal <= 1.5): {'PASS' if ratio <= 1.5 else 'FAIL'}"
           f"; CPU {rows[0]['cpu_s']:.1f} s vs {rows[2]['cpu_s']:.1f} s, ratio {rows[0]['cpu_s'] / rows[2]['cpu_s']:.2f}")
 
     odata = Path(args.old_data) if args.old_data else Path(tempfile.mkdtemp(prefix='fastdupe-bench-'))
