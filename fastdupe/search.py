@@ -409,8 +409,12 @@ class ExactIndex(Index):
                  vectors, # (n, d) feature vectors
                  device=None, # torch device; default: the tensor's own, CPU for numpy
                  tile_rows:int|None=None, tile_cols:int|None=None, # tile sizes (see `exact_similar_pairs`)
+                 normalized:bool=False, # the rows already have unit length (a saved index): not normalised again
                  ):
-        self.x = normalize_vectors(vectors, device)
+        if normalized:
+            self.x = torch.from_numpy(np.ascontiguousarray(vectors))
+            if device is not None: self.x = self.x.to(device)
+        else: self.x = normalize_vectors(vectors, device)
         _tiles(len(self.x), self.x.device, tile_rows, tile_cols)  # check them now
         self.tile_rows, self.tile_cols = tile_rows, tile_cols
         super().__init__(*self.x.shape)
@@ -425,7 +429,7 @@ class ExactIndex(Index):
         return dict(dtype=str(a.numpy().dtype))
 
     @classmethod
-    def _load(cls, path, meta, device=None): return cls(np.load(path), device=device)
+    def _load(cls, path, meta, device=None): return cls(np.load(path), device=device, normalized=True)  # `_save` wrote unit rows
 
 # %% ../nbs/04_search.ipynb #76108b3f
 def _np32(t:torch.Tensor) -> np.ndarray: return np.ascontiguousarray(t.detach().float().cpu().numpy())
