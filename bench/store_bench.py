@@ -118,11 +118,13 @@ def index_bars(args, work:Path) -> dict:
     return res
 
 def synthetic_store(path:Path, n:int, seed:int=0) -> float:
-    "A store of `n` synthetic images (random unit vectors and phashes under the real model key and hash recipe), its index saved; seconds to build the index."
+    "A store of `n` synthetic images (random unit vectors and phashes under the real model key and hash recipe, blank thumbnails, no keypoints), its index saved; seconds to build the index."
     from fastdupe.store import Store, hash_recipe
     root = path.parent/'synthetic'; root.mkdir(parents=True, exist_ok=True)
     st = Store(path, root=root)
-    model, recipe = st._model_source(dict(tta=False)), hash_recipe('phash', turns=True)
+    model, recipe = st._model_source(dict(tta=False, keypoints=True)), hash_recipe('phash', turns=True)
+    # what the scores use besides the vector: a uniform thumbnail and no keypoints (a synthetic image shows nothing)
+    blank = (np.zeros((32, 32), '<f2').tobytes(), np.zeros(2, '<i4').tobytes())
     g = np.random.default_rng(seed)
     with st.writing(), st._txn():
         st.con.executemany('INSERT OR IGNORE INTO sources(name, dim) VALUES (?, ?)', [(model, 1280), (recipe, None)])
@@ -138,6 +140,7 @@ def synthetic_store(path:Path, n:int, seed:int=0) -> float:
             st.con.executemany('INSERT INTO readings VALUES (?, ?, NULL, 10.0)',
                                [(i + 1, s) for i in range(a, b) for s in (model, recipe)])
             st.con.executemany('INSERT INTO vectors VALUES (?, ?, ?)', [(i + 1, model, v[i - a].tobytes()) for i in range(a, b)])
+            st.con.executemany('INSERT INTO extras VALUES (?, ?, ?, ?)', [(i + 1, model, *blank) for i in range(a, b)])
             st.con.executemany('INSERT INTO hashes VALUES (?, ?, ?, ?)',
                                [(i + 1, recipe, k, w) for i in range(a, b)
                                 for k, w in (('phash', codes[i - a, :1].tobytes()), ('phash@turns', codes[i - a, 1:].tobytes()))])
