@@ -48,13 +48,13 @@ def within_top(
     top:int, # how many nearest neighbours count
 ) -> np.ndarray: # boolean mask over the pairs
     "Which pairs are among the `top` most similar of either of their two items."
-    other, _, start, count = _ranked(n, i, j, sim)
-    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim, np.float32)
     m = len(i)
-    rank = np.arange(2*m) - np.repeat(start, count)  # each entry's place in its item's list
-    who = np.repeat(np.arange(n), count)
-    near = set(zip(who[rank < top].tolist(), other[rank < top].tolist()))
-    return np.array([(a, b) in near or (b, a) in near for a, b in zip(i.tolist(), j.tolist())], bool)
+    who, s = np.concatenate([i, j]), np.concatenate([sim, sim])  # pair t in i's list (entry t) and in j's (entry m + t)
+    order = np.lexsort((-s, who))  # the order `_ranked` puts each item's list in
+    rank = np.empty(2*m, np.int64)
+    rank[order] = np.arange(2*m) - np.searchsorted(who[order], who[order])  # each entry's place in its item's list
+    return np.minimum(rank[:m], rank[m:]) < top
 
 # %% ../nbs/04a_score.ipynb #fb325b56
 def detail_correlation(
