@@ -23,7 +23,7 @@ from .group import Group, group_pairs, keep_policy, LINKS, DEFAULT_LINK
 # %% auto #0
 __all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'IDENTICAL_DISTANCE', 'MODEL_OPTIONS', 'HASH_OPTIONS',
            'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'DEFAULT_METHOD', 'identical_pixels', 'match_kinds',
-           'Duplicates', 'Found', 'hash_threshold', 'find_duplicates']
+           'Duplicates', 'Found', 'check_hash_options', 'hash_threshold', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
@@ -162,7 +162,7 @@ def _cross_only(p:Pairs, side:np.ndarray|None) -> Pairs:
 
 HASH_OPTIONS = ('turns', 'max_pixels') # options every hash method takes (`turns`: not exact or combined)
 
-def _check_hash_options(method:str, kwargs:dict):
+def check_hash_options(method:str, kwargs:dict):
     "A hash method takes no model option, and only `combined` takes `kinds` and `min_agree`: say so before any work."
     if kwargs.get('turns') and method in ('exact', 'combined'):
         raise ValueError(f"turns (flips/rotations) is for single hash kinds, not {method!r}")
@@ -186,7 +186,7 @@ def _hash_finder(method):
     def find(items, threshold=None, n_workers=None, progress=True, max_pixels=DEFAULT_MAX_PIXELS, turns=False,
              first:set|None=None, store=None, **kwargs):
         "`first`: for a cross-set search, the paths (as strings) of the first set: only pairs across the sets are kept. `store`: a `fastdupe.store.Store` that hashes."
-        _check_hash_options(method, kwargs)
+        check_hash_options(method, kwargs)
         t = hash_threshold(method, threshold)
         res = (hash_items if store is None else store.hash_items)(items, method, n_workers=n_workers, progress=progress, max_pixels=max_pixels, turns=turns)
         side = _sides(res.paths, first)
@@ -314,7 +314,7 @@ def find_duplicates(
     check_splits_option(splits)
     if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
     protected_splits(protect)
-    if method in HASH_METHODS: _check_hash_options(method, kwargs)
+    if method in HASH_METHODS: check_hash_options(method, kwargs)
     else: _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True))
     listing_bad = []  # folders that cannot be read: reported with the bad files
     items = get_items(src, column=column, bad=listing_bad)

@@ -724,12 +724,11 @@ def cache_store(
 # %% ../nbs/04b_store.ipynb #4f944113
 def _method_needs(method:str, tta=False, turns:bool=False) -> tuple[dict|None, dict|None]:
     "What `find_duplicates(..., method=)` reads through a store: the options of its `image_features` call and of its `hash_items` call."
-    from fastdupe.pipeline import PAIR_FINDERS, FUSED_HASH
+    from fastdupe.pipeline import PAIR_FINDERS, FUSED_HASH, check_hash_options
     from fastdupe.hashing import HASH_METHODS
     if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
     if method in HASH_METHODS:
-        if tta: raise ValueError(f"tta (flipped and rotated views) applies to the model methods (cnn, fused), not to {method!r}")
-        if turns and method in ('exact', 'combined'): raise ValueError(f"turns (flips/rotations) is for single hash kinds, not {method!r}")
+        check_hash_options(method, {k: v for k, v in (('tta', tta), ('turns', turns)) if v})  # the check find_duplicates makes
         return None, dict(methods=method, turns=bool(turns))
     if turns: raise ValueError(f"turns is for the hash methods; {method} takes tta (flipped and rotated views)")
     return dict(tta=tta, keypoints=True), (dict(methods=FUSED_HASH, turns=True) if method == 'fused' else None)
