@@ -19,17 +19,11 @@ queries (each set's index queried with the other), at this size and with the vec
 
 Run: python bench/against_bench.py [--data HARD_DIR --data OLD_DIR] [--train 2000] [--test 200] [--repeats 2]
 """
-import argparse, os, shutil, subprocess, sys, tempfile, time
+import argparse, os, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
-
-def _cli(*args) -> tuple[float, subprocess.CompletedProcess]:
-    exe = shutil.which('fastdupe')
-    cmd = [exe, *map(str, args)] if exe else [sys.executable, '-m', 'fastdupe.cli', *map(str, args)]
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode: raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr}")
-    return time.perf_counter() - t0, r
+sys.path.insert(0, str(Path(__file__).parent))
+from cnn_bench import _cli  # one way to run the command for every bench
 
 def _across(csv_fn: Path, side: dict) -> tuple[set, set]:
     "From a run's CSV: the pairs (frozensets of names) inside one group with one image on each side, and the training images that share a group with a test image."

@@ -9,7 +9,7 @@ on a shared machine it is the steadier figure.
 
 Run: python bench/cnn_bench.py [--data DIR] [--n-originals N]
 """
-import argparse, json, logging, os, sys, tempfile, time, warnings
+import argparse, json, logging, os, shutil, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -20,6 +20,15 @@ class Clock:
 def _children_cpu():
     import resource
     r = resource.getrusage(resource.RUSAGE_CHILDREN); return r.ru_utime + r.ru_stime
+
+def _cli(*args) -> tuple[float, subprocess.CompletedProcess]:
+    "Run the `fastdupe` command (from this Python when it is not on PATH): seconds taken and the finished process; a failure stops the bench with its output."
+    exe = shutil.which('fastdupe')
+    cmd = [exe, *map(str, args)] if exe else [sys.executable, '-c', 'from fastdupe.cli import _console; _console()', *map(str, args)]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode: raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
+    return time.perf_counter() - t0, r
 
 def run(args):
     import torch

@@ -22,16 +22,10 @@ The last line is the figures as JSON.
 import argparse, functools, json, os, shutil, sqlite3, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
+sys.path.insert(0, str(Path(__file__).parent))
+from cnn_bench import _cli  # one way to run the command for every bench
 
 print = functools.partial(print, flush=True)  # figures appear as they are measured, also in a log file
-
-def _cli(*args) -> tuple[float, subprocess.CompletedProcess]:
-    exe = shutil.which('fastdupe')
-    cmd = [exe, *map(str, args)] if exe else [sys.executable, '-c', 'from fastdupe.cli import _console; _console()', *map(str, args)]
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode: raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
-    return time.perf_counter() - t0, r
 
 def _sources() -> list[str]:
     from fastdupe.hard import HARD_ORIGINALS, HARD_LOOKALIKES, _installed
