@@ -84,10 +84,8 @@ def image_keypoints(
 ) -> Keypoints:
     "ORB keypoints of `img` and of its mirror image."
     cv2 = _cv2()
-    g = img.convert('L')
-    if max(g.size) > side:
-        g = g.copy() if g is img else g
-        g.thumbnail((side, side), Image.BILINEAR)
+    g = img.convert('L')  # a new image, even from a grey one: `thumbnail` below works in place
+    if max(g.size) > side: g.thumbnail((side, side), Image.BILINEAR)
     if flat: g = ImageOps.equalize(g)
     return Keypoints(*_orb(cv2, np.asarray(g), n))
 
