@@ -23,11 +23,11 @@ CORRELATION_K = 10 # neighbour that sets an image's crowd level of correlations
 
 # %% ../nbs/04a_score.ipynb #d979bf56
 def _ranked(n:int, i, j, sim):
-    "Every item's neighbours among the pairs, most similar first: `(other, sim, start, count)`, item `q`'s at `start[q]:start[q]+count[q]`."
+    "Every item's neighbours among the pairs, most similar first: `(other, sim, start, count, order)`, item `q`'s at `start[q]:start[q]+count[q]`; pair `t` is entry `t` (in `i`'s list) and `m + t` (in `j`'s) before `order` sorts them."
     i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim, np.float32)
     who, other, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([sim, sim])
     order = np.lexsort((-s, who))
-    return other[order], s[order], np.searchsorted(who[order], np.arange(n)), np.bincount(who, minlength=n)
+    return other[order], s[order], np.searchsorted(who[order], np.arange(n)), np.bincount(who, minlength=n), order
 
 def crowd_levels(
     n:int, # number of items
@@ -36,7 +36,7 @@ def crowd_levels(
 ) -> np.ndarray: # (n,) similarity of each item to its k-th neighbour; -inf where an item has fewer than k
     "Each item's crowd level: the similarity to its `k`-th most similar other item."
     if k < 1: raise ValueError(f"k must be at least 1, got {k}")
-    _, s, start, count = _ranked(n, i, j, sim)
+    _, s, start, count, _ = _ranked(n, i, j, sim)
     lv = np.full(n, -np.inf, np.float32)
     has = count >= k
     lv[has] = s[start[has] + k - 1]
@@ -48,12 +48,10 @@ def within_top(
     top:int, # how many nearest neighbours count
 ) -> np.ndarray: # boolean mask over the pairs
     "Which pairs are among the `top` most similar of either of their two items."
-    i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim, np.float32)
-    m = len(i)
-    who, s = np.concatenate([i, j]), np.concatenate([sim, sim])  # pair t in i's list (entry t) and in j's (entry m + t)
-    order = np.lexsort((-s, who))  # the order `_ranked` puts each item's list in
+    _, _, start, count, order = _ranked(n, i, j, sim)
+    m = len(order) // 2
     rank = np.empty(2*m, np.int64)
-    rank[order] = np.arange(2*m) - np.searchsorted(who[order], who[order])  # each entry's place in its item's list
+    rank[order] = np.arange(2*m) - np.repeat(start, count)  # each entry's place in its item's list
     return np.minimum(rank[:m], rank[m:]) < top
 
 # %% ../nbs/04a_score.ipynb #fb325b56
