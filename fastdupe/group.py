@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from .core import ImageInfo, Pairs
 from .splits import protected_splits
 
@@ -124,6 +122,8 @@ class Group:
 # %% ../nbs/05_group.ipynb #278998e8
 def _components(n:int, p:Pairs) -> list[np.ndarray]:
     if not len(p): return []
+    from scipy.sparse import coo_matrix  # scipy is imported when grouping, not for `fastdupe --help`
+    from scipy.sparse.csgraph import connected_components
     g = coo_matrix((np.ones(len(p), np.int8), (p.i, p.j)), shape=(n, n))
     _, lab = connected_components(g, directed=False)
     order = np.argsort(lab, kind='stable')

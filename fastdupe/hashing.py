@@ -12,9 +12,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
-import imagehash
 from PIL import Image
-from fastprogress.fastprogress import progress_bar
 from .core import BadFile, ImageInfo, Pairs
 from .intake import safe_read, detail_of, LOW_DETAIL, DEFAULT_MAX_PIXELS
 
@@ -33,12 +31,16 @@ DECODE_NEEDS = dict(ahash=32, phash=32, dhash=32, whash=64, colorhash=32)  # the
 TURNS = (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_90,
          Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE)
 
+def _imagehash():
+    import imagehash  # imported when hashing (it brings scipy), not for `fastdupe --help`
+    return imagehash
+
 _hash_funcs = dict(
-    ahash=lambda im: imagehash.average_hash(im, 8),
-    phash=lambda im: imagehash.phash(im, 8),
-    dhash=lambda im: imagehash.dhash(im, 8),
-    whash=lambda im: imagehash.whash(im, 8, image_scale=64),
-    colorhash=lambda im: imagehash.colorhash(im, binbits=3),
+    ahash=lambda im: _imagehash().average_hash(im, 8),
+    phash=lambda im: _imagehash().phash(im, 8),
+    dhash=lambda im: _imagehash().dhash(im, 8),
+    whash=lambda im: _imagehash().whash(im, 8, image_scale=64),
+    colorhash=lambda im: _imagehash().colorhash(im, binbits=3),
 )
 HASH_BITS = dict(ahash=64, phash=64, dhash=64, whash=64, colorhash=42)
 
@@ -153,6 +155,7 @@ def hash_items(
     items = [Path(p) for p in items]
     n_workers = default_workers() if n_workers is None else n_workers
     jobs = [(p, methods, max_pixels, trim, turns) for p in items]
+    from fastprogress.fastprogress import progress_bar
     pb = (lambda it: progress_bar(it, total=len(jobs), leave=False)) if progress and jobs else (lambda it: it)
     if n_workers > 1 and len(jobs) > 32:
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
