@@ -43,7 +43,7 @@ class Features:
     infos: list|None = None # each item's `ImageInfo` (size as displayed, bytes), when the images were read from files
     detail: np.ndarray|None = None # each item's `intake.image_detail` (how much the picture shows), when the images were read from files
     thumbnails: np.ndarray|None = None # (n, 32, 32) float16 grey thumbnails of the model's input, when the images were read from files
-    keypoints: list|None = None # each item's `keypoints.Keypoints`, when asked for
+    keypoints: list|None = None # each item's `keypoints.Keypoints` (a list, or a `keypoints.KeypointFile` on disk), when asked for
 
     def __post_init__(self):
         n = len(self.items)
@@ -345,7 +345,7 @@ def _tta_views(tta) -> tuple[int, ...]:
 def _embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
     "Sum over `views` of the pooled pre-classifier features of `x`, L2-normalised."
     acc = None
-    x = x.contiguous(memory_format=torch.channels_last)  # 1.3-2.9x faster depthwise convolutions on CPU
+    if isinstance(model, nn.Module): x = x.contiguous(memory_format=torch.channels_last)  # 1.3-2.9x faster depthwise convolutions on CPU
     for k in views:
         v = _view(x, k)
         f = model.forward_head(model.forward_features(v), pre_logits=True) if hasattr(model, 'forward_head') else model(v)
@@ -366,9 +366,10 @@ def _as_items(items) -> list:
     if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc'): return get_items(items)
     return [o if isinstance(o, Image.Image) else Path(o) for o in items]
 
-def _model(model):
-    if model is None or isinstance(model, str): return pretrained_model(*(() if model is None else (model,)))
-    return model
+def _batch(model, device) -> int:
+    "Images per forward pass: what measured fastest for each engine and device."
+    from fastdupe.engine import OnnxModel, ONNX_BATCH
+    return ONNX_BATCH if isinstance(model, OnnxModel) else CPU_BATCH if device.type == 'cpu' else 64
 
 def image_features(
     items, # a folder, CSV, DataFrame or list of image paths (PIL images also work)
@@ -380,20 +381,27 @@ def image_features(
     progress:bool=True, # show a progress bar
     n_workers:int|None=None, # threads that read images (default: up to 4; 0 reads in the calling thread)
     keypoints:bool=False, # also find each image's ORB keypoints (`fastdupe.keypoints`), from the same decode
+    engine:str='auto', # 'auto': ONNX Runtime for the offline backbone on a CPU, PyTorch on a GPU; or 'torch', 'onnx' (`fastdupe.engine`)
 ) -> Features:
     "Pooled, L2-normalised ImageNet features (1280-d float32) of every readable image; unreadable ones go to `.bad`."
+    from fastdupe.engine import check_engine, engine_model
+    check_engine(engine, model)
+    views = _tta_views(tta)
+    if bs is not None and bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
     items = _as_items(items)
-    model, views = _model(model), _tta_views(tta)
-    device = next(model.parameters()).device
-    bs = (CPU_BATCH if device.type == 'cpu' else 64) if bs is None else bs
-    if bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
+    model = engine_model(engine, model)
+    module = isinstance(model, nn.Module)
+    device = next(model.parameters()).device if module else torch.device('cpu')
+    bs = _batch(model, device) if bs is None else bs
     n_workers = min(4, os.cpu_count() or 1) if n_workers is None else n_workers
-    restore = _restore_modes(model)
-    vecs, good, bad, infos, thumbs, kps = [], [], [], [], [], []
+    restore = _restore_modes(model) if module else (lambda: None)
+    from fastdupe.keypoints import KeypointFile
+    vecs, good, bad, infos, thumbs = [], [], [], [], []
+    kps = KeypointFile() if keypoints else None  # on disk, not in memory: up to 20 KB an image
     batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints)
     if progress: batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
     try:
-        model.eval()
+        if module: model.eval()
         with torch.inference_mode():
             for chunk,res in batches:
                 ok = [(o,r) for o,r in zip(chunk, res) if not isinstance(r, BadFile)]
@@ -404,13 +412,13 @@ def image_features(
                 thumbs.append(_thumbnails(x))
                 good += [o for o,_ in ok]
                 infos += [r[1] for _,r in ok]
-                kps += [r[2] for _,r in ok]
+                if keypoints: kps.extend(r[2] for _,r in ok)
     finally: restore()
     d = vecs[0].shape[1] if vecs else getattr(model, 'num_features', 0)
     thumbs = np.concatenate(thumbs) if thumbs else np.zeros((0, 32, 32), np.float32)
     return Features(np.concatenate(vecs) if vecs else np.zeros((0, d), np.float32), good, bad=bad, infos=infos,
                     detail=image_detail(thumbs) if len(thumbs) else np.zeros(0, np.float32),
-                    thumbnails=thumbs.astype(np.float16), keypoints=kps if keypoints else None)
+                    thumbnails=thumbs.astype(np.float16), keypoints=kps)
 
 # %% ../nbs/03_features.ipynb #62543469
 @functools.lru_cache(maxsize=None)
@@ -427,7 +435,8 @@ def classify(
     size:int=224, # side of the centre crop
 ) -> list[list[tuple[str, float]]]:
     "The `k` most likely ImageNet classes of each image, as `(name, probability)`; raises `BadImageError` for a bad file."
-    model, labels = _model(model), imagenet_labels()
+    model = pretrained_model(*(() if model is None else (model,))) if model is None or isinstance(model, str) else model
+    labels = imagenet_labels()
     res = [_load(o, size) for o in _as_items(items)]
     for r in res:
         if isinstance(r, BadFile): raise BadImageError(str(r))

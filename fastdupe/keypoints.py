@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 # %% auto #0
 __all__ = ['KEYPOINT_SIDE', 'N_KEYPOINTS', 'MIN_INLIERS', 'VETO_INLIERS', 'VETO_KEYPOINTS', 'VERIFY_TOP', 'Keypoints',
-           'image_keypoints', 'match_inliers', 'pair_inliers', 'KeypointRule']
+           'image_keypoints', 'KeypointFile', 'keypoint_counts', 'match_inliers', 'pair_inliers', 'KeypointRule']
 
 # %% ../nbs/04c_keypoints.ipynb #0e9282bd
 KEYPOINT_SIDE = 256 # longest side, in pixels, of the grey image keypoints are found on
@@ -89,6 +89,41 @@ def image_keypoints(
     if flat: g = ImageOps.equalize(g)
     return Keypoints(*_orb(cv2, np.asarray(g), n))
 
+# %% ../nbs/04c_keypoints.ipynb #af28ff7b
+class KeypointFile:
+    "A list of `Keypoints` (or None) kept in an unnamed temporary file, read back one image at a time; safe to read from many threads."
+    def __init__(self, dir:str|None=None): # folder for the temporary file (None: the system's)
+        import tempfile
+        self._file = tempfile.TemporaryFile(dir=dir)
+        self._at, self._size, self._count, self._end = [], [], [], 0
+
+    def append(self, k:Keypoints|None):
+        if k is None: self._at.append(-1); self._size.append(0); self._count.append(-1); return
+        b = k.to_bytes()
+        os.pwrite(self._file.fileno(), b, self._end)
+        self._at.append(self._end); self._size.append(len(b)); self._count.append(len(k)); self._end += len(b)
+
+    def extend(self, ks):
+        for k in ks: self.append(k)
+
+    def __len__(self): return len(self._at)
+    def __getitem__(self, i:int) -> Keypoints|None:
+        at = self._at[i]
+        return None if at < 0 else Keypoints.from_bytes(os.pread(self._file.fileno(), self._size[i], at))
+    def __iter__(self): return (self[i] for i in range(len(self)))
+
+    @property
+    def counts(self) -> np.ndarray: return np.array(self._count, np.int64) # keypoints per image (-1: none computed)
+    @property
+    def nbytes(self) -> int: return self._end # bytes on disk
+    def close(self): self._file.close()
+    def __repr__(self): return f"KeypointFile({len(self)} images, {self._end/1e6:.1f} MB on disk)"
+
+def keypoint_counts(keypoints) -> np.ndarray:
+    "Keypoints per image of a list of `Keypoints` or a `KeypointFile` (0 where none were computed)."
+    c = keypoints.counts if isinstance(keypoints, KeypointFile) else np.array([-1 if k is None else len(k) for k in keypoints], np.int64)
+    return np.maximum(c, 0)
+
 # %% ../nbs/04c_keypoints.ipynb #a8668554
 def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:float) -> int:
     if len(da) < 2 or len(db) < 2: return 0
@@ -120,7 +155,7 @@ def match_inliers(
 
 # %% ../nbs/04c_keypoints.ipynb #d7707053
 def pair_inliers(
-    keypoints:Sequence[Keypoints|None], # one per item (None: not computed)
+    keypoints:Sequence[Keypoints|None], # one per item (None: not computed), or a `KeypointFile`
     i:np.ndarray, j:np.ndarray, # the pairs to match
     enough:int|np.ndarray|None=MIN_INLIERS, # see `match_inliers`; or one value per pair
     n_workers:int|None=None, # threads (OpenCV releases the GIL); default: the CPU count
@@ -129,7 +164,8 @@ def pair_inliers(
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
     enough = np.broadcast_to(np.asarray(-1 if enough is None else enough, np.int64), i.shape)
     out = np.full(len(i), -1, np.int64)
-    todo = [t for t in range(len(i)) if keypoints[i[t]] is not None and keypoints[j[t]] is not None]
+    has = keypoints.counts >= 0 if isinstance(keypoints, KeypointFile) else np.array([k is not None for k in keypoints], bool)
+    todo = np.flatnonzero(has[i] & has[j]).tolist() if len(i) else []
     if not todo: return out
     def run(ts): return [match_inliers(keypoints[i[t]], keypoints[j[t]], None if enough[t] < 0 else int(enough[t])) for t in ts]
     n_workers = n_workers or os.cpu_count() or 1
@@ -166,7 +202,7 @@ class KeypointRule:
         "The cosine's verdict, overruled where keypoints confirm a copy or refuse a pair."
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
         accepted, near = np.asarray(accepted, bool), np.asarray(near, bool)
-        nk = np.array([0 if k is None else len(k) for k in keypoints])
+        nk = keypoint_counts(keypoints)
         least = np.minimum(nk[i], nk[j])
         # only the matches that can change a verdict: an accepted pair can only be refused, with enough keypoints on
         # both sides, and needs no more than `veto_inliers` to stay; a refused one needs `min_inliers` keypoints to be confirmed
