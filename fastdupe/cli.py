@@ -65,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--index', default=None, choices=['exact', 'annoy', 'faiss'], help='similarity index for cnn/fused methods')
     f.add_argument('--no-keypoints', action='store_true',
                    help='cnn/fused: skip the keypoint checks (faster; crops, quarter turns and pasted copies are then often missed)')
+    f.add_argument('--engine', default=None, choices=['auto', 'torch', 'onnx'],
+                   help='cnn/fused: what runs the model (default: auto: ONNX Runtime on a CPU, PyTorch on a GPU; the same vectors)')
     f.add_argument('--workers', type=int, default=None, help='processes for decoding (default: one per core)')
     f.add_argument('--db', metavar='FILE', default=None,
                    help='a fingerprint database (see fastdupe index): images it holds are not read again, new ones are added '
@@ -129,6 +131,8 @@ def find_command(a, p, out=None) -> int:
         p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
     if a.no_keypoints and a.method not in MODEL_METHODS:
         p.error(f"--no-keypoints applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
+    if a.engine is not None and a.method not in MODEL_METHODS:
+        p.error(f"--engine applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
     for opt, fn in (('--out', a.out), ('--report', a.report)):
         if fn is not None and (why := _unwritable(Path(fn))): p.error(f"{opt} {fn}: {why}")
     keep = None
@@ -155,6 +159,7 @@ def find_command(a, p, out=None) -> int:
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
     kw = {} if a.index is None else dict(index=a.index)
     if a.no_keypoints: kw['keypoints'] = False
+    if a.engine is not None: kw['engine'] = a.engine
     if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
     if a.turns: kw['tta' if a.method in MODEL_METHODS else 'turns'] = True  # model methods: the dihedral test-time views
     if a.column is not None:

@@ -24,7 +24,7 @@ with warnings.catch_warnings():  # fastai.layers calls torch.jit.script, which t
 from .core import BadFile
 from .intake import image_detail, LOW_DETAIL
 from .keypoints import KEYPOINT_SIDE
-from .intake import open_image, read_image, get_items, BadImageError
+from .intake import open_image, read_image, read_bytes, get_items, BadImageError, DEFAULT_MAX_PIXELS
 
 # %% auto #0
 __all__ = ['LITE0_ARCHS', 'DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_items', 'item_paths', 'learner_features',
@@ -44,6 +44,7 @@ class Features:
     detail: np.ndarray|None = None # each item's `intake.image_detail` (how much the picture shows), when the images were read from files
     thumbnails: np.ndarray|None = None # (n, 32, 32) float16 grey thumbnails of the model's input, when the images were read from files
     keypoints: list|None = None # each item's `keypoints.Keypoints` (a list, or a `keypoints.KeypointFile` on disk), when asked for
+    hashes: dict|None = None # perceptual hash codes from the same file read, as `hashing.hash_items(turns=True)` makes them, when asked for
 
     def __post_init__(self):
         n = len(self.items)
@@ -52,6 +53,8 @@ class Features:
         for k in ('splits', 'labels', 'detail', 'thumbnails', 'keypoints'):
             v = getattr(self, k)
             if v is not None and len(v) != n: raise ValueError(f"{k} has {len(v)} entries for {n} items")
+        for k, v in (self.hashes or {}).items():
+            if len(v) != n: raise ValueError(f"hashes[{k!r}] has {len(v)} entries for {n} items")
 
     def __len__(self): return len(self.items)
     @property
@@ -303,29 +306,37 @@ def _with_keypoints(img:Image.Image, size:int, fit:str):
     x = _squash(trimmed, size, trimmed=True) if fit == 'squash' else preprocess(img, size, fit)
     return x, image_keypoints(trimmed, flat=bool(_detail(x[None])[0] < LOW_DETAIL))
 
-def _load(item, size:int, fit:str='crop', keypoints:bool=False):
-    "`(tensor, ImageInfo or None, Keypoints or None)` for `item` (a path or a PIL image), or a `BadFile`."
+def _load(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None):
+    "`(tensor, ImageInfo or None, Keypoints or None, hash codes or None)` for `item` (a path or a PIL image), or a `BadFile`."
+    from fastdupe.hashing import _hash_one
+    h = None
     if isinstance(item, Image.Image): img, info = item.convert('RGB'), None
     else:
         need = round(size/0.875) if fit == 'crop' else size
         # keypoints need the longest side at `KEYPOINT_SIDE`, the model both sides at `size`: decode no larger
-        try: img, info = read_image(item, size=(need, max(need, KEYPOINT_SIDE)) if keypoints else need)
+        try:
+            data = read_bytes(item) if hashes else None  # one read of the file for both decodes
+            img, info = read_image(item, size=(need, max(need, KEYPOINT_SIDE)) if keypoints else need, data=data)
         except BadImageError as e: return BadFile(Path(item), str(e))
-    if not keypoints: return preprocess(img, size, fit), info, None
+        if hashes:  # exactly what `hash_items(turns=True)` gives: its own small decode (about 0.3 ms), from the same bytes
+            h = _hash_one((Path(item), [hashes], DEFAULT_MAX_PIXELS, True, True), data)
+            if isinstance(h, BadFile): return h
+            h = h[1]
+    if not keypoints: return preprocess(img, size, fit), info, None, h
     x, kp = _with_keypoints(img, size, fit)
-    return x, info, kp
+    return x, info, kp, h
 
-def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop', keypoints:bool=False):
+def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None):
     "Yield `(items, results)` per batch, reading the next batch while the caller works on this one."
     chunks = [items[i:i+bs] for i in range(0, len(items), bs)]
     if n_workers <= 0:
-        for c in chunks: yield c, [_load(o, size, fit, keypoints) for o in c]
+        for c in chunks: yield c, [_load(o, size, fit, keypoints, hashes) for o in c]
         return
     with ThreadPoolExecutor(n_workers) as ex:
-        nxt = [ex.submit(_load, o, size, fit, keypoints) for o in chunks[0]] if chunks else []
+        nxt = [ex.submit(_load, o, size, fit, keypoints, hashes) for o in chunks[0]] if chunks else []
         for i,c in enumerate(chunks):
             cur = nxt
-            nxt = [ex.submit(_load, o, size, fit, keypoints) for o in chunks[i+1]] if i+1 < len(chunks) else []
+            nxt = [ex.submit(_load, o, size, fit, keypoints, hashes) for o in chunks[i+1]] if i+1 < len(chunks) else []
             yield c, [f.result() for f in cur]
 
 # %% ../nbs/03_features.ipynb #7c202dd2
@@ -382,6 +393,7 @@ def image_features(
     n_workers:int|None=None, # threads that read images (default: up to 4; 0 reads in the calling thread)
     keypoints:bool=False, # also find each image's ORB keypoints (`fastdupe.keypoints`), from the same decode
     engine:str='auto', # 'auto': ONNX Runtime for the offline backbone on a CPU, PyTorch on a GPU; or 'torch', 'onnx' (`fastdupe.engine`)
+    hashes:str|None=None, # also this perceptual hash (and its 7 turns) of each file, from the same read: `hash_items(turns=True)`'s codes
 ) -> Features:
     "Pooled, L2-normalised ImageNet features (1280-d float32) of every readable image; unreadable ones go to `.bad`."
     from fastdupe.engine import check_engine, engine_model
@@ -398,7 +410,12 @@ def image_features(
     from fastdupe.keypoints import KeypointFile
     vecs, good, bad, infos, thumbs = [], [], [], [], []
     kps = KeypointFile() if keypoints else None  # on disk, not in memory: up to 20 KB an image
-    batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints)
+    if hashes is not None:
+        from fastdupe.hashing import PERCEPTUAL_METHODS
+        if hashes not in PERCEPTUAL_METHODS: raise ValueError(f"hashes must be one of {', '.join(PERCEPTUAL_METHODS)}, not {hashes!r}")
+        if any(isinstance(o, Image.Image) for o in items): raise ValueError("hashes are made from files: pass paths, not PIL images")
+    codes = {}
+    batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints, hashes)
     if progress: batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
     try:
         if module: model.eval()
@@ -413,12 +430,16 @@ def image_features(
                 good += [o for o,_ in ok]
                 infos += [r[1] for _,r in ok]
                 if keypoints: kps.extend(r[2] for _,r in ok)
+                for _,r in ok:
+                    for k in (hashes, f'{hashes}@turns') if hashes else (): codes.setdefault(k, []).append(r[3][k])
     finally: restore()
     d = vecs[0].shape[1] if vecs else getattr(model, 'num_features', 0)
     thumbs = np.concatenate(thumbs) if thumbs else np.zeros((0, 32, 32), np.float32)
     return Features(np.concatenate(vecs) if vecs else np.zeros((0, d), np.float32), good, bad=bad, infos=infos,
                     detail=image_detail(thumbs) if len(thumbs) else np.zeros(0, np.float32),
-                    thumbnails=thumbs.astype(np.float16), keypoints=kps)
+                    thumbnails=thumbs.astype(np.float16), keypoints=kps,
+                    hashes=None if hashes is None else {k: np.array(codes.get(k, []), np.uint64).reshape((len(good),) + ((7,) if '@' in k else ()))
+                                                        for k in (hashes, f'{hashes}@turns')})
 
 # %% ../nbs/03_features.ipynb #62543469
 @functools.lru_cache(maxsize=None)

@@ -6,7 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/intake.html.md"""
 
 # %% ../nbs/01_intake.ipynb #fea7befd
 from __future__ import annotations
-import os, errno, stat, warnings, csv
+import io, os, errno, stat, warnings, csv
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
@@ -15,7 +15,7 @@ from .core import BadFile, ImageInfo
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'PATH_COLUMNS', 'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'find_images', 'get_items', 'BadImageError',
-           'to_rgb', 'read_image', 'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
+           'to_rgb', 'read_image', 'read_bytes', 'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
 
 # %% ../nbs/01_intake.ipynb #e2356d2d
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
@@ -157,13 +157,13 @@ def _needed(size, w:int, h:int) -> tuple[int, int]|None:
     short, long = (size, size) if isinstance(size, int) else size
     return (long, short) if w >= h else (short, long)
 
-def _open(path:Path, size, max_pixels:int, gray:bool=False) -> tuple[Image.Image, ImageInfo]:
+def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None) -> tuple[Image.Image, ImageInfo]:
     st = _file_stat(path)
     nbytes = st.st_size
     if nbytes == 0: raise BadImageError('empty file (0 bytes)')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-        img = Image.open(path)
+        img = Image.open(path if data is None else io.BytesIO(data))
     w,h = img.size
     if w*h > max_pixels:
         raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} (decompression bomb guard)')
@@ -199,22 +199,31 @@ def read_image(
     size:int|tuple[int,int]|None=None, # smallest side the consumer needs, or (smallest, longest); decode JPEGs smaller when possible (None: full size)
     max_pixels:int=DEFAULT_MAX_PIXELS, # refuse images with more pixels than this (decompression bombs)
     gray:bool=False, # return 8-bit grey ('L', the luma of the RGB image) instead; JPEGs then skip colour decoding
+    data:bytes|None=None, # the file's bytes, already read (`read_bytes`): decode these instead of reading the file again
 ) -> tuple[Image.Image, ImageInfo]:
     "Open `path` as an RGB (or grey) image plus its `ImageInfo`; raises `BadImageError` with a reason."
-    try: return _open(Path(path), size, max_pixels, gray)
+    try: return _open(Path(path), size, max_pixels, gray, data)
     except BadImageError: raise
     except Exception as e:
         if isinstance(e, UnidentifiedImageError): e.fastdupe_magic = _has_image_magic(Path(path))
         raise BadImageError(_reason(e)) from e
+
+def read_bytes(path:str|Path) -> bytes:
+    "The bytes of an image file, read once for several decodes (`read_image(data=)`); raises `BadImageError` with a reason."
+    try:
+        _file_stat(Path(path))  # a FIFO or a folder is refused before it is opened
+        with open(path, 'rb') as f: return f.read()
+    except BadImageError: raise
+    except Exception as e: raise BadImageError(_reason(e)) from e
 
 def open_image(path:str|Path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIXELS) -> Image.Image:
     "Open `path` as an RGB image (see `read_image`)."
     return read_image(path, size, max_pixels)[0]
 
 # %% ../nbs/01_intake.ipynb #67eff82b
-def safe_read(path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIXELS, gray:bool=False):
+def safe_read(path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIXELS, gray:bool=False, data:bytes|None=None):
     "`(image, info)` for a good file, `BadFile` for a bad one: never raises for a bad image."
-    try: return read_image(path, size, max_pixels, gray)
+    try: return read_image(path, size, max_pixels, gray, data)
     except BadImageError as e: return BadFile(Path(path), str(e))
 
 # %% ../nbs/01_intake.ipynb #63a79eb0

@@ -150,7 +150,7 @@ class Found:
     threshold: float
     dist_fn: Callable|None = None
 
-MODEL_OPTIONS = ('crowd', 'keypoints', 'index', 'k', 'tta', 'hash_threshold') # options of `cnn` and `fused` only
+MODEL_OPTIONS = ('crowd', 'keypoints', 'index', 'k', 'tta', 'hash_threshold', 'engine') # options of `cnn` and `fused` only
 
 # %% ../nbs/05a_pipeline.ipynb #40d2d104
 def _sides(paths:Sequence[Path], first:set|None) -> np.ndarray|None:
@@ -248,7 +248,9 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
     t = CNN_THRESHOLD if threshold is None else float(threshold)
     if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
     rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
-    f = image_features(items, progress=progress, tta=tta, keypoints=kp_rule is not None, **kwargs)
+    # fused: the hash comes from the same read of each file (a store keeps its own hashes, made the same way)
+    own = {'hashes': FUSED_HASH} if fused and store is None else {}
+    f = image_features(items, progress=progress, tta=tta, keypoints=kp_rule is not None, n_workers=n_workers, **own, **kwargs)
     v, n = f.vectors, len(f.vectors)
     paths = [Path(p) for p in f.items]
     side = _sides(paths, first)
@@ -267,10 +269,12 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
     else: pairs = Pairs.empty()
     if fused and len(paths) > 1:
         ht = DEFAULT_THRESHOLDS[FUSED_HASH] if hash_threshold is None else int(hash_threshold)
-        res = (hash_items if store is None else store.hash_items)(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
-        pos = {p: q for q, p in enumerate(paths)}
-        hp = turned_pairs(res.codes[FUSED_HASH], res.codes[FUSED_HASH+'@turns'], ht)
-        m = np.array([pos[p] for p in res.paths])
+        if f.hashes is not None: codes, m = f.hashes, np.arange(len(paths))
+        else:
+            res = store.hash_items(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
+            pos = {p: q for q, p in enumerate(paths)}
+            codes, m = res.codes, np.array([pos[p] for p in res.paths], np.int64)
+        hp = turned_pairs(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], ht)
         if len(hp):
             a, b = m[hp.i], m[hp.j]
             if flat is not None:  # flat images hash alike: their hash matches are no evidence
@@ -315,7 +319,9 @@ def find_duplicates(
     if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
     protected_splits(protect)
     if method in HASH_METHODS: check_hash_options(method, kwargs)
-    else: _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True))
+    else:
+        from fastdupe.engine import check_engine
+        _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True)); check_engine(kwargs.get('engine', 'auto'))
     listing_bad = []  # folders that cannot be read: reported with the bad files
     items = get_items(src, column=column, bad=listing_bad)
     item_splits = read_splits(src, items, splits)  # a bad split cell stops here, before any image is read

@@ -90,7 +90,7 @@ def _statements(script:str) -> list[str]:
     return out
 
 # %% ../nbs/04b_store.ipynb #82d7d363
-_HASH_CODE = ('hashing._hash_one', 'hashing._hash_funcs', 'hashing.perceptual_hash', 'hashing.trim_border', 'hashing.pack_bits',
+_HASH_CODE = ('hashing._hash_one', 'hashing._turned_phashes', 'hashing._hash_funcs', 'hashing.perceptual_hash', 'hashing.trim_border', 'hashing.pack_bits',
               'hashing.file_digest', 'hashing.pixel_digest', 'intake.read_image', 'intake._open', 'intake.to_rgb',
               'intake.detail_of', 'intake.image_detail')
 _VECTOR_CODE = ('features.image_features', 'features._loaded_batches', 'features._load', 'features.preprocess', 'features._squash',
@@ -1043,6 +1043,11 @@ def query(self:Store,
         if not len(data.ids) and self.con.execute('SELECT count(*) FROM files').fetchone()[0]:
             raise StoreError(f"{self.path} holds no {method} fingerprints: index it with that method first "
                              f"(`fastdupe index {self.root} --db {self.path} --method {method}`)")
+        if len(data.ids) and hash_kw is not None and not all(
+                kd in data.codes for kd in {'combined': COMBINED_KINDS, 'exact': ('file', 'pixels')}.get(hash_kw['methods'], (hash_kw['methods'],))):
+            # hashes made by another version of fastdupe are not compared with this version's
+            raise StoreError(f"{self.path} holds no {method} hashes this version of fastdupe can compare: "
+                             f"index it again (`fastdupe index {self.root} --db {self.path} --method {method}`)")
         pos = set()
         if len(data.ids) and good and data.index is not None:
             m = data.index.query(qf.vectors, k=min(_candidate_count(), len(data.ids)))

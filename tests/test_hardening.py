@@ -37,6 +37,7 @@ ARG = st.fixed_dictionaries({
     'turns': st.booleans(),
     'no_keypoints': st.booleans(),
     'index': st.sampled_from([None, 'exact', 'annoy', 'bogus']),
+    'engine': st.sampled_from([None, 'auto', 'torch', 'onnx', 'tensorrt']),
     'splits': st.sampled_from([None, 'auto', 'folders', 'column:split', 'column:nope', 'none', 'folder']),
     'protect': st.sampled_from([None, 'holdout', 'train', 'valid,holdout']),
     'against': st.sampled_from([None, 'other', 'missing_other', 'data']),
@@ -49,7 +50,7 @@ ARG = st.fixed_dictionaries({
 
 def _argv(a, d):
     argv = ['find', str(d/a['path'])]
-    for k in ('method', 'threshold', 'link', 'keep', 'index', 'splits', 'protect', 'column', 'workers'):
+    for k in ('method', 'threshold', 'link', 'keep', 'index', 'engine', 'splits', 'protect', 'column', 'workers'):
         if a[k] is not None: argv += [f'--{k}', a[k]]
     for k in ('against', 'out', 'report'):
         if a[k] is not None: argv += [f'--{k}', a[k] if a[k].startswith('/') else str(d/a[k])]
@@ -96,7 +97,8 @@ KW = st.fixed_dictionaries({
     'keep': st.sampled_from([None, ('split',), ('bytes', 'split'), 'resolution', ('nope',), ()]),
     'splits': st.sampled_from([None, 'auto', 'folders', 'column:split', 'bad', ['train']*3]),
     'extra': st.sampled_from([{}, {'turns': True}, {'crowd': False}, {'index': 'annoy'}, {'k': 5}, {'bogus': 1}, {'tta': True},
-                                {'keypoints': False}, {'keypoints': 'yes'}, {'crowd': False, 'keypoints': False}]),
+                                {'keypoints': False}, {'keypoints': 'yes'}, {'crowd': False, 'keypoints': False},
+                                {'engine': 'torch'}, {'engine': 'onnx', 'keypoints': False}, {'engine': 'cuda'}]),
 })
 
 @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
