@@ -71,9 +71,9 @@ def _time(fn) -> float:
 def model_alone(files, size:int=128) -> dict:
     "Images/s of the model alone (preprocessed inputs in memory), each engine at its best batch."
     import torch
-    from fastdupe.features import _load, _embed, pretrained_model
+    from fastdupe.features import _load, _embed, pretrained_model, _as_input
     from fastdupe.engine import onnx_model
-    x = torch.stack([_load(f, size, 'squash')[0] for f in files[:256]])
+    x = torch.stack([_as_input(_load(f, size, 'squash')[0]) for f in files[:256]])
     out = {}
     for name, model in (('torch', pretrained_model()), ('onnx', onnx_model())):
         best = 0
@@ -127,9 +127,9 @@ def f1_by_engine(hard:Path|None, old:Path|None) -> dict:
 def gpu(data:Path, n:int) -> dict|None:
     import torch
     if not torch.cuda.is_available(): return None
-    from fastdupe.features import pretrained_model, _load, _embed
+    from fastdupe.features import pretrained_model, _load, _embed, _as_input
     m = pretrained_model().cuda()
-    x = torch.stack([_load(f, 128, 'squash')[0] for f in sorted(data.rglob('*.jpg'))[:512]]).cuda()
+    x = torch.stack([_as_input(_load(f, 128, 'squash')[0]) for f in sorted(data.rglob('*.jpg'))[:512]]).cuda()
     with torch.inference_mode():
         for _ in range(2): _embed(m, x[:256], (0,))
         torch.cuda.synchronize(); t = time.perf_counter()
