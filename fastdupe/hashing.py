@@ -20,7 +20,8 @@ from .intake import safe_read, detail_of, LOW_DETAIL, DEFAULT_MAX_PIXELS
 __all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'DECODE_NEEDS', 'TURNS', 'HASH_BITS',
            'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest', 'pixel_digest',
            'HashResult', 'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'min_pairs',
-           'turned_pairs', 'turned_distance', 'identical_pairs', 'combined_pairs', 'chance_match_rate']
+           'hamming_neighbours', 'turned_pairs', 'turned_distance', 'identical_pairs', 'combined_pairs',
+           'chance_match_rate']
 
 # %% ../nbs/02_hashing.ipynb #d061bf49
 PERCEPTUAL_METHODS = ('ahash', 'phash', 'dhash', 'whash', 'colorhash')
@@ -305,18 +306,71 @@ def min_pairs(parts:Sequence[Pairs]) -> Pairs:
     first = np.ones(len(p), bool); first[1:] = (p.i[1:] != p.i[:-1]) | (p.j[1:] != p.j[:-1])
     return p[first]
 
+def _nearest_k(qi:np.ndarray, jj:np.ndarray, d:np.ndarray, k:int|None):
+    "Keep each query's `k` closest rows (ties: the smaller row)."
+    if k is None or not len(qi): return qi, jj, d
+    o = np.lexsort((jj, d, qi)); qi, jj, d = qi[o], jj[o], d[o]
+    keep = np.arange(len(qi)) - np.searchsorted(qi, qi, 'left') < k
+    return qi[keep], jj[keep], d[keep]
+
+def hamming_neighbours(
+    codes, # (n,) or (n, words) uint64 hashes: the rows searched
+    queries, # (q,) or (q, words) hashes, one per row of `codes` (a view of the same images) or any others
+    threshold:int, # largest Hamming distance
+    k:int|None=None, # keep each query's k closest rows (None: all within `threshold`)
+    same:bool=True, # query `i` is the image of row `i`: never its own neighbour
+    block:int=1<<12, # queries per step: bounds the memory a dense cluster of look-alikes takes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # (query, row, distance) arrays
+    "The rows of `codes` within `threshold` bits of each query (at most its `k` closest), by multi-index hashing or tiles, a block of queries at a time."
+    c, q = _as_words(codes), _as_words(queries)
+    n, w = c.shape
+    plan = _mih_plan(n, 64*w, int(threshold)) if n > 1 else None
+    out = []
+    if plan is None or plan[0] >= 0.5*n*n*w:  # tiles: every row against a block of queries
+        for a in range(0, len(q), block):
+            d = np.bitwise_count(q[a:a+block, None, :] ^ c[None, :, :]).sum(-1, dtype=np.int32)
+            if same: d[np.arange(len(d)), np.arange(a, a+len(d))] = threshold + 1
+            qi, jj = np.nonzero(d <= threshold)
+            out.append(_nearest_k(qi + a, jj, d[qi, jj], k))
+    else:
+        m, r = plan[1:]
+        bounds = np.linspace(0, 64*w, m+1).round().astype(int)
+        tables = []
+        for s, e in zip(bounds[:-1], bounds[1:]):
+            key = _chunk_values(c, s, e-s)
+            order = np.argsort(key, kind='stable')
+            tables.append((order, key[order], _chunk_values(q, s, e-s), key, _ball(e-s, r)))
+        for a in range(0, len(q), block):
+            qs, found = np.arange(a, min(len(q), a+block)), []
+            for ci, (order, skey, qkey, key, ball) in enumerate(tables):
+                tgt = (qkey[qs][:, None] ^ ball[None, :]).ravel()
+                lo = np.searchsorted(skey, tgt, 'left'); cnt = np.searchsorted(skey, tgt, 'right') - lo
+                qi = np.repeat(np.repeat(qs, len(ball)), cnt)
+                if not len(qi): continue
+                jj = order[np.repeat(lo, cnt) + np.arange(len(qi)) - np.repeat(np.cumsum(cnt) - cnt, cnt)]
+                if same: keep = jj != qi; qi, jj = qi[keep], jj[keep]
+                d = np.bitwise_count(q[qi] ^ c[jj]).sum(-1, dtype=np.int32)
+                keep = d <= threshold
+                for pc in range(ci):  # found through an earlier chunk already
+                    keep &= np.bitwise_count(tables[pc][2][qi] ^ tables[pc][3][jj]).astype(np.int32) > r
+                found.append((qi[keep], jj[keep], d[keep]))
+            if found: out.append(_nearest_k(*(np.concatenate(x) for x in zip(*found)), k))
+    if not out: return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
+    return tuple(np.concatenate(x) for x in zip(*out))
+
 def turned_pairs(
     codes:np.ndarray, # (n,) hashes of the images as they are
     turned:np.ndarray, # (n, 7) hashes of their flipped/rotated views (`codes[method+'@turns']`)
     threshold:int, # largest Hamming distance
+    k:int|None=None, # keep, per image and orientation, its k closest matches (None: every pair within `threshold`)
 ) -> Pairs:
     "Pairs within `threshold` in some orientation: the plain pairs plus those where a turned view of one matches the other."
-    n = len(codes)
-    parts = [hamming_pairs(codes, threshold)]
-    for v in range(turned.shape[1]):
-        p = hamming_pairs(np.concatenate([codes, turned[:, v]]), threshold)
-        cross = (p.i >= n) & (p.j < n)
-        parts.append(Pairs.from_unordered(p.i[cross]-n, p.j[cross], p.dist[cross]))
+    # each view is searched against the plain hashes (not a self-join of both): work and memory grow with the pairs
+    # found, and with `k` a dense cluster of look-alikes gives each image at most k pairs per view
+    parts = []
+    for view in [codes] + [turned[:, v] for v in range(turned.shape[1])]:
+        qi, jj, d = hamming_neighbours(codes, view, threshold, k)
+        parts.append(Pairs.from_unordered(qi, jj, d))
     return min_pairs(parts).sorted()
 
 def turned_distance(codes:np.ndarray, turned:np.ndarray, idx, k:int) -> np.ndarray:

@@ -22,8 +22,8 @@ from .group import Group, group_pairs, keep_policy, LINKS, DEFAULT_LINK
 
 # %% auto #0
 __all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'IDENTICAL_DISTANCE', 'MODEL_OPTIONS', 'HASH_OPTIONS',
-           'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'DEFAULT_METHOD', 'identical_pixels', 'match_kinds',
-           'Duplicates', 'Found', 'check_hash_options', 'hash_threshold', 'find_duplicates']
+           'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'FUSED_HASH_K', 'DEFAULT_METHOD', 'identical_pixels',
+           'match_kinds', 'Duplicates', 'Found', 'check_hash_options', 'hash_threshold', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
@@ -213,6 +213,7 @@ PAIR_FINDERS = {m: _hash_finder(m) for m in HASH_METHODS}
 # %% ../nbs/05a_pipeline.ipynb #d05739c2
 CNN_THRESHOLD = 0.6  # cosine similarity where there is no crowd (see "Calibration" below)
 FUSED_HASH = 'phash'
+FUSED_HASH_K = 16 # fused: hash matches kept per image and orientation, closest first (ties: the earlier image, so larger groups of copies still meet); 10 lost 0.2 % recall on the first benchmark
 DEFAULT_METHOD = 'fused' # what `fastdupe find` and `find_duplicates` use unless told otherwise
 
 def _crowd_rule(crowd, t:float) -> CrowdRule|None:
@@ -263,7 +264,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
             ok = rule.keep(sp.i, sp.j, sp.sim, levels, f.detail, rule.correlated(n, sp.i, sp.j, f.thumbnails))
         else: ok = sp.sim >= t
         if kp_rule:
-            ok = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top))
+            ok, counted = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top), return_inliers=True)
         pairs = sp[ok]
     elif n > 1: pairs = _candidates(v, k, t, index, side)
     else: pairs = Pairs.empty()
@@ -274,13 +275,15 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
             res = store.hash_items(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
             pos = {p: q for q, p in enumerate(paths)}
             codes, m = res.codes, np.array([pos[p] for p in res.paths], np.int64)
-        hp = turned_pairs(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], ht)
+        # each image's closest hash matches per orientation: a cluster of thousands of look-alikes stays n·k pairs
+        hp = turned_pairs(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], ht, k=FUSED_HASH_K)
         if len(hp):
             a, b = m[hp.i], m[hp.j]
             if flat is not None:  # flat images hash alike: their hash matches are no evidence
                 informative = ~(flat[a] | flat[b]); a, b = a[informative], b[informative]
             if kp_rule:  # two textures can share a hash; keypoints refuse that as they refuse a cosine
-                ok = kp_rule.judge(f.keypoints, a, b, np.ones(len(a), bool), np.ones(len(a), bool))
+                known = _lookup(n, sp.i, sp.j, counted, a, b)  # pairs the cosine stage matched already are not matched again
+                ok = kp_rule.judge(f.keypoints, a, b, np.ones(len(a), bool), np.ones(len(a), bool), known=known)
                 a, b = a[ok], b[ok]
             d = 1 - np.einsum('ij,ij->i', v[a].astype(np.float32), v[b].astype(np.float32))
             pairs = _min_pairs_union(pairs, _cross_only(Pairs.from_unordered(a, b, d), side))
@@ -288,6 +291,15 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
     dist_fn = lambda idx, kk: 1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
     return Found(paths, infos, pairs, f.bad, thr, dist_fn)
+
+def _lookup(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
+    "`values` of the pairs `(a, b)` (either order) among the pairs `(i, j)` (`i > j`), -1 where absent."
+    if not len(i): return np.full(len(a), -1, np.int64)
+    key = i.astype(np.int64) * n + j
+    o = np.argsort(key); key = key[o]
+    q = np.maximum(a, b).astype(np.int64) * n + np.minimum(a, b)
+    at = np.minimum(np.searchsorted(key, q), len(key) - 1)
+    return np.where(key[at] == q, values[o][at], -1)
 
 def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
     from fastdupe.hashing import min_pairs

@@ -156,3 +156,12 @@ def test_missing_path_fails(tmp_path):
 
 def test_no_command_is_usage_error():
     assert run_cli().returncode == 2
+
+def test_cli_import_is_light():
+    "`fastdupe --help` and hash runs start without importing the model stack (torch, fastai, ONNX Runtime, OpenCV) or scipy."
+    import subprocess, sys
+    r = subprocess.run([sys.executable, '-X', 'importtime', '-c', 'import fastdupe.cli'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    top = {l.split('|')[-1].strip().split('.')[0] for l in r.stderr.splitlines() if '|' in l}
+    assert 'fastdupe' in top
+    assert not top & {'torch', 'fastai', 'torchvision', 'timm', 'onnxruntime', 'cv2', 'scipy', 'sklearn', 'pandas', 'imagehash'}, top
