@@ -112,7 +112,7 @@ def startup() -> dict:
 def f1_by_engine(hard:Path|None, old:Path|None) -> dict:
     "F1 of the default method with each engine on the hard benchmark and the first benchmark."
     from fastdupe.pipeline import find_duplicates
-    from fastdupe.eval import load_truth, build_benchmark, pairwise_scores
+    from fastdupe.eval import load_truth, build_benchmark
     from fastdupe.hard import build_hard_benchmark
     res = {}
     for name, d, build in (('hard', hard, build_hard_benchmark), ('first', old, build_benchmark)):
@@ -121,7 +121,7 @@ def f1_by_engine(hard:Path|None, old:Path|None) -> dict:
         paths = sorted((d/'images').iterdir())
         for engine in ('torch', 'onnx'):
             r = find_duplicates(paths, progress=False, engine=engine)
-            res[f'{name} {engine}'] = pairwise_scores([[str(r.paths[k]) for k in g.members] for g in r.groups], truth).f1
+            res[f'{name} {engine}'] = truth.scores([[r.paths[k] for k in g.members] for g in r.groups]).f1
     return res
 
 def gpu(data:Path, n:int) -> dict|None:

@@ -16,11 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from PIL import Image
-from fastprogress.fastprogress import progress_bar
 from fastcore.foundation import L
-with warnings.catch_warnings():  # fastai.layers calls torch.jit.script, which torch now deprecates: not the user's concern
-    warnings.simplefilter('ignore', FutureWarning)
-    from fastai.layers import AdaptiveConcatPool2d
 from .core import BadFile
 from .intake import image_detail, LOW_DETAIL
 from .keypoints import KEYPOINT_SIDE
@@ -153,6 +149,12 @@ def item_paths(learn, items) -> list[Path]:
 
 def _pool_fn(pool, pool_dim):
     if pool is None: return None
+    if isinstance(pool, str):
+        if pool != 'concat': raise ValueError(f"pool must be 'concat', a pooling class, a module or None, not {pool!r}")
+        with warnings.catch_warnings():  # fastai.layers calls torch.jit.script, which torch now deprecates: not the user's concern
+            warnings.simplefilter('ignore', FutureWarning)
+            from fastai.layers import AdaptiveConcatPool2d  # imported when a Learner is embedded, not by `fastdupe find`
+        pool = AdaptiveConcatPool2d
     return pool(pool_dim) if isinstance(pool, type) else pool
 
 def _pooled(act:torch.Tensor, pool) -> torch.Tensor:
@@ -172,7 +174,7 @@ def learner_features(
     items=None, # items as `learn.dls` takes them (paths, or DataFrame rows for `from_df`); default: all train then valid items
     layer:nn.Module|None=None, # module of `learn.model` to hook (default `learn.model[0]`, the body)
     layer_ls:Sequence[int]|None=None, # or the layer as fastai v1's index path into `learn.model`, e.g. `[0,7,2]`
-    pool=AdaptiveConcatPool2d, # pooling class called with `pool_dim` (or a module); `None`: flatten the activations
+    pool='concat', # 'concat' (fastai's `AdaptiveConcatPool2d`), a pooling class called with `pool_dim`, or a module; `None`: flatten the activations
     pool_dim:int=4, # output size of the pooling
     bs:int|None=None, # batch size (default: the validation DataLoader's)
     half:bool=False, # keep the vectors as float16 (half the memory)
@@ -202,6 +204,7 @@ def learner_features(
     try:
         with hook_output(target) as hook, torch.inference_mode():
             model.eval()
+            from fastprogress.fastprogress import progress_bar
             for b in (progress_bar(dl, leave=False) if progress else dl):
                 xb = [t.to(device) if isinstance(t, torch.Tensor) else t for t in b]
                 model(*xb)
@@ -452,7 +455,9 @@ def image_features(
     codes = {hashes: np.zeros(n, np.uint64), f'{hashes}@turns': np.zeros((n, 7), np.uint64)} if hashes else {}
     buf = torch.empty((bs, 3, size, size))  # one input buffer, filled again for each batch
     batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints, hashes)
-    if progress: batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
+    if progress:
+        from fastprogress.fastprogress import progress_bar
+        batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
     try:
         if module: model.eval()
         with torch.inference_mode():

@@ -175,6 +175,11 @@ def hash_items(
     pb = (lambda it: progress_bar(it, total=len(jobs), leave=False)) if progress and jobs else (lambda it: it)
     if n_workers > 1 and len(jobs) > 32:
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
+        # hash a blank thumbnail here first: what the hashes import (imagehash, scipy's DCT) is then imported once,
+        # before the fork, not once in every worker
+        for m in methods:
+            if m in _hash_funcs: _hash_funcs[m](Image.new('RGB', (64, 64)))
+        if turns and 'phash' in methods: _turned_phashes(Image.new('L', (64, 64)))
         with ctx.Pool(n_workers) as pool:
             results = list(pb(pool.imap(_hash_one, jobs, chunksize=max(1, min(64, len(jobs)//(n_workers*8))))))
     else: results = [_hash_one(j) for j in pb(jobs)]
