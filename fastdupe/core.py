@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 # %% auto #0
-__all__ = ['BadFile', 'ImageInfo', 'Pairs', 'rel_name', 'shown_distance']
+__all__ = ['BadFile', 'ImageInfo', 'Pairs', 'rel_name', 'shown_distance', 'pair_dots']
 
 # %% ../nbs/00_core.ipynb #03ad200f
 @dataclass(frozen=True)
@@ -101,3 +101,16 @@ def shown_distance(d) -> float|int:
     if d != d: return d
     d = round(max(d, 0.0), 4) + 0.0  # + 0.0: no '-0.0'
     return int(d) if d.is_integer() else d
+
+# %% ../nbs/00_core.ipynb #98da9182
+def pair_dots(
+    x:np.ndarray, # (n, d) rows
+    i:np.ndarray, j:np.ndarray, # pairs of row indices
+    block:int=1<<15, # pairs per step
+) -> np.ndarray: # (len(i),) float32
+    "Dot product of rows `i[t]` and `j[t]` of `x` for every pair, in bounded memory."
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    out = np.empty(len(i), np.float32)
+    for s in range(0, len(i), block):
+        out[s:s+block] = np.einsum('ij,ij->i', x[i[s:s+block]].astype(np.float32), x[j[s:s+block]].astype(np.float32))
+    return out

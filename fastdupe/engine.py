@@ -130,9 +130,9 @@ def engine_model(
     if isinstance(model, str) or model is None:
         if resolve_engine(engine, model) == 'onnx':
             try: return onnx_model(*arch)
-            except OSError as e:
+            except Exception as e:  # no export possible, or ONNX Runtime refused the file: PyTorch gives the same vectors
                 if engine == 'onnx': raise
-                warnings.warn(f"{e}: running the backbone in PyTorch")
+                warnings.warn(f"ONNX Runtime could not run the backbone ({e}); running it in PyTorch")
         import torch
         m = pretrained_model(*arch)
         return m.cuda() if engine == 'auto' and torch.cuda.is_available() else m

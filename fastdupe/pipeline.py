@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
-from .core import BadFile, ImageInfo, Pairs, shown_distance
+from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots
 from .intake import get_items, safe_read, DEFAULT_MAX_PIXELS
 from .score import CrowdRule, crowd_levels, within_top
 from .keypoints import KeypointRule
@@ -285,7 +285,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
                 known = _lookup(n, sp.i, sp.j, counted, a, b)  # pairs the cosine stage matched already are not matched again
                 ok = kp_rule.judge(f.keypoints, a, b, np.ones(len(a), bool), np.ones(len(a), bool), known=known)
                 a, b = a[ok], b[ok]
-            d = 1 - np.einsum('ij,ij->i', v[a].astype(np.float32), v[b].astype(np.float32))
+            d = 1 - pair_dots(v, a, b)
             pairs = _min_pairs_union(pairs, _cross_only(Pairs.from_unordered(a, b, d), side))
     infos = f.infos  # read while decoding, not a second time
     dist_fn = lambda idx, kk: 1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 from .intake import LOW_DETAIL
+from .core import pair_dots
 
 # %% auto #0
 __all__ = ['CROWD_K', 'CROWD_MARGIN', 'LOW_DETAIL_MARGIN', 'CORRELATION_FLOOR', 'CORRELATION_K', 'crowd_levels', 'within_top',
@@ -62,15 +63,17 @@ def detail_correlation(
 ) -> np.ndarray: # (len(i),) correlation in [-1, 1]; 0 where a thumbnail is uniform
     "Correlation of the fine detail of two images' thumbnails: near 1 for copies, near 0 for distinct pictures, smooth ones included."
     from scipy.ndimage import gaussian_filter
-    t = np.asarray(thumbnails, np.float32)
+    n, h, w = thumbnails.shape
     b = int(2 * sigma + 0.5)  # the blur's radius: nearer the edge it is not defined, and a smooth gradient would correlate there
-    z = (t - gaussian_filter(t, (0, sigma, sigma), truncate=2.0))[:, b:t.shape[1]-b, b:t.shape[2]-b].reshape(len(t), -1)
-    z -= z.mean(1, keepdims=True)
-    norm = np.linalg.norm(z, axis=1)
-    z /= np.maximum(norm, 1e-6)[:, None]
-    flat = t.reshape(len(t), -1).std(1) <= 1  # one grey level of contrast: no picture to correlate
+    z, flat = np.empty((n, (h-2*b)*(w-2*b)), np.float32), np.empty(n, bool)
+    for s in range(0, n, 8192):  # a block of images at a time: float32 copies of every thumbnail would be 0.4 GB per 100,000
+        t = np.asarray(thumbnails[s:s+8192], np.float32)
+        zs = (t - gaussian_filter(t, (0, sigma, sigma), truncate=2.0))[:, b:h-b, b:w-b].reshape(len(t), -1)
+        zs -= zs.mean(1, keepdims=True)
+        z[s:s+len(t)] = zs / np.maximum(np.linalg.norm(zs, axis=1), 1e-6)[:, None]
+        flat[s:s+len(t)] = t.reshape(len(t), -1).std(1) <= 1  # one grey level of contrast: no picture to correlate
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
-    return np.where(flat[i] | flat[j], 0, np.einsum('ij,ij->i', z[i], z[j]))
+    return np.where(flat[i] | flat[j], 0, pair_dots(z, i, j))
 
 # %% ../nbs/04a_score.ipynb #32dcd9dc
 @dataclass(frozen=True)
