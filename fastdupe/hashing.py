@@ -128,7 +128,7 @@ def _hash_one(args, data:bytes|None=None):
     for m in perc: out[m] = perceptual_hash(img, m, trim=False)
     if turns:
         small = img.resize((HASH_DECODE_SIZE, HASH_DECODE_SIZE), Image.Resampling.BOX)  # turn a thumbnail, not the image
-        views = [small.transpose(t) for t in TURNS if 'phash' not in perc or len(perc) > 1]
+        views = [small.transpose(t) for t in TURNS] if any(m != 'phash' for m in perc) else []  # phash turns its thumbnail as an array
         for m in perc: out[m+'@turns'] = _turned_phashes(small) if m == 'phash' else [perceptual_hash(v, m, trim=False) for v in views]
     return info, out
 
