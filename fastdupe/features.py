@@ -20,7 +20,7 @@ from fastcore.foundation import L
 from .core import BadFile
 from .intake import image_detail, LOW_DETAIL
 from .keypoints import KEYPOINT_SIDE
-from .intake import open_image, read_image, read_bytes, get_items, BadImageError, DEFAULT_MAX_PIXELS
+from .intake import open_image, read_image, read_bytes, get_items, as_item, BadImageError, DEFAULT_MAX_PIXELS
 
 # %% auto #0
 __all__ = ['LITE0_ARCHS', 'DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_items', 'item_paths', 'learner_features',
@@ -333,9 +333,9 @@ def _load(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=
         try:
             data = read_bytes(item) if hashes else None  # one read of the file for both decodes
             img, info = read_image(item, size=(need, max(need, KEYPOINT_SIDE)) if keypoints else need, data=data)
-        except BadImageError as e: return BadFile(Path(item), str(e))
+        except BadImageError as e: return BadFile(as_item(item), str(e))
         if hashes:  # exactly what `hash_items(turns=True)` gives: its own small decode (about 0.3 ms), from the same bytes
-            h = _hash_one((Path(item), [hashes], DEFAULT_MAX_PIXELS, True, True), data)
+            h = _hash_one((as_item(item), [hashes], DEFAULT_MAX_PIXELS, True, True), data)
             if isinstance(h, BadFile): return h
             h = h[1]
     if not keypoints: return _input_array(img, size, fit), info, None, h
@@ -391,7 +391,7 @@ def _detail(x:torch.Tensor) -> np.ndarray:
 
 def _as_items(items) -> list:
     if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc'): return get_items(items)
-    return [o if isinstance(o, Image.Image) else Path(o) for o in items]
+    return [o if isinstance(o, Image.Image) else as_item(o) for o in items]
 
 def _batch_input(buf:torch.Tensor, arrays:list) -> torch.Tensor:
     "The model's input for a batch of uint8 pictures, written into `buf` (scaled once, in the caller's thread): no new block of memory per batch."

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 from .core import BadFile, ImageInfo, Pairs
-from .intake import safe_read, detail_of, LOW_DETAIL, DEFAULT_MAX_PIXELS
+from .intake import safe_read, detail_of, as_item, open_file, LOW_DETAIL, DEFAULT_MAX_PIXELS
 
 # %% auto #0
 __all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'DECODE_NEEDS', 'TURNS', 'HASH_BITS',
@@ -80,7 +80,7 @@ def perceptual_hash(img:Image.Image, method:str='phash', trim:bool=True) -> int:
 def file_digest(path:str|Path, chunk:int=1<<20) -> bytes:
     "128-bit BLAKE2b digest of a file's bytes."
     h = hashlib.blake2b(digest_size=16)
-    with open(path, 'rb') as f:
+    with open_file(path) as f:
         while b := f.read(chunk): h.update(b)
     return h.digest()
 
@@ -168,7 +168,7 @@ def hash_items(
 ) -> HashResult:
     "Hash every readable file in `items` with every method in `methods`."
     methods = _expand_methods(methods)
-    items = [Path(p) for p in items]
+    items = [as_item(p) for p in items]
     n_workers = default_workers() if n_workers is None else n_workers
     jobs = [(p, methods, max_pixels, trim, turns) for p in items]
     from fastprogress.fastprogress import progress_bar

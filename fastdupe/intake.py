@@ -6,7 +6,8 @@ Docs: https://fastdupe.github.io/fastdupe/intake.html.md"""
 
 # %% ../nbs/01_intake.ipynb #fea7befd
 from __future__ import annotations
-import io, os, errno, stat, warnings, csv
+import io, os, re, errno, stat, warnings, csv
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
@@ -14,8 +15,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .core import BadFile, ImageInfo
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'PATH_COLUMNS', 'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'find_images', 'get_items', 'BadImageError',
-           'to_rgb', 'read_image', 'read_bytes', 'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
+__all__ = ['IMAGE_EXTENSIONS', 'PATH_COLUMNS', 'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'find_images', 'is_url', 'as_item',
+           'url_filesystem', 'open_file', 'get_items', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes',
+           'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
 
 # %% ../nbs/01_intake.ipynb #e2356d2d
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
@@ -57,6 +59,45 @@ def _path_column(cols, column):
     raise ValueError(f"no path column found (looked for {', '.join(PATH_COLUMNS)}); the columns are {list(cols)}; "
                      "name the column to use (Python: column=, command line: --column)")
 
+# %% ../nbs/01_intake.ipynb #d7ca2202
+_URL = re.compile(r'^[A-Za-z][A-Za-z0-9+.\-]*://')
+
+def is_url(p) -> bool:
+    "Whether `p` is an fsspec URL other than `file://` (those are local paths)."
+    return isinstance(p, str) and bool(_URL.match(p)) and not p.lower().startswith('file://')
+
+def as_item(p) -> Path|str:
+    "An item as the pipeline keeps it: a URL as its string, anything else (a `file://` URL too) as a `Path`."
+    if is_url(p): return p
+    if isinstance(p, str) and p.lower().startswith('file://'): return Path(p[len('file://'):])
+    return Path(p)
+
+def url_filesystem(url:str):
+    "`(filesystem, path inside it)` for an fsspec URL; a scheme with no driver installed is a clear `ValueError`."
+    import fsspec
+    scheme = url.split('://', 1)[0]
+    try: return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as e:  # fsspec: ValueError for an unknown scheme, ImportError for a driver not installed
+        raise ValueError(f"no fsspec driver for {scheme}:// URLs is installed ({e})") from e
+
+def open_file(path:str|Path):
+    "A binary file object for a local path or a URL."
+    if is_url(path):
+        fs, p = url_filesystem(path)
+        return fs.open(p, 'rb')
+    return open(path, 'rb')
+
+def _url_images(url:str, recursive:bool=True, extensions:Sequence[str]=IMAGE_EXTENSIONS) -> list[str]:
+    "The image files under a folder URL (or the URL itself when it names a file), as URLs, sorted."
+    fs, root = url_filesystem(url)
+    if not fs.exists(root): raise FileNotFoundError(f"{url} does not exist")
+    if fs.isfile(root): return [url]
+    exts = {e.lower() if e.startswith('.') else '.'+e.lower() for e in extensions}
+    root = root.rstrip('/')
+    found = fs.find(root, maxdepth=None if recursive else 1)
+    rel = sorted(p[len(root):].lstrip('/') for p in found if os.path.splitext(p)[1].lower() in exts)
+    return [url.rstrip('/') + '/' + r for r in rel]
+
 # %% ../nbs/01_intake.ipynb #3eb72144
 def get_items(
     src, # a folder, an image file, a CSV file, a DataFrame, or an iterable of paths
@@ -69,8 +110,11 @@ def get_items(
     if hasattr(src, 'columns') and hasattr(src, 'iloc'):  # a pandas DataFrame
         col = _path_column(list(src.columns), column)
         return [Path(base)/p if base else Path(p) for p in src[col].astype(str)]
+    if is_url(src):
+        if column is not None: raise ValueError("column= names the path column of a CSV; a URL is read as a folder of images")
+        return _url_images(src, recursive=recursive)
     if isinstance(src, (str, os.PathLike)):
-        p = Path(src)
+        p = as_item(src)
         if p.is_dir():
             if column is not None: raise ValueError(f"column= names the path column of a CSV, and {p} is a folder")
             return find_images(p, recursive=recursive, bad=bad)
@@ -87,7 +131,7 @@ def get_items(
             root = Path(base) if base else p.parent
             return [root/r[col] for r in rows]
         return [p]
-    if isinstance(src, Iterable): return [Path(base)/Path(o) if base else Path(o) for o in src]
+    if isinstance(src, Iterable): return [Path(base)/Path(o) if base else as_item(o) for o in src]
     raise TypeError(f"cannot read items from a {type(src).__name__}; pass a folder, a file, a CSV or a list of paths")
 
 # %% ../nbs/01_intake.ipynb #43eda696
@@ -144,8 +188,18 @@ def _oriented_size(img:Image.Image, o:int|None=None) -> tuple[int,int]:
 _NOT_FILES = ((stat.S_ISDIR, 'is a folder, not a file'), (stat.S_ISFIFO, 'a named pipe (FIFO), not a file'),
               (stat.S_ISSOCK, 'a socket, not a file'), (stat.S_ISCHR, 'a device, not a file'), (stat.S_ISBLK, 'a device, not a file'))
 
-def _file_stat(path:Path) -> os.stat_result:
+def _url_stat(url:str):
+    "Size and modification time of the file at a URL, as `os.stat` names them."
+    fs, p = url_filesystem(url)
+    info = fs.info(p)  # a missing file raises FileNotFoundError, as os.stat does
+    if info.get('type') == 'directory': raise BadImageError('is a folder, not a file')
+    t = next((info[k] for k in ('mtime', 'LastModified', 'updated', 'created') if info.get(k) is not None), 0)
+    t = t.timestamp() if hasattr(t, 'timestamp') else float(t) if not isinstance(t, str) else 0.0
+    return SimpleNamespace(st_size=int(info.get('size') or 0), st_mtime=t)
+
+def _file_stat(path:Path|str) -> os.stat_result:
     "`os.stat` of a regular file; anything else is a `BadImageError` (opening a FIFO would wait forever)."
+    if is_url(path): return _url_stat(path)
     st = os.stat(path)  # follows symlinks: a loop or a broken link raises here
     for test, why in _NOT_FILES:
         if test(st.st_mode): raise BadImageError(why)
@@ -163,12 +217,13 @@ def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None
     if nbytes == 0: raise BadImageError('empty file (0 bytes)')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        if data is None and is_url(path): data = read_bytes(path)
         img = Image.open(path if data is None else io.BytesIO(data))
     w,h = img.size
     if w*h > max_pixels:
         raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} (decompression bomb guard)')
     o = _orientation(img)
-    info = ImageInfo(Path(path), *_oriented_size(img, o), nbytes, st.st_mtime)
+    info = ImageInfo(as_item(path), *_oriented_size(img, o), nbytes, st.st_mtime)
     need = _needed(size, w, h)
     if need and img.format == 'JPEG' and img.mode in ('RGB', 'L', 'CMYK'):
         img.draft('L' if gray and img.mode != 'CMYK' else img.mode, need)
@@ -190,7 +245,7 @@ _MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM', b'II*\x00', b'MM\x00*', b
 
 def _has_image_magic(path:Path) -> bool:
     try:
-        with open(path, 'rb') as f: head = f.read(8)
+        with open_file(path) as f: head = f.read(8)
     except OSError: return False
     return head.startswith(_MAGIC)
 
@@ -202,17 +257,18 @@ def read_image(
     data:bytes|None=None, # the file's bytes, already read (`read_bytes`): decode these instead of reading the file again
 ) -> tuple[Image.Image, ImageInfo]:
     "Open `path` as an RGB (or grey) image plus its `ImageInfo`; raises `BadImageError` with a reason."
-    try: return _open(Path(path), size, max_pixels, gray, data)
+    try: return _open(as_item(path), size, max_pixels, gray, data)
     except BadImageError: raise
     except Exception as e:
-        if isinstance(e, UnidentifiedImageError): e.fastdupe_magic = _has_image_magic(Path(path))
+        if isinstance(e, UnidentifiedImageError): e.fastdupe_magic = _has_image_magic(as_item(path))
         raise BadImageError(_reason(e)) from e
 
 def read_bytes(path:str|Path) -> bytes:
     "The bytes of an image file, read once for several decodes (`read_image(data=)`); raises `BadImageError` with a reason."
     try:
-        _file_stat(Path(path))  # a FIFO or a folder is refused before it is opened
-        with open(path, 'rb') as f: return f.read()
+        path = as_item(path)
+        _file_stat(path)  # a FIFO or a folder is refused before it is opened
+        with open_file(path) as f: return f.read()
     except BadImageError: raise
     except Exception as e: raise BadImageError(_reason(e)) from e
 
@@ -224,15 +280,15 @@ def open_image(path:str|Path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIX
 def safe_read(path, size:int|None=None, max_pixels:int=DEFAULT_MAX_PIXELS, gray:bool=False, data:bytes|None=None):
     "`(image, info)` for a good file, `BadFile` for a bad one: never raises for a bad image."
     try: return read_image(path, size, max_pixels, gray, data)
-    except BadImageError as e: return BadFile(Path(path), str(e))
+    except BadImageError as e: return BadFile(as_item(path), str(e))
 
 # %% ../nbs/01_intake.ipynb #63a79eb0
 def image_info(path:str|Path) -> ImageInfo:
     "Size after EXIF orientation and bytes on disk, reading only the header."
-    path = Path(path)
+    path = as_item(path)
     try:
         st = _file_stat(path)
-        with Image.open(path) as img: return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
+        with open_file(path) as f, Image.open(f) as img: return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
     except Exception as e: raise BadImageError(_reason(e)) from e
 
 # %% ../nbs/01_intake.ipynb #227bdf44

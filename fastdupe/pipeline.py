@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots
-from .intake import get_items, safe_read, DEFAULT_MAX_PIXELS
+from .intake import get_items, safe_read, as_item, is_url, DEFAULT_MAX_PIXELS
 from .score import CrowdRule, crowd_levels, within_top
 from .keypoints import KeypointRule
 from .splits import read_splits, check_splits_option, protected_splits, leak_splits, leakage_table
@@ -243,9 +243,11 @@ def _candidates(v:np.ndarray, k:int, threshold:float|None, backend:str, side:np.
     return Pairs.from_similarity(i[first], j[first], sim[first]).sorted()
 
 def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact', k=10, tta=False,
-              fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, **kwargs):
+              fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, extract=None, **kwargs):
+    "`extract`: what computes the `Features` in place of `features.image_features` (a Dask cluster's: `cluster.cluster_features`)."
     from fastdupe.features import image_features
     if store is not None: image_features = store.image_features  # fingerprints it holds are not computed again
+    if extract is not None: image_features = extract
     t = CNN_THRESHOLD if threshold is None else float(threshold)
     if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
     rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
@@ -253,7 +255,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
     own = {'hashes': FUSED_HASH} if fused and store is None else {}
     f = image_features(items, progress=progress, tta=tta, keypoints=kp_rule is not None, n_workers=n_workers, **own, **kwargs)
     v, n = f.vectors, len(f.vectors)
-    paths = [Path(p) for p in f.items]
+    paths = [as_item(p) for p in f.items]
     side = _sides(paths, first)
     flat = rule.flat(f.detail) if rule else None
     if n > 1 and (rule or kp_rule):
@@ -301,6 +303,10 @@ def _lookup(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray, a:np.ndarray, 
     at = np.minimum(np.searchsorted(key, q), len(key) - 1)
     return np.where(key[at] == q, values[o][at], -1)
 
+def _temporary_folder() -> str:
+    import tempfile
+    return tempfile.mkdtemp(prefix='fastdupe-shards-')
+
 def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
     from fastdupe.hashing import min_pairs
     return min_pairs([Pairs(a.i, a.j, a.dist.astype(np.float32)), Pairs(b.i, b.j, b.dist.astype(np.float32))]).sorted()
@@ -322,6 +328,8 @@ def find_duplicates(
     against=None, # another set (folder, CSV, list): report only pairs with one image in each set
     column:str|None=None, # with a CSV or DataFrame as `src`: its path column (see `intake.get_items`)
     db=None, # a fingerprint database (`fastdupe.store.Store` or its file, created when missing): images it holds are not read again, new ones are added
+    client=None, # a Dask client, 'local:N' or a scheduler address: the model methods' extraction runs there, shard by shard (`cluster.cluster_features`)
+    shards:str|Path|None=None, # with `client`: the folder or URL the workers write their Parquet shards to (default: a temporary folder)
     **kwargs, # passed to the pair finder
 ) -> Duplicates:
     "Find duplicate groups among the images of `src` (or, with `against`, between `src` and another set)."
@@ -334,6 +342,11 @@ def find_duplicates(
     else:
         from fastdupe.engine import check_engine
         _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True)); check_engine(kwargs.get('engine', 'auto'))
+    if client is not None:
+        if method in HASH_METHODS: raise ValueError(f"client= runs the model methods (cnn, fused) on a cluster; {method!r} hashes on this machine")
+        if db is not None: raise ValueError("client= and db= are two ways to keep fingerprints: a cluster keeps them in its shard folder (shards=)")
+    elif shards is not None or 'shard_size' in kwargs: raise ValueError("shards= and shard_size= are for a Dask cluster's workers; pass client= too")
+    if db is not None and (is_url(src) or is_url(against)): raise ValueError("db= keeps fingerprints of local files; a URL is read through fsspec without one")
     listing_bad = []  # folders that cannot be read: reported with the bad files
     items = get_items(src, column=column, bad=listing_bad)
     item_splits = read_splits(src, items, splits)  # a bad split cell stops here, before any image is read
@@ -354,7 +367,16 @@ def find_duplicates(
     if db is not None:
         from fastdupe.store import cache_store
         kwargs['store'] = cache_store(db, items)  # checked before any image is read
-    f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
+    own_client = client is not None and not hasattr(client, 'submit')
+    if client is not None:
+        from functools import partial
+        from fastdupe.cluster import connect, ShardFolder, cluster_features
+        folder = ShardFolder(shards if shards is not None else _temporary_folder()).check()  # before any image is read
+        client = connect(client)
+        kwargs['extract'] = partial(cluster_features, client=client, folder=folder.url, **({'shard_size': kwargs.pop('shard_size')} if 'shard_size' in kwargs else {}))
+    try: f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
+    finally:
+        if own_client: client.close(); client.cluster is None or client.cluster.close()
     if db is not None and kwargs['store'] is not db: kwargs['store'].close()
     if item_splits is not None:
         by_path = dict(zip(map(str, items), item_splits))

@@ -1,0 +1,105 @@
+"""fastdupe past one machine: extraction on a real Dask `LocalCluster` (worker processes), a worker killed mid-run,
+images read through fsspec URLs, and the bad inputs of the cluster options."""
+import os, signal, threading, time
+from pathlib import Path
+import pytest
+from fastdupe.eval import build_benchmark
+from fastdupe.pipeline import find_duplicates
+
+distributed = pytest.importorskip('dask.distributed')
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    "About 230 real photos with known copies, and one broken file."
+    d = tmp_path_factory.mktemp('cluster')/'bench'
+    build_benchmark(d, n_originals=30, copies_per_original=8, seed=3)
+    (d/'images'/'broken.jpg').write_bytes(b'\xff\xd8\xff not a whole JPEG')
+    return d/'images'
+
+@pytest.fixture(scope='module')
+def single(photos):
+    "The groups of the single-process path."
+    return find_duplicates(photos, progress=False)
+
+@pytest.fixture(scope='module')
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+         distributed.Client(cluster) as c:
+        yield c
+
+def groups(d):
+    return {frozenset(str(d.paths[k]) for k in g.members) for g in d.groups}
+
+def test_cluster_gives_the_single_process_groups(photos, single, client, tmp_path):
+    assert len(single.groups) >= 10 and len(single.paths) >= 200
+    shards = tmp_path/'shards'
+    res = find_duplicates(photos, client=client, shards=shards, progress=False)
+    assert groups(res) == groups(single)
+    assert [(str(b.path), b.reason) for b in res.bad] == [(str(b.path), b.reason) for b in single.bad]
+    assert [r['action'] for r in res.rows()] == [r['action'] for r in single.rows()]
+    first = sorted(p.name for p in shards.iterdir())
+    assert first and all(n.startswith('shard-') and n.endswith('.parquet') for n in first)
+    # a second run finds every shard complete: nothing is extracted again, and the groups are the same
+    before = {p: p.stat().st_mtime_ns for p in shards.iterdir()}
+    again = find_duplicates(photos, client=client, shards=shards, progress=False)
+    assert groups(again) == groups(single)
+    assert {p: p.stat().st_mtime_ns for p in shards.iterdir()} == before
+
+def test_a_killed_worker_changes_nothing(photos, single, client, tmp_path):
+    "A worker process killed mid-run: Dask runs its task again elsewhere, and the groups are those of one machine."
+    shards, out = tmp_path/'shards', {}
+    def run():
+        try: out['res'] = find_duplicates(photos, client=client, shards=shards, progress=False, shard_size=12)
+        except BaseException as e: out['error'] = e
+    # shard_size goes to the extraction: small shards so that the kill lands while tasks are still queued and running
+    t = threading.Thread(target=run); t.start()
+    deadline = time.time() + 300
+    while time.time() < deadline and not (shards.exists() and any(p.name.startswith('shard-') for p in shards.iterdir())):
+        time.sleep(0.05)
+    busy = client.processing()  # worker address -> task keys it is running now
+    victim = next((w for w, keys in busy.items() if keys), next(iter(busy)))
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    os.kill(pid, signal.SIGKILL)
+    written = len([p for p in shards.iterdir() if p.name.startswith('shard-')])
+    t.join(600)
+    assert not t.is_alive(), 'the run did not finish after a worker was killed'
+    assert 'error' not in out, out.get('error')
+    n_shards = len([p for p in shards.iterdir() if p.name.startswith('shard-')])
+    assert n_shards == -(-(len(single.paths) + len(single.bad)) // 12)
+    assert written < n_shards, 'the worker was killed after the run had finished: nothing was tested'
+    assert groups(out['res']) == groups(single)
+    with pytest.raises(ProcessLookupError): os.kill(pid, 0)  # the killed process really ended
+
+def test_images_from_an_fsspec_url(photos, single):
+    "The same photos in fsspec's in-memory filesystem (a bucket's stand-in): listed, read and grouped through the URL."
+    import fsspec
+    mem = fsspec.filesystem('memory')
+    for p in photos.iterdir(): mem.pipe(f'/bucket/photos/{p.name}', p.read_bytes())
+    try:
+        res = find_duplicates('memory://bucket/photos', progress=False)
+        as_local = lambda d: {frozenset(str(d.paths[k]).replace('memory://bucket/photos', str(photos)) for k in g.members) for g in d.groups}
+        assert as_local(res) == groups(single)
+        assert all(isinstance(p, str) and p.startswith('memory://bucket/photos/') for p in res.paths)
+        assert [b.reason for b in res.bad] == [b.reason for b in single.bad]
+        rows = res.rows()
+        assert rows and all(r['path'].startswith('memory://bucket/photos/') for r in rows)
+    finally: mem.rm('/bucket', recursive=True)
+
+def test_file_url_on_the_cluster(photos, single, client, tmp_path):
+    "A file:// URL for the images and for the shard folder, through the cluster."
+    res = find_duplicates(f'file://{photos}', client=client, shards=f'file://{tmp_path}/shards', progress=False)
+    assert groups(res) == groups(single)
+
+def test_bad_cluster_options(photos, tmp_path):
+    with pytest.raises(ConnectionError, match="cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'"):
+        find_duplicates(photos, client='tcp://127.0.0.1:9', progress=False)
+    ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o500)
+    target = ro/'shards' if os.geteuid() != 0 else Path('/proc/fastdupe-shards')  # root writes anywhere but /proc
+    with pytest.raises(PermissionError, match='cannot be written'):
+        find_duplicates(photos, client='local:1', shards=target, progress=False)
+    with pytest.raises(ValueError, match='no fsspec driver for nosuchscheme://'):
+        find_duplicates('nosuchscheme://bucket/photos', progress=False)
+    with pytest.raises(ValueError, match="client= runs the model methods"):
+        find_duplicates(photos, method='phash', client='local:1', progress=False)
+    with pytest.raises(ValueError, match="pass client= too"):
+        find_duplicates(photos, shards=tmp_path/'s', progress=False)
