@@ -14,12 +14,38 @@ from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
 from .splits import check_splits_option, protected_splits, format_leakage, SplitError
 from .store import Store, StoreError, DEFAULT_DB, BATCH
+from .intake import is_url
 
 # %% auto #0
-__all__ = ['MODEL_METHODS', 'parser', 'find_command', 'index_command', 'query_command', 'main']
+__all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'parser', 'find_command', 'index_command',
+           'query_command', 'main']
 
 # %% ../nbs/09_cli.ipynb #46988b63
 MODEL_METHODS = ('cnn', 'fused')
+STORE_INDEXES = ('exact', 'annoy', 'faiss') # what a fingerprint database can save
+INDEX_CHOICES = ('auto',) + STORE_INDEXES + ('ivf',)
+DEFAULT_SHARDS = '.fastdupe/shards' # where --scheduler's workers write, inside PATH, unless --shards says
+
+def _cluster_arguments(f):
+    "--scheduler and --shards, the same for find and index."
+    f.add_argument('--scheduler', metavar='ADDRESS|local:N', default=None,
+                   help="cnn/fused: extract on a Dask cluster: a scheduler's address (tcp://host:8786) or local:N (N worker "
+                        "processes on this machine); needs pip install 'fastdupe[cluster]'")
+    f.add_argument('--shards', metavar='FOLDER|URL', default=None,
+                   help=f'with --scheduler: the folder or bucket URL every worker writes its Parquet shards to (default: '
+                        f'PATH/{DEFAULT_SHARDS}); shards already there are reused, so a second run extracts only what changed')
+
+def _shard_folder(a, p) -> str|None:
+    "The shard folder of a --scheduler run, checked: a usage error for --shards without --scheduler or with a hash method."
+    if a.scheduler is None:
+        if a.shards is not None: p.error("--shards is where --scheduler's workers write: give --scheduler too")
+        return None
+    if a.method is not None and a.method not in MODEL_METHODS:
+        p.error(f"--scheduler runs the model methods ({', '.join(MODEL_METHODS)}) on a cluster; {a.method} hashes on this machine")
+    if a.shards is not None: return a.shards
+    if is_url(a.path): return a.path.rstrip('/') + '/' + DEFAULT_SHARDS
+    if not Path(a.path).is_dir(): p.error("--scheduler with a file or CSV as PATH: say where the shards go with --shards")
+    return str(Path(a.path)/DEFAULT_SHARDS)
 
 def _finder(method:str):
     if method not in PAIR_FINDERS and method in MODEL_METHODS:
@@ -62,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
                    help='also match mirrored and 90-degree-rotated copies (hash methods: about 8x the search time)')
     f.add_argument('--column', metavar='NAME', default=None,
                    help='with a CSV as PATH: the column that holds the image paths (default: path, name, fname, file, ...)')
-    f.add_argument('--index', default=None, choices=['exact', 'annoy', 'faiss'], help='similarity index for cnn/fused methods')
+    f.add_argument('--index', default=None, choices=INDEX_CHOICES,
+                   help='similarity index for cnn/fused methods (default: auto: exact, or FAISS IVF when the vectors exceed 4 GB)')
     f.add_argument('--no-keypoints', action='store_true',
                    help='cnn/fused: skip the keypoint checks (faster; crops, quarter turns and pasted copies are then often missed)')
     f.add_argument('--engine', default=None, choices=['auto', 'torch', 'onnx'],
@@ -71,6 +98,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--db', metavar='FILE', default=None,
                    help='a fingerprint database (see fastdupe index): images it holds are not read again, new ones are added '
                         '(created when missing); the groups are the same')
+    _cluster_arguments(f)
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
     _store_parsers(sub)
     return p
@@ -149,8 +177,10 @@ def find_command(a, p, out=None) -> int:
     if protect and splits is None and a.against is None: p.error("--protect names splits: it needs --splits (or --against)")
     if keep and keep[0] == SPLIT_RULE and splits is None and a.against is None:
         p.error(f"--keep {SPLIT_RULE}: the split rule needs splits (--splits auto, folders or column:NAME)")
-    path = Path(a.path)
-    if not path.exists():
+    shards = _shard_folder(a, p)
+    if a.scheduler is not None and a.db is not None: p.error("--db and --scheduler are two ways to keep fingerprints: a cluster keeps them in its shards (--shards)")
+    path = a.path if is_url(a.path) else Path(a.path)
+    if not is_url(path) and not path.exists():
         print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
     if a.against is not None and not Path(a.against).exists():
         print(f"fastdupe: error: --against {a.against} does not exist", file=sys.stderr); return 1
@@ -163,14 +193,16 @@ def find_command(a, p, out=None) -> int:
     if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
     if a.turns: kw['tta' if a.method in MODEL_METHODS else 'turns'] = True  # model methods: the dihedral test-time views
     if a.column is not None:
-        if path.is_dir(): p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
+        if is_url(path) or path.is_dir(): p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
         kw['column'] = a.column
     # a progress bar only where a person watches: fastprogress draws in a notebook or a terminal, not in a log file
     progress = not a.quiet and out.isatty()
     try:
         r = find_duplicates(path, a.method, thr, link=a.link, keep=keep, n_workers=a.workers, progress=progress,
-                            splits=splits, protect=protect, against=a.against, db=a.db, **kw)
+                            splits=splits, protect=protect, against=a.against, db=a.db, client=a.scheduler, shards=shards, **kw)
     except StoreError as e: p.error(f"--db: {e}")
+    except (ConnectionError, PermissionError, FileNotFoundError, ImportError) as e:  # the cluster, the shard folder, a URL
+        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
     except SplitError as e:
         print(f"fastdupe: error: --splits: {e}", file=sys.stderr); return 1
     except ValueError as e:  # raised before any image is read: items, splits, keep policy
@@ -200,10 +232,11 @@ def _store_parsers(sub):
     i.add_argument('--method', default=None, choices=methods,
                    help=f'what to compute, as for find (default: what the database was indexed with, else {DEFAULT_METHOD})')
     i.add_argument('--turns', action='store_true', help='as for find: also flipped and quarter-turned views')
-    i.add_argument('--index', default=None, choices=['exact', 'annoy', 'faiss'],
+    i.add_argument('--index', default=None, choices=STORE_INDEXES,
                    help='saved similarity index for cnn/fused queries (default: as before, else exact)')
     i.add_argument('--batch', type=int, default=BATCH, help=f'images per transaction (default {BATCH}): an interrupted run loses at most this many')
     i.add_argument('--workers', type=int, default=None, help='processes for hashing (default: one per core)')
+    _cluster_arguments(i)
     i.add_argument('--quiet', action='store_true', help='no progress bar and no list of bad files')
     q = sub.add_parser('query', help='check new images against an indexed folder',
                        description='For each image, the indexed images it duplicates, with distances (what find NEW --against '
@@ -219,6 +252,33 @@ def _store_parsers(sub):
     q.add_argument('--quiet', action='store_true', help='no progress bar and no per-image listing')
 
 # %% ../nbs/09_cli.ipynb #9e017999
+def _index_on_cluster(a, p, out) -> int:
+    "fastdupe index PATH --scheduler: extract into Parquet shards on a Dask cluster; find PATH --scheduler then reuses them."
+    shards = _shard_folder(a, p)
+    if a.db is not None: p.error("--db and --scheduler are two ways to keep fingerprints: a cluster keeps them in its shards (--shards)")
+    if a.index is not None: p.error("--index is saved in a database; a --scheduler run searches when find runs")
+    if not is_url(a.path) and not Path(a.path).is_dir():
+        print(f"fastdupe: error: {a.path} is not a folder of images", file=sys.stderr); return 1
+    from fastdupe.pipeline import extraction_options
+    from fastdupe.cluster import connect, ShardFolder, extract_shards, shard_summary
+    method = a.method or DEFAULT_METHOD
+    try:
+        folder = ShardFolder(shards).check()
+        client = connect(a.scheduler)
+        try: names, new = extract_shards(a.path, client, folder.url, progress=not a.quiet and out.isatty(), n_workers=a.workers,
+                                         **extraction_options(method, tta=a.turns))
+        finally:
+            if client.cluster is not None: client.close(); client.cluster.close()
+            else: client.close()
+    except (ConnectionError, PermissionError, FileNotFoundError, ImportError, ValueError) as e:
+        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
+    s = shard_summary(folder.url, names)
+    if s['bad'] and not a.quiet:
+        print(f"bad files ({len(s['bad'])}), skipped:", file=out)
+        for path, why in s['bad']: print(f"  {path}: {why}", file=out)
+    print(f"{s['images']} images, {s['bad_files']} bad files in {s['shards']} shards ({new} extracted now, {method}) -> {folder.url}", file=out)
+    return 0
+
 def index_command(a, p, out=None) -> int:
     out = out or sys.stdout
     if a.batch < 1: p.error(f"--batch must be at least 1, got {a.batch}")
@@ -226,6 +286,7 @@ def index_command(a, p, out=None) -> int:
     if a.method is not None and a.method not in MODEL_METHODS and a.index is not None:
         p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
     if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
+    if a.scheduler is not None: return _index_on_cluster(a, p, out)
     path = Path(a.path)
     if not path.exists(): print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
     if not path.is_dir(): p.error(f"PATH must be a folder of images; {path} is a file")

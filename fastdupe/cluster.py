@@ -14,8 +14,8 @@ from .core import BadFile, ImageInfo
 from .intake import is_url, as_item, url_filesystem
 
 # %% auto #0
-__all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'connect', 'ShardFolder', 'shard_table', 'shard_name', 'extract_shard', 'read_shards',
-           'cluster_features']
+__all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'IN_MEMORY_BYTES', 'connect', 'ShardFolder', 'shard_table', 'shard_name',
+           'extract_shard', 'read_shards', 'extract_shards', 'cluster_features', 'shard_summary', 'write_pairs']
 
 # %% ../nbs/05b_cluster.ipynb #f713d605
 def connect(
@@ -77,7 +77,8 @@ class ShardFolder:
 
     def read(self, name:str):
         import pyarrow.parquet as pq
-        with self.fs.open(self.path(name), 'rb') as f: return pq.read_table(f)
+        # no pyarrow thread pool: started after a LocalCluster has closed, its threads abort the process at exit
+        with self.fs.open(self.path(name), 'rb') as f: return pq.read_table(f, use_threads=False)
 
     def shards(self) -> list[str]:
         "Names of the complete shards in the folder (temporary files left by killed workers are not shards)."
@@ -138,7 +139,8 @@ def shard_table(
 def shard_name(index:int, items:Sequence[str], options:dict) -> str:
     "`shard-<index>-<digest>.parquet` for the shard of `items` made with `options`."
     stats = [(str(p), *_stat(p)) for p in items]
-    key = json.dumps(dict(format=SHARD_FORMAT, files=stats, options={k: repr(v) for k, v in sorted(options.items())}))
+    # decoding threads change the speed, not the result: they do not name a shard
+    key = json.dumps(dict(format=SHARD_FORMAT, files=stats, options={k: repr(v) for k, v in sorted(options.items()) if k != 'n_workers'}))
     return f"shard-{index:06d}-{hashlib.blake2b(key.encode(), digest_size=10).hexdigest()}.parquet"
 
 def extract_shard(
@@ -158,61 +160,77 @@ def _shard_format(table) -> dict:
     if meta.get('format') != SHARD_FORMAT: raise ValueError(f"a shard of format {meta.get('format')!r}; this fastdupe reads format {SHARD_FORMAT}")
     return meta
 
+IN_MEMORY_BYTES = 2 << 30 # vectors larger than this (float16) are read into a memory-mapped file, not into memory
+
+def _rows_of(sf:ShardFolder, names:Sequence[str]) -> tuple[int, int]:
+    "(rows, vector length) of the shards, from their Parquet footers: nothing else is read."
+    import pyarrow.parquet as pq
+    rows, dim = 0, 0
+    for name in names:
+        with sf.fs.open(sf.path(name), 'rb') as f: md = pq.read_metadata(f)
+        rows += md.num_rows
+        dim = json.loads((md.metadata or {}).get(b'fastdupe', b'{}')).get('dim', dim)
+    return rows, dim
+
+def _array(shape, dtype, mapped:bool) -> np.ndarray:
+    if not mapped: return np.empty(shape, dtype)
+    import tempfile
+    with tempfile.NamedTemporaryFile(prefix='fastdupe-', suffix='.npy') as f:  # unlinked at once: the mapping keeps it while in use
+        return np.lib.format.open_memmap(f.name, 'w+', dtype, shape)
+
 def read_shards(
     folder:str|Path, # the shard folder (path or URL)
     names:Sequence[str]|None=None, # the shards to read, in order (default: every complete shard in the folder)
+    memmap:bool|None=None, # vectors and thumbnails in memory-mapped temporary files (None: when the vectors exceed `IN_MEMORY_BYTES`)
 ):
-    "The `features.Features` of the good files in the shards, and their bad files as `.bad`."
+    "The `features.Features` of the good files in the shards, and their bad files as `.bad`; read a shard at a time."
     from fastdupe.features import Features
     from fastdupe.keypoints import Keypoints, KeypointFile
     sf = ShardFolder(folder)
     names = sf.shards() if names is None else list(names)
-    items, infos, bad, vecs, thumbs, detail, hashes, turns = [], [], [], [], [], [], [], []
-    kps, dim, hash_kind = None, None, None
+    total, dim = _rows_of(sf, names)
+    mapped = total * dim * 2 > IN_MEMORY_BYTES if memmap is None else bool(memmap)
+    vecs, thumbs = _array((total, dim), np.float16, mapped), _array((total, 32, 32), np.float16, mapped)
+    items, infos, bad, detail, hashes, turns = [], [], [], [], [], []
+    kps, hash_kind, n = None, None, 0
     for name in names:
         t = sf.read(name)
-        meta = _shard_format(t)
-        dim, hash_kind = meta['dim'], meta.get('hashes')
+        hash_kind = _shard_format(t).get('hashes')
         d = t.to_pydict()
         for q, p in enumerate(d['path']):
             item = as_item(p)
             if d['error'][q] is not None: bad.append(BadFile(item, d['error'][q])); continue
             items.append(item); infos.append(ImageInfo(item, d['width'][q], d['height'][q], d['size'][q], d['mtime'][q]))
-            vecs.append(d['vector'][q]); thumbs.append(d['thumbnail'][q]); detail.append(d['detail'][q])
+            vecs[n] = np.frombuffer(d['vector'][q], np.float16); thumbs[n] = np.frombuffer(d['thumbnail'][q], np.float16).reshape(32, 32)
+            detail.append(d['detail'][q]); n += 1
             if d['keypoints'][q] is not None:
                 if kps is None: kps = KeypointFile()
                 kps.append(Keypoints.from_bytes(d['keypoints'][q]))
             if hash_kind: hashes.append(d['hash'][q]); turns.append(d['hash_turns'][q])
-    n = len(items)
-    # bytearrays: the arrays are writable, as the search wants them
-    v = np.frombuffer(bytearray(b''.join(vecs)), np.float16).reshape(n, dim or 0) if n else np.zeros((0, dim or 0), np.float16)
-    th = np.frombuffer(bytearray(b''.join(thumbs)), np.float16).reshape(n, 32, 32) if n else np.zeros((0, 32, 32), np.float16)
     hs = {hash_kind: np.array(hashes, np.uint64).reshape(n), f'{hash_kind}@turns': np.array(turns, np.uint64).reshape(n, 7)} if hash_kind else None
-    return Features(v, items, bad=bad, infos=infos, detail=np.array(detail, np.float32), thumbnails=th, keypoints=kps, hashes=hs)
+    fit = lambda a: a[:n] if mapped or n == total else a[:n].copy()  # bad files leave rows unfilled at the end
+    return Features(fit(vecs), items, bad=bad, infos=infos, detail=np.array(detail, np.float32), thumbnails=fit(thumbs), keypoints=kps, hashes=hs)
 
 # %% ../nbs/05b_cluster.ipynb #f7ef1068
-def cluster_features(
+def extract_shards(
     items, # a folder, URL, CSV or list of files (see `intake.get_items`)
-    client=None, # a `dask.distributed.Client`, 'local:N' or a scheduler address (see `connect`)
-    folder:str|Path|None=None, # the shard folder every worker reaches (None: a temporary folder, only for a cluster on this machine)
+    client, # a `dask.distributed.Client`, 'local:N' or a scheduler address (see `connect`)
+    folder:str|Path, # the shard folder every worker reaches (a shared folder or a bucket URL)
     shard_size:int=SHARD_SIZE, # files per shard
     progress:bool=True, # a progress bar of finished shards
     retries:int=2, # times Dask runs a failed task again (a task lost with its worker is run again besides)
     n_workers:int|None=None, # decoding threads per task (default: 2)
     **options, # `features.image_features` options: keypoints, hashes, tta, engine, size, fit
 ):
-    "`features.image_features` of `items`, computed shard by shard on a Dask cluster and read back from the shards."
+    "Extract `items` shard by shard on a Dask cluster (shards already in `folder` are kept): `(shard names in order, how many were extracted now)`."
     from fastdupe.intake import get_items
     if not isinstance(shard_size, int) or shard_size < 1: raise ValueError(f"shard_size must be a whole number >= 1, got {shard_size!r}")
     for o in options:
         if o not in ('keypoints', 'hashes', 'tta', 'engine', 'size', 'fit', 'bs', 'model'):
             raise ValueError(f"cluster_features takes no option {o!r}")
     if not isinstance(options.get('model'), (str, type(None))): raise ValueError("a cluster runs the offline backbone (model=None or an arch name), not a model object")
-    if folder is None:
-        import tempfile
-        folder = tempfile.mkdtemp(prefix='fastdupe-shards-')
     sf = ShardFolder(folder).check()
-    client = connect(client if client is not None else 'local:2')
+    client = connect(client)
     files = [str(p) if is_url(p) else os.path.abspath(p) for p in (get_items(items) if isinstance(items, (str, os.PathLike)) else items)]
     options = dict(options, n_workers=2 if n_workers is None else n_workers)
     chunks = [files[a:a+shard_size] for a in range(0, len(files), shard_size)]
@@ -226,4 +244,49 @@ def cluster_features(
             from fastprogress.fastprogress import progress_bar
             done = progress_bar(done, total=len(futures), leave=False)
         for fut in done: fut.result()  # a task that failed past its retries raises here, with the worker's error
-    return read_shards(sf.url, names)
+    return names, len(todo)
+
+def cluster_features(
+    items, # a folder, URL, CSV or list of files (see `intake.get_items`)
+    client=None, # a `dask.distributed.Client`, 'local:N' or a scheduler address (see `connect`)
+    folder:str|Path|None=None, # the shard folder every worker reaches (None: a temporary folder, only for a cluster on this machine)
+    memmap:bool|None=None, # read the vectors back into memory-mapped files (see `read_shards`)
+    **kwargs, # `extract_shards` options and `features.image_features` options
+):
+    "`features.image_features` of `items`, computed shard by shard on a Dask cluster and read back from the shards."
+    if folder is None:
+        import tempfile
+        folder = tempfile.mkdtemp(prefix='fastdupe-shards-')
+    names, _ = extract_shards(items, client, folder, **kwargs)
+    return read_shards(folder, names, memmap=memmap)
+
+def shard_summary(
+    folder:str|Path, # the shard folder
+    names:Sequence[str]|None=None, # shards (default: all complete ones)
+) -> dict:
+    "How many shards, images and bad files a shard folder holds (only the path and error columns are read)."
+    import pyarrow.parquet as pq
+    sf = ShardFolder(folder)
+    names = sf.shards() if names is None else names
+    rows, bad = 0, []
+    for name in names:
+        with sf.fs.open(sf.path(name), 'rb') as f: t = pq.read_table(f, columns=['path', 'error'], use_threads=False)
+        rows += t.num_rows
+        bad += [(p, e) for p, e in zip(t.column('path').to_pylist(), t.column('error').to_pylist()) if e is not None]
+    return dict(shards=len(names), images=rows - len(bad), bad_files=len(bad), bad=bad)
+
+# %% ../nbs/05b_cluster.ipynb #4118a51b
+def write_pairs(
+    folder:str|Path, # the shard folder
+    paths:Sequence, # the items the pairs index
+    pairs, # a `core.Pairs`
+    name:str='pairs.parquet',
+) -> str:
+    "Write `pairs` with both items' paths and their distance as Parquet in `folder`; returns the file's path or URL."
+    import pyarrow as pa
+    names = np.array([str(p) for p in paths], object)
+    t = pa.table(dict(a=pa.array(pairs.i, pa.int64()), b=pa.array(pairs.j, pa.int64()), path_a=pa.array(names[pairs.i], pa.string()),
+                      path_b=pa.array(names[pairs.j], pa.string()), distance=pa.array(pairs.dist, pa.float32())))
+    sf = ShardFolder(folder)
+    sf.write(name, t)
+    return f"{sf.url}/{name}"

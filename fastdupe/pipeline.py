@@ -22,8 +22,9 @@ from .group import Group, group_pairs, keep_policy, LINKS, DEFAULT_LINK
 
 # %% auto #0
 __all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'IDENTICAL_DISTANCE', 'MODEL_OPTIONS', 'HASH_OPTIONS',
-           'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'FUSED_HASH_K', 'DEFAULT_METHOD', 'identical_pixels',
-           'match_kinds', 'Duplicates', 'Found', 'check_hash_options', 'hash_threshold', 'find_duplicates']
+           'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'FUSED_HASH_K', 'DEFAULT_METHOD', 'EXACT_BYTES',
+           'identical_pixels', 'match_kinds', 'Duplicates', 'Found', 'check_hash_options', 'hash_threshold',
+           'extraction_options', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
@@ -242,7 +243,16 @@ def _candidates(v:np.ndarray, k:int, threshold:float|None, backend:str, side:np.
     _, first = np.unique(np.stack([i, j], 1), axis=0, return_index=True)
     return Pairs.from_similarity(i[first], j[first], sim[first]).sorted()
 
-def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact', k=10, tta=False,
+def extraction_options(method:str, tta=False, keypoints:bool=True, **kwargs) -> dict:
+    "What a model method asks of `features.image_features`: the same dict names the same cluster shards, whoever extracts them (`find`, `index --scheduler`)."
+    return dict(tta=tta, keypoints=bool(keypoints), **({'hashes': FUSED_HASH} if method == 'fused' else {}), **kwargs)
+
+EXACT_BYTES = 4 << 30 # index='auto': exact search while the float32 vectors take at most this, FAISS IVF (`search.IVFIndex`) above
+
+def _index_backend(index:str, v:np.ndarray) -> str:
+    return index if index != 'auto' else 'exact' if v.shape[0] * v.shape[1] * 4 <= EXACT_BYTES else 'ivf'
+
+def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto', k=10, tta=False,
               fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, extract=None, **kwargs):
     "`extract`: what computes the `Features` in place of `features.image_features` (a Dask cluster's: `cluster.cluster_features`)."
     from fastdupe.features import image_features
@@ -252,9 +262,11 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='exact
     if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
     rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
     # fused: the hash comes from the same read of each file (a store keeps its own hashes, made the same way)
-    own = {'hashes': FUSED_HASH} if fused and store is None else {}
-    f = image_features(items, progress=progress, tta=tta, keypoints=kp_rule is not None, n_workers=n_workers, **own, **kwargs)
+    opts = extraction_options('fused' if fused else 'cnn', tta, kp_rule is not None, **kwargs)
+    if store is not None: opts.pop('hashes', None)
+    f = image_features(items, progress=progress, n_workers=n_workers, **opts)
     v, n = f.vectors, len(f.vectors)
+    index = _index_backend(index, v)
     paths = [as_item(p) for p in f.items]
     side = _sides(paths, first)
     flat = rule.flat(f.detail) if rule else None
@@ -342,6 +354,8 @@ def find_duplicates(
     else:
         from fastdupe.engine import check_engine
         _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True)); check_engine(kwargs.get('engine', 'auto'))
+        from fastdupe.search import BACKENDS
+        if kwargs.get('index', 'auto') not in ('auto', *BACKENDS): raise ValueError(f"index must be auto or one of {', '.join(BACKENDS)}, not {kwargs['index']!r}")
     if client is not None:
         if method in HASH_METHODS: raise ValueError(f"client= runs the model methods (cnn, fused) on a cluster; {method!r} hashes on this machine")
         if db is not None: raise ValueError("client= and db= are two ways to keep fingerprints: a cluster keeps them in its shard folder (shards=)")
@@ -370,11 +384,13 @@ def find_duplicates(
     own_client = client is not None and not hasattr(client, 'submit')
     if client is not None:
         from functools import partial
-        from fastdupe.cluster import connect, ShardFolder, cluster_features
+        from fastdupe.cluster import connect, ShardFolder, cluster_features, write_pairs
         folder = ShardFolder(shards if shards is not None else _temporary_folder()).check()  # before any image is read
         client = connect(client)
         kwargs['extract'] = partial(cluster_features, client=client, folder=folder.url, **({'shard_size': kwargs.pop('shard_size')} if 'shard_size' in kwargs else {}))
-    try: f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
+    try:
+        f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
+        if client is not None: write_pairs(folder.url, f.paths, f.pairs)  # beside the shards, for whatever reads them next
     finally:
         if own_client: client.close(); client.cluster is None or client.cluster.close()
     if db is not None and kwargs['store'] is not db: kwargs['store'].close()

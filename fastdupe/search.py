@@ -16,8 +16,8 @@ import torch
 from .core import Pairs
 
 # %% auto #0
-__all__ = ['FAISS_KINDS', 'BACKENDS', 'Matches', 'normalize_vectors', 'exact_similar_pairs', 'exact_query', 'Index', 'ExactIndex',
-           'AnnoyIndex', 'FaissIndex', 'build_index', 'load_index', 'similar_pairs']
+__all__ = ['FAISS_KINDS', 'IVF_ENCODINGS', 'BACKENDS', 'Matches', 'normalize_vectors', 'exact_similar_pairs', 'exact_query',
+           'Index', 'ExactIndex', 'AnnoyIndex', 'FaissIndex', 'IVFIndex', 'build_index', 'load_index', 'similar_pairs']
 
 # %% ../nbs/04_search.ipynb #a304bbb7
 def _sorted_order(sim:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
@@ -582,8 +582,92 @@ class FaissIndex(Index):
         self.kind, self.ef_search, self.nprobe, self.batch = meta['kind'], meta['ef_search'], meta['nprobe'], meta['batch']
         return self
 
+# %% ../nbs/04_search.ipynb #c0735b4b
+IVF_ENCODINGS = ('SQ8', 'SQfp16', 'Flat') # how the IVF index stores each vector (1, 2 or 4 bytes a number); 'PQ<m>' (m bytes a vector) besides
+
+def _unit32(a) -> np.ndarray:
+    "Rows of `a` (any float array, a memory map too) as unit-length float32."
+    x = np.asarray(a, np.float32)
+    nrm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, nrm, out=np.zeros_like(x), where=nrm > 0)
+
+class IVFIndex(Index):
+    "FAISS IVF for more vectors than fit in memory as float32: trained on a sample, vectors added a block at a time (a float16 memory map works), searched a block at a time, each query's candidates re-ranked by their exact cosine."
+    backend = 'ivf'
+    _needs_k = True
+    def __init__(self,
+                 vectors, # (n, d) feature vectors: a numpy array or memory map (float16 is fine); kept, not copied, for re-ranking
+                 nlist:int|None=None, # buckets (default about 4·sqrt(n), a power of two)
+                 encoding:str='SQ8', # 'SQ8', 'SQfp16', 'Flat', or 'PQ<m>' (m bytes a vector: e.g. 'PQ64')
+                 nprobe:int=16, # buckets searched per query
+                 sample:int|None=None, # vectors the buckets are trained on (default 64 per bucket)
+                 block:int=32768, # vectors per `add` and per search call: bounds the float32 copies made
+                 rerank:int=2, # candidates re-ranked per result asked for (k·rerank from the index, then the exact cosine)
+                 seed:int=0, # the training sample's seed
+                 ):
+        faiss = _faiss()
+        if encoding not in IVF_ENCODINGS and not (encoding.startswith('PQ') and encoding[2:].isdigit()):
+            raise ValueError(f"encoding must be one of {', '.join(IVF_ENCODINGS)} or 'PQ<m>', not {encoding!r}")
+        for name, v in (('nprobe', nprobe), ('block', block), ('rerank', rerank)):
+            if not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a whole number >= 1, got {v!r}")
+        if getattr(vectors, 'ndim', 0) != 2: raise ValueError(f"vectors must be 2-D (one row per item), got shape {getattr(vectors, 'shape', None)}")
+        super().__init__(*vectors.shape)
+        self.vectors, self.encoding, self.nprobe, self.block, self.rerank = vectors, encoding, nprobe, block, rerank
+        if encoding.startswith('PQ') and self.d % int(encoding[2:]): raise ValueError(f"{encoding}: {self.d} dimensions do not split into {encoding[2:]} parts")
+        self.nlist = int(nlist or max(1, min(2 ** round(math.log2(max(1, 4 * math.sqrt(self.n)))), self.n // 39 or 1)))
+        self.index = faiss.index_factory(self.d, f"IVF{self.nlist},{encoding}", faiss.METRIC_INNER_PRODUCT)
+        m = min(self.n, sample or 64 * self.nlist)
+        rows = np.sort(np.random.default_rng(seed).choice(self.n, m, replace=False))
+        self.index.train(_unit32(self.vectors[rows]))
+        for a in range(0, self.n, block): self.index.add(_unit32(self.vectors[a:a+block]))
+
+    def _candidates(self, q:np.ndarray, k:int) -> tuple[np.ndarray, np.ndarray]:
+        "Each query row's k best indexed items by exact cosine, from the index's k·rerank candidates."
+        _faiss().extract_index_ivf(self.index).nprobe = self.nprobe
+        _, I = self.index.search(q, min(self.n, k * self.rerank))
+        found = I >= 0
+        # exact cosines of the candidates, from the vectors themselves (the index's own are approximate)
+        rows = np.unique(I[found])
+        pos = np.full(I.shape, -1, np.int64); pos[found] = np.searchsorted(rows, I[found])
+        cand = _unit32(self.vectors[rows])
+        S = np.einsum('qd,qcd->qc', q, cand[np.maximum(pos, 0)])
+        S[~found] = -np.inf
+        best = np.argsort(-S, axis=1, kind='stable')[:, :k]
+        sims, nbrs = np.take_along_axis(S, best, 1), np.take_along_axis(I, best, 1)
+        nbrs[~np.isfinite(sims)] = -1
+        return nbrs, np.where(np.isfinite(sims), sims, -1).astype(np.float32)
+
+    def _blocks(self, src, k):
+        out = [self._candidates(_unit32(src[a:a+self.block]), k) for a in range(0, len(src), self.block)]
+        return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+
+    def _search_pairs(self, k, threshold):
+        nbrs, sims = self._blocks(self.vectors, min(k, self.n - 1) + 1)
+        return _knn_pairs(nbrs, sims, k, threshold, self.n)
+
+    def _query(self, q, k, threshold):
+        nbrs, sims = self._blocks(_np32(q), min(k, self.n))
+        return _knn_matches(nbrs, sims, threshold)
+
+    def _save(self, path):
+        _faiss().write_index(self.index, str(path))
+        vf = path.with_name(path.name + '.vectors.npy')
+        out = np.lib.format.open_memmap(vf, 'w+', np.float16, self.vectors.shape)  # a block at a time: never all in memory
+        for a in range(0, self.n, self.block): out[a:a+self.block] = self.vectors[a:a+self.block]
+        out.flush(); del out
+        return dict(encoding=self.encoding, nlist=self.nlist, nprobe=self.nprobe, block=self.block, rerank=self.rerank, vectors=vf.name)
+
+    @classmethod
+    def _load(cls, path, meta, device=None):
+        self = cls.__new__(cls)
+        Index.__init__(self, meta['n'], meta['d'])
+        self.index = _faiss().read_index(str(path))
+        self.vectors = np.load(path.with_name(meta['vectors']), mmap_mode='r')
+        for k in ('encoding', 'nlist', 'nprobe', 'block', 'rerank'): setattr(self, k, meta[k])
+        return self
+
 # %% ../nbs/04_search.ipynb #6ef96027
-BACKENDS = dict(exact=ExactIndex, annoy=AnnoyIndex, faiss=FaissIndex)
+BACKENDS = dict(exact=ExactIndex, annoy=AnnoyIndex, faiss=FaissIndex, ivf=IVFIndex)
 
 def build_index(
     vectors, # (n, d) feature vectors, one row per item (numpy or torch; normalised here)

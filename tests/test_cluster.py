@@ -37,13 +37,17 @@ def test_cluster_gives_the_single_process_groups(photos, single, client, tmp_pat
     assert groups(res) == groups(single)
     assert [(str(b.path), b.reason) for b in res.bad] == [(str(b.path), b.reason) for b in single.bad]
     assert [r['action'] for r in res.rows()] == [r['action'] for r in single.rows()]
-    first = sorted(p.name for p in shards.iterdir())
+    first = sorted(p.name for p in shards.iterdir() if p.name != 'pairs.parquet')
     assert first and all(n.startswith('shard-') and n.endswith('.parquet') for n in first)
+    import pandas as pd  # the pairs behind the groups, written beside the shards
+    pp = pd.read_parquet(shards/'pairs.parquet')
+    assert len(pp) == len(res.pairs) and set(zip(pp.path_a, pp.path_b)) == {(str(res.paths[i]), str(res.paths[j])) for i, j in zip(res.pairs.i, res.pairs.j)}
     # a second run finds every shard complete: nothing is extracted again, and the groups are the same
-    before = {p: p.stat().st_mtime_ns for p in shards.iterdir()}
+    shard_times = lambda: {p: p.stat().st_mtime_ns for p in shards.iterdir() if p.name.startswith('shard-')}
+    before = shard_times()
     again = find_duplicates(photos, client=client, shards=shards, progress=False)
     assert groups(again) == groups(single)
-    assert {p: p.stat().st_mtime_ns for p in shards.iterdir()} == before
+    assert shard_times() == before
 
 def test_a_killed_worker_changes_nothing(photos, single, client, tmp_path):
     "A worker process killed mid-run: Dask runs its task again elsewhere, and the groups are those of one machine."
@@ -103,3 +107,38 @@ def test_bad_cluster_options(photos, tmp_path):
         find_duplicates(photos, method='phash', client='local:1', progress=False)
     with pytest.raises(ValueError, match="pass client= too"):
         find_duplicates(photos, shards=tmp_path/'s', progress=False)
+
+def _csv_groups(fn):
+    import pandas as pd
+    t = pd.read_csv(fn)
+    return {frozenset(g.path) for _, g in t.groupby('group')}
+
+def test_cli_index_then_find_on_a_cluster(photos, single, tmp_path):
+    "fastdupe index PATH --scheduler local:2 writes the shards; find PATH --scheduler reuses them and groups as one machine does."
+    from conftest import run_cli
+    shards = tmp_path/'shards'
+    r = run_cli('index', photos, '--scheduler', 'local:2', '--shards', shards)
+    assert r.returncode == 0, r.stderr
+    n = len(single.paths)
+    assert f"{n} images, 1 bad files in" in r.stdout and 'broken.jpg' in r.stdout
+    r = run_cli('index', photos, '--scheduler', 'local:2', '--shards', shards)
+    assert '(0 extracted now, fused)' in r.stdout, r.stdout  # every shard was there
+    r = run_cli('find', photos, '--scheduler', 'local:2', '--shards', shards, '--out', tmp_path/'g.csv', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert _csv_groups(tmp_path/'g.csv') == groups(single)
+    assert (shards/'pairs.parquet').exists()
+
+def test_cli_bad_cluster_options(photos, tmp_path):
+    from conftest import run_cli
+    r = run_cli('find', photos, '--scheduler', 'tcp://127.0.0.1:9', '--quiet')
+    assert r.returncode == 1 and "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in r.stderr and 'Traceback' not in r.stderr
+    r = run_cli('index', photos, '--scheduler', 'local:1', '--shards', '/proc/fastdupe-shards')
+    assert r.returncode == 1 and 'the shard folder /proc/fastdupe-shards cannot be written' in r.stderr and 'Traceback' not in r.stderr
+    r = run_cli('find', 'nosuchscheme://bucket/photos', '--quiet')
+    assert r.returncode == 1 and 'no fsspec driver for nosuchscheme://' in r.stderr and 'Traceback' not in r.stderr
+    r = run_cli('find', photos, '--shards', tmp_path/'s')
+    assert r.returncode == 2 and 'give --scheduler too' in r.stderr
+    r = run_cli('find', photos, '--method', 'phash', '--scheduler', 'local:1')
+    assert r.returncode == 2 and 'phash hashes on this machine' in r.stderr
+    r = run_cli('index', photos, '--scheduler', 'local:1', '--db', tmp_path/'x.db')
+    assert r.returncode == 2 and 'two ways to keep fingerprints' in r.stderr
