@@ -15,7 +15,8 @@ from .intake import is_url, as_item, url_filesystem
 
 # %% auto #0
 __all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'IN_MEMORY_BYTES', 'connect', 'ShardFolder', 'shard_table', 'shard_name',
-           'extract_shard', 'read_shards', 'extract_shards', 'cluster_features', 'shard_summary', 'write_pairs']
+           'extract_shard', 'read_shards', 'extract_shards', 'cluster_features', 'shard_summary', 'write_pairs',
+           'read_vectors', 'read_hashes']
 
 # %% ../nbs/05b_cluster.ipynb #f713d605
 def connect(
@@ -290,3 +291,49 @@ def write_pairs(
     sf = ShardFolder(folder)
     sf.write(name, t)
     return f"{sf.url}/{name}"
+
+# %% ../nbs/05b_cluster.ipynb #75228a88
+def _good_column(t, column:str):
+    ok = np.array([e is None for e in t.column('error').to_pylist()], bool)
+    return ok, t.column(column).filter(ok)
+
+def read_vectors(
+    folder:str|Path, # the shard folder
+    names:Sequence[str]|None=None, # shards to read, in order (default: all complete ones)
+    memmap:bool|None=None, # a memory-mapped temporary file (None: when larger than `IN_MEMORY_BYTES`)
+) -> tuple[list, np.ndarray]:
+    "The good files and their float16 vectors, reading only those columns, a shard at a time."
+    import pyarrow.parquet as pq
+    sf = ShardFolder(folder)
+    names = sf.shards() if names is None else list(names)
+    total, dim = _rows_of(sf, names)
+    mapped = total * dim * 2 > IN_MEMORY_BYTES if memmap is None else bool(memmap)
+    out, items, n = _array((total, dim), np.float16, mapped), [], 0
+    for name in names:
+        with sf.fs.open(sf.path(name), 'rb') as f: t = pq.read_table(f, columns=['path', 'error', 'vector'], use_threads=False)
+        ok, col = _good_column(t, 'vector')
+        m = len(col)
+        if m: out[n:n+m] = np.frombuffer(b''.join(col.to_pylist()), np.float16).reshape(m, dim)
+        items += [as_item(p) for p, g in zip(t.column('path').to_pylist(), ok) if g]
+        n += m
+    return items, (out[:n] if mapped or n == total else out[:n].copy())
+
+def read_hashes(
+    folder:str|Path, # the shard folder
+    names:Sequence[str]|None=None, # shards to read, in order (default: all complete ones)
+) -> tuple[list, dict]:
+    "The good files and their hash codes, as `hashing.hash_items(turns=True)` gives them (`{kind: (n,), kind+'@turns': (n, 7)}`)."
+    import pyarrow.parquet as pq
+    sf = ShardFolder(folder)
+    names = sf.shards() if names is None else list(names)
+    items, codes, turns, kind = [], [], [], None
+    for name in names:
+        with sf.fs.open(sf.path(name), 'rb') as f: t = pq.read_table(f, columns=['path', 'error', 'hash', 'hash_turns'], use_threads=False)
+        kind = _shard_format(t).get('hashes') or kind
+        ok, h = _good_column(t, 'hash')
+        codes.append(h.to_numpy().astype(np.uint64))
+        turns.append(np.asarray(t.column('hash_turns').filter(ok).combine_chunks().flatten().to_numpy(), np.uint64).reshape(-1, 7))
+        items += [as_item(p) for p, g in zip(t.column('path').to_pylist(), ok) if g]
+    if kind is None: raise ValueError(f"the shards in {sf.url} hold no hashes (extracted without hashes=)")
+    return items, {kind: np.concatenate(codes) if codes else np.zeros(0, np.uint64),
+                   f'{kind}@turns': np.concatenate(turns) if turns else np.zeros((0, 7), np.uint64)}

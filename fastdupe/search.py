@@ -616,6 +616,7 @@ class IVFIndex(Index):
         if encoding.startswith('PQ') and self.d % int(encoding[2:]): raise ValueError(f"{encoding}: {self.d} dimensions do not split into {encoding[2:]} parts")
         self.nlist = int(nlist or max(1, min(2 ** round(math.log2(max(1, 4 * math.sqrt(self.n)))), self.n // 39 or 1)))
         self.index = faiss.index_factory(self.d, f"IVF{self.nlist},{encoding}", faiss.METRIC_INNER_PRODUCT)
+        faiss.extract_index_ivf(self.index).cp.min_points_per_centroid = 1  # a small set: fewer buckets' worth of points is fine, no warning
         m = min(self.n, sample or 64 * self.nlist)
         rows = np.sort(np.random.default_rng(seed).choice(self.n, m, replace=False))
         self.index.train(_unit32(self.vectors[rows]))
@@ -626,11 +627,10 @@ class IVFIndex(Index):
         _faiss().extract_index_ivf(self.index).nprobe = self.nprobe
         _, I = self.index.search(q, min(self.n, k * self.rerank))
         found = I >= 0
-        # exact cosines of the candidates, from the vectors themselves (the index's own are approximate)
-        rows = np.unique(I[found])
-        pos = np.full(I.shape, -1, np.int64); pos[found] = np.searchsorted(rows, I[found])
-        cand = _unit32(self.vectors[rows])
-        S = np.einsum('qd,qcd->qc', q, cand[np.maximum(pos, 0)])
+        # exact cosines of the candidates, from the vectors themselves (the index's own are approximate),
+        # a column of candidates at a time: never a (queries, candidates, d) array
+        S = np.empty(I.shape, np.float32)
+        for c in range(I.shape[1]): S[:, c] = np.einsum('qd,qd->q', q, _unit32(self.vectors[np.maximum(I[:, c], 0)]))
         S[~found] = -np.inf
         best = np.argsort(-S, axis=1, kind='stable')[:, :k]
         sims, nbrs = np.take_along_axis(S, best, 1), np.take_along_axis(I, best, 1)

@@ -36,7 +36,9 @@ ARG = st.fixed_dictionaries({
     'keep': st.sampled_from([None, 'split', 'split,resolution', 'resolution,split', 'bytes,path', 'original_name,oldest', 'biggest', ',']),
     'turns': st.booleans(),
     'no_keypoints': st.booleans(),
-    'index': st.sampled_from([None, 'exact', 'annoy', 'bogus']),
+    'index': st.sampled_from([None, 'exact', 'annoy', 'ivf', 'auto', 'bogus']),
+    'scheduler': st.sampled_from([None, None, None, 'local:0', 'local:1']),
+    'shards': st.sampled_from([None, None, 'out/shards', '/proc/fastdupe-shards']),
     'engine': st.sampled_from([None, 'auto', 'torch', 'onnx', 'tensorrt']),
     'splits': st.sampled_from([None, 'auto', 'folders', 'column:split', 'column:nope', 'none', 'folder']),
     'protect': st.sampled_from([None, 'holdout', 'train', 'valid,holdout']),
@@ -52,7 +54,9 @@ def _argv(a, d):
     argv = ['find', str(d/a['path'])]
     for k in ('method', 'threshold', 'link', 'keep', 'index', 'engine', 'splits', 'protect', 'column', 'workers'):
         if a[k] is not None: argv += [f'--{k}', a[k]]
-    for k in ('against', 'out', 'report'):
+    for k in ('scheduler',):
+        if a[k] is not None: argv += [f'--{k}', a[k]]
+    for k in ('against', 'out', 'report', 'shards'):
         if a[k] is not None: argv += [f'--{k}', a[k] if a[k].startswith('/') else str(d/a[k])]
     if a['turns']: argv.append('--turns')
     if a['no_keypoints']: argv.append('--no-keypoints')
@@ -98,7 +102,8 @@ KW = st.fixed_dictionaries({
     'splits': st.sampled_from([None, 'auto', 'folders', 'column:split', 'bad', ['train']*3]),
     'extra': st.sampled_from([{}, {'turns': True}, {'crowd': False}, {'index': 'annoy'}, {'k': 5}, {'bogus': 1}, {'tta': True},
                                 {'keypoints': False}, {'keypoints': 'yes'}, {'crowd': False, 'keypoints': False},
-                                {'engine': 'torch'}, {'engine': 'onnx', 'keypoints': False}, {'engine': 'cuda'}]),
+                                {'engine': 'torch'}, {'engine': 'onnx', 'keypoints': False}, {'engine': 'cuda'},
+                                {'index': 'ivf'}, {'index': 'bogus'}, {'shards': 'x'}, {'shard_size': 4}, {'client': 'local:0'}]),
 })
 
 @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
