@@ -142,3 +142,8 @@ def test_cli_bad_cluster_options(photos, tmp_path):
     assert r.returncode == 2 and 'phash hashes on this machine' in r.stderr
     r = run_cli('index', photos, '--scheduler', 'local:1', '--db', tmp_path/'x.db')
     assert r.returncode == 2 and 'two ways to keep fingerprints' in r.stderr
+
+def test_ivf_index_through_find_duplicates(photos, single):
+    "index='ivf' (the FAISS IVF backend for more vectors than memory holds) gives the exact search's groups on a small set."
+    res = find_duplicates(photos, index='ivf', progress=False)
+    assert groups(res) == groups(single)
