@@ -40,6 +40,7 @@ def _shard_folder(a, p) -> str|None:
     if a.scheduler is None:
         if a.shards is not None: p.error("--shards is where --scheduler's workers write: give --scheduler too")
         return None
+    if a.db is not None: p.error("--db and --scheduler are two ways to keep fingerprints: a cluster keeps them in its shards (--shards)")
     if a.method is not None and a.method not in MODEL_METHODS:
         p.error(f"--scheduler runs the model methods ({', '.join(MODEL_METHODS)}) on a cluster; {a.method} hashes on this machine")
     if a.shards is not None: return a.shards
@@ -178,7 +179,6 @@ def find_command(a, p, out=None) -> int:
     if keep and keep[0] == SPLIT_RULE and splits is None and a.against is None:
         p.error(f"--keep {SPLIT_RULE}: the split rule needs splits (--splits auto, folders or column:NAME)")
     shards = _shard_folder(a, p)
-    if a.scheduler is not None and a.db is not None: p.error("--db and --scheduler are two ways to keep fingerprints: a cluster keeps them in its shards (--shards)")
     path = a.path if is_url(a.path) else Path(a.path)
     if not is_url(path) and not path.exists():
         print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
@@ -255,24 +255,21 @@ def _store_parsers(sub):
 def _index_on_cluster(a, p, out) -> int:
     "fastdupe index PATH --scheduler: extract into Parquet shards on a Dask cluster; find PATH --scheduler then reuses them."
     shards = _shard_folder(a, p)
-    if a.db is not None: p.error("--db and --scheduler are two ways to keep fingerprints: a cluster keeps them in its shards (--shards)")
     if a.index is not None: p.error("--index is saved in a database; a --scheduler run searches when find runs")
     if not is_url(a.path) and not Path(a.path).is_dir():
         print(f"fastdupe: error: {a.path} is not a folder of images", file=sys.stderr); return 1
     from fastdupe.pipeline import extraction_options
-    from fastdupe.cluster import connect, ShardFolder, extract_shards, shard_summary
+    from fastdupe.cluster import connect, close_client, ShardFolder, extract_shards, shard_summary
     method = a.method or DEFAULT_METHOD
     try:
-        folder = ShardFolder(shards).check()
+        folder = ShardFolder(shards).check()  # before a cluster is started
         client = connect(a.scheduler)
-        try: names, new = extract_shards(a.path, client, folder.url, progress=not a.quiet and out.isatty(), n_workers=a.workers,
+        try: names, new = extract_shards(a.path, client, folder, progress=not a.quiet and out.isatty(), n_workers=a.workers,
                                          **extraction_options(method, tta=a.turns))
-        finally:
-            if client.cluster is not None: client.close(); client.cluster.close()
-            else: client.close()
+        finally: close_client(client)
     except (ConnectionError, PermissionError, FileNotFoundError, ImportError, ValueError) as e:
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
-    s = shard_summary(folder.url, names)
+    s = shard_summary(folder, names)
     if s['bad'] and not a.quiet:
         print(f"bad files ({len(s['bad'])}), skipped:", file=out)
         for path, why in s['bad']: print(f"  {path}: {why}", file=out)

@@ -14,9 +14,9 @@ from .core import BadFile, ImageInfo
 from .intake import is_url, as_item, url_filesystem
 
 # %% auto #0
-__all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'IN_MEMORY_BYTES', 'connect', 'ShardFolder', 'shard_table', 'shard_name',
-           'extract_shard', 'read_shards', 'extract_shards', 'cluster_features', 'shard_summary', 'write_pairs',
-           'read_vectors', 'read_hashes']
+__all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'IN_MEMORY_BYTES', 'connect', 'close_client', 'ShardFolder', 'temporary_folder',
+           'shard_table', 'shard_name', 'extract_shard', 'read_shards', 'extract_shards', 'cluster_features',
+           'shard_summary', 'write_pairs', 'read_vectors', 'read_hashes']
 
 # %% ../nbs/05b_cluster.ipynb #f713d605
 def connect(
@@ -40,6 +40,12 @@ def connect(
         raise ConnectionError(f"cannot reach a Dask scheduler at {scheduler!r} within {timeout:g} s ({type(e).__name__}: {e}); "
                               "start one (dask scheduler) or use local:N") from e
 
+def close_client(client):
+    "Close a `Client` that `connect` made, and the local cluster it started (a cluster behind an address is left running)."
+    cluster = client.cluster
+    client.close()
+    if cluster is not None: cluster.close()
+
 # %% ../nbs/05b_cluster.ipynb #07b2b156
 class ShardFolder:
     "A folder (local path or fsspec URL) of Parquet shards: files appear complete or not at all."
@@ -56,7 +62,8 @@ class ShardFolder:
     def exists(self, name:str) -> bool: return self.fs.exists(self.path(name))
 
     def check(self):
-        "Create the folder and write a probe file there: `PermissionError` with a reason when the folder cannot be written."
+        "Create the folder and write a probe file there (once per `ShardFolder`): `PermissionError` with a reason when the folder cannot be written."
+        if getattr(self, '_checked', False): return self
         probe = f".probe-{uuid.uuid4().hex}"
         try:
             self.fs.makedirs(self.root, exist_ok=True)
@@ -66,6 +73,7 @@ class ShardFolder:
         except (OSError, ValueError) as e:
             raise PermissionError(f"the shard folder {self.url} cannot be written ({type(e).__name__}: {e}); "
                                   "give a folder every worker can write") from e
+        self._checked = True
         return self
 
     def write(self, name:str, table) -> str:
@@ -76,15 +84,23 @@ class ShardFolder:
         self.fs.mv(tmp, self.path(name))
         return name
 
-    def read(self, name:str):
+    def read(self, name:str, columns:Sequence[str]|None=None):
+        "Shard `name` as a pyarrow table (only `columns`, when given)."
         import pyarrow.parquet as pq
         # no pyarrow thread pool: started after a LocalCluster has closed, its threads abort the process at exit
-        with self.fs.open(self.path(name), 'rb') as f: return pq.read_table(f, use_threads=False)
+        with self.fs.open(self.path(name), 'rb') as f: return pq.read_table(f, columns=columns, use_threads=False)
 
     def shards(self) -> list[str]:
         "Names of the complete shards in the folder (temporary files left by killed workers are not shards)."
         return sorted(os.path.basename(p) for p in self.fs.ls(self.root, detail=False)
                       if os.path.basename(p).startswith('shard-') and p.endswith('.parquet'))
+
+def _folder(folder) -> ShardFolder: return folder if isinstance(folder, ShardFolder) else ShardFolder(folder)
+
+def temporary_folder() -> str:
+    "A new local folder for the shards of a run that names none (only for a cluster on this machine)."
+    import tempfile
+    return tempfile.mkdtemp(prefix='fastdupe-shards-')
 
 # %% ../nbs/05b_cluster.ipynb #56dc4636
 SHARD_SIZE = 256 # files per shard (per Dask task): a few seconds of work, small enough to retry cheaply
@@ -113,9 +129,10 @@ def shard_table(
     v = f.vectors.astype(np.float16)
     rows = dict(path=[], size=[], mtime=[], digest=[], width=[], height=[], error=[], vector=[], thumbnail=[], detail=[],
                 keypoints=[], hash=[], hash_turns=[])
+    h = options.get('hashes')
     for p in map(str, items):
         q = good.get(p)
-        size, mtime = _stat(p)
+        size, mtime = _stat(p) if q is None else (f.infos[q].bytes, f.infos[q].mtime)  # a good file was stat'ed as it was read
         rows['path'].append(p); rows['size'].append(size); rows['mtime'].append(mtime); rows['digest'].append(_digest(p))
         if q is None:
             for k in ('width', 'height', 'vector', 'thumbnail', 'detail', 'keypoints', 'hash', 'hash_turns'): rows[k].append(None)
@@ -125,7 +142,6 @@ def shard_table(
         rows['width'].append(info.width); rows['height'].append(info.height); rows['error'].append(None)
         rows['vector'].append(v[q].tobytes()); rows['thumbnail'].append(f.thumbnails[q].tobytes()); rows['detail'].append(float(f.detail[q]))
         rows['keypoints'].append(None if kp is None else kp.to_bytes())
-        h = options.get('hashes')
         rows['hash'].append(int(f.hashes[h][q]) if h else None)
         rows['hash_turns'].append([int(x) for x in f.hashes[h + '@turns'][q]] if h else None)
     if f.keypoints is not None and hasattr(f.keypoints, 'close'): f.keypoints.close()
@@ -151,13 +167,15 @@ def extract_shard(
     options:dict, # `features.image_features` options
 ) -> str:
     "Run on a worker: extract the shard and write it (a shard already there is kept). Returns its name."
-    sf = ShardFolder(folder)
+    sf = _folder(folder)
     if not sf.exists(name): sf.write(name, shard_table(items, options))
     return name
 
 # %% ../nbs/05b_cluster.ipynb #769e3a69
+def _shard_meta(metadata) -> dict: return json.loads((metadata or {}).get(b'fastdupe', b'{}'))
+
 def _shard_format(table) -> dict:
-    meta = json.loads((table.schema.metadata or {}).get(b'fastdupe', b'{}'))
+    meta = _shard_meta(table.schema.metadata)
     if meta.get('format') != SHARD_FORMAT: raise ValueError(f"a shard of format {meta.get('format')!r}; this fastdupe reads format {SHARD_FORMAT}")
     return meta
 
@@ -170,8 +188,15 @@ def _rows_of(sf:ShardFolder, names:Sequence[str]) -> tuple[int, int]:
     for name in names:
         with sf.fs.open(sf.path(name), 'rb') as f: md = pq.read_metadata(f)
         rows += md.num_rows
-        dim = json.loads((md.metadata or {}).get(b'fastdupe', b'{}')).get('dim', dim)
+        dim = _shard_meta(md.metadata).get('dim', dim)
     return rows, dim
+
+def _mapped(total:int, dim:int, memmap:bool|None) -> bool:
+    return total * dim * 2 > IN_MEMORY_BYTES if memmap is None else bool(memmap)
+
+def _filled(a:np.ndarray, n:int, mapped:bool) -> np.ndarray:
+    "The first `n` rows (bad files leave rows unfilled at the end): a view of a memory map, else a copy when rows are left."
+    return a[:n] if mapped or n == len(a) else a[:n].copy()
 
 def _array(shape, dtype, mapped:bool) -> np.ndarray:
     if not mapped: return np.empty(shape, dtype)
@@ -187,10 +212,10 @@ def read_shards(
     "The `features.Features` of the good files in the shards, and their bad files as `.bad`; read a shard at a time."
     from fastdupe.features import Features
     from fastdupe.keypoints import Keypoints, KeypointFile
-    sf = ShardFolder(folder)
+    sf = _folder(folder)
     names = sf.shards() if names is None else list(names)
     total, dim = _rows_of(sf, names)
-    mapped = total * dim * 2 > IN_MEMORY_BYTES if memmap is None else bool(memmap)
+    mapped = _mapped(total, dim, memmap)
     vecs, thumbs = _array((total, dim), np.float16, mapped), _array((total, 32, 32), np.float16, mapped)
     items, infos, bad, detail, hashes, turns = [], [], [], [], [], []
     kps, hash_kind, n = None, None, 0
@@ -209,8 +234,8 @@ def read_shards(
                 kps.append(Keypoints.from_bytes(d['keypoints'][q]))
             if hash_kind: hashes.append(d['hash'][q]); turns.append(d['hash_turns'][q])
     hs = {hash_kind: np.array(hashes, np.uint64).reshape(n), f'{hash_kind}@turns': np.array(turns, np.uint64).reshape(n, 7)} if hash_kind else None
-    fit = lambda a: a[:n] if mapped or n == total else a[:n].copy()  # bad files leave rows unfilled at the end
-    return Features(fit(vecs), items, bad=bad, infos=infos, detail=np.array(detail, np.float32), thumbnails=fit(thumbs), keypoints=kps, hashes=hs)
+    return Features(_filled(vecs, n, mapped), items, bad=bad, infos=infos, detail=np.array(detail, np.float32),
+                    thumbnails=_filled(thumbs, n, mapped), keypoints=kps, hashes=hs)
 
 # %% ../nbs/05b_cluster.ipynb #f7ef1068
 def extract_shards(
@@ -230,7 +255,7 @@ def extract_shards(
         if o not in ('keypoints', 'hashes', 'tta', 'engine', 'size', 'fit', 'bs', 'model'):
             raise ValueError(f"cluster_features takes no option {o!r}")
     if not isinstance(options.get('model'), (str, type(None))): raise ValueError("a cluster runs the offline backbone (model=None or an arch name), not a model object")
-    sf = ShardFolder(folder).check()
+    sf = _folder(folder).check()
     client = connect(client)
     files = [str(p) if is_url(p) else os.path.abspath(p) for p in (get_items(items) if isinstance(items, (str, os.PathLike)) else items)]
     options = dict(options, n_workers=2 if n_workers is None else n_workers)
@@ -255,9 +280,7 @@ def cluster_features(
     **kwargs, # `extract_shards` options and `features.image_features` options
 ):
     "`features.image_features` of `items`, computed shard by shard on a Dask cluster and read back from the shards."
-    if folder is None:
-        import tempfile
-        folder = tempfile.mkdtemp(prefix='fastdupe-shards-')
+    folder = _folder(temporary_folder() if folder is None else folder)
     names, _ = extract_shards(items, client, folder, **kwargs)
     return read_shards(folder, names, memmap=memmap)
 
@@ -266,12 +289,11 @@ def shard_summary(
     names:Sequence[str]|None=None, # shards (default: all complete ones)
 ) -> dict:
     "How many shards, images and bad files a shard folder holds (only the path and error columns are read)."
-    import pyarrow.parquet as pq
-    sf = ShardFolder(folder)
+    sf = _folder(folder)
     names = sf.shards() if names is None else names
     rows, bad = 0, []
     for name in names:
-        with sf.fs.open(sf.path(name), 'rb') as f: t = pq.read_table(f, columns=['path', 'error'], use_threads=False)
+        t = sf.read(name, ['path', 'error'])
         rows += t.num_rows
         bad += [(p, e) for p, e in zip(t.column('path').to_pylist(), t.column('error').to_pylist()) if e is not None]
     return dict(shards=len(names), images=rows - len(bad), bad_files=len(bad), bad=bad)
@@ -288,7 +310,7 @@ def write_pairs(
     names = np.array([str(p) for p in paths], object)
     t = pa.table(dict(a=pa.array(pairs.i, pa.int64()), b=pa.array(pairs.j, pa.int64()), path_a=pa.array(names[pairs.i], pa.string()),
                       path_b=pa.array(names[pairs.j], pa.string()), distance=pa.array(pairs.dist, pa.float32())))
-    sf = ShardFolder(folder)
+    sf = _folder(folder)
     sf.write(name, t)
     return f"{sf.url}/{name}"
 
@@ -303,32 +325,30 @@ def read_vectors(
     memmap:bool|None=None, # a memory-mapped temporary file (None: when larger than `IN_MEMORY_BYTES`)
 ) -> tuple[list, np.ndarray]:
     "The good files and their float16 vectors, reading only those columns, a shard at a time."
-    import pyarrow.parquet as pq
-    sf = ShardFolder(folder)
+    sf = _folder(folder)
     names = sf.shards() if names is None else list(names)
     total, dim = _rows_of(sf, names)
-    mapped = total * dim * 2 > IN_MEMORY_BYTES if memmap is None else bool(memmap)
+    mapped = _mapped(total, dim, memmap)
     out, items, n = _array((total, dim), np.float16, mapped), [], 0
     for name in names:
-        with sf.fs.open(sf.path(name), 'rb') as f: t = pq.read_table(f, columns=['path', 'error', 'vector'], use_threads=False)
+        t = sf.read(name, ['path', 'error', 'vector'])
         ok, col = _good_column(t, 'vector')
         m = len(col)
         if m: out[n:n+m] = np.frombuffer(b''.join(col.to_pylist()), np.float16).reshape(m, dim)
         items += [as_item(p) for p, g in zip(t.column('path').to_pylist(), ok) if g]
         n += m
-    return items, (out[:n] if mapped or n == total else out[:n].copy())
+    return items, _filled(out, n, mapped)
 
 def read_hashes(
     folder:str|Path, # the shard folder
     names:Sequence[str]|None=None, # shards to read, in order (default: all complete ones)
 ) -> tuple[list, dict]:
     "The good files and their hash codes, as `hashing.hash_items(turns=True)` gives them (`{kind: (n,), kind+'@turns': (n, 7)}`)."
-    import pyarrow.parquet as pq
-    sf = ShardFolder(folder)
+    sf = _folder(folder)
     names = sf.shards() if names is None else list(names)
     items, codes, turns, kind = [], [], [], None
     for name in names:
-        with sf.fs.open(sf.path(name), 'rb') as f: t = pq.read_table(f, columns=['path', 'error', 'hash', 'hash_turns'], use_threads=False)
+        t = sf.read(name, ['path', 'error', 'hash', 'hash_turns'])
         kind = _shard_format(t).get('hashes') or kind
         ok, h = _good_column(t, 'hash')
         codes.append(h.to_numpy().astype(np.uint64))

@@ -315,10 +315,6 @@ def _lookup(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray, a:np.ndarray, 
     at = np.minimum(np.searchsorted(key, q), len(key) - 1)
     return np.where(key[at] == q, values[o][at], -1)
 
-def _temporary_folder() -> str:
-    import tempfile
-    return tempfile.mkdtemp(prefix='fastdupe-shards-')
-
 def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
     from fastdupe.hashing import min_pairs
     return min_pairs([Pairs(a.i, a.j, a.dist.astype(np.float32)), Pairs(b.i, b.j, b.dist.astype(np.float32))]).sorted()
@@ -384,15 +380,15 @@ def find_duplicates(
     own_client = client is not None and not hasattr(client, 'submit')
     if client is not None:
         from functools import partial
-        from fastdupe.cluster import connect, ShardFolder, cluster_features, write_pairs
-        folder = ShardFolder(shards if shards is not None else _temporary_folder()).check()  # before any image is read
+        from fastdupe.cluster import connect, close_client, ShardFolder, cluster_features, write_pairs, temporary_folder
+        folder = ShardFolder(shards if shards is not None else temporary_folder()).check()  # before any image is read
         client = connect(client)
-        kwargs['extract'] = partial(cluster_features, client=client, folder=folder.url, **({'shard_size': kwargs.pop('shard_size')} if 'shard_size' in kwargs else {}))
+        kwargs['extract'] = partial(cluster_features, client=client, folder=folder, **({'shard_size': kwargs.pop('shard_size')} if 'shard_size' in kwargs else {}))
     try:
         f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
-        if client is not None: write_pairs(folder.url, f.paths, f.pairs)  # beside the shards, for whatever reads them next
+        if client is not None: write_pairs(folder, f.paths, f.pairs)  # beside the shards, for whatever reads them next
     finally:
-        if own_client: client.close(); client.cluster is None or client.cluster.close()
+        if own_client: close_client(client)
     if db is not None and kwargs['store'] is not db: kwargs['store'].close()
     if item_splits is not None:
         by_path = dict(zip(map(str, items), item_splits))
