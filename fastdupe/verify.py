@@ -142,20 +142,30 @@ def embed_views(
     images:Sequence, # paths or PIL images
     progress:bool=False, # a progress bar
     engine:str='auto', # as for `features.image_features`
-) -> tuple[np.ndarray, list]: # ((n, VIEWS, d) float32 embeddings of the readable images, their indices in `images`)
-    "The offline backbone's embeddings of every image in its `VIEWS` views: the body runs once per view, never per pair."
+    chunk:int=64, # images decoded and embedded at a time: a thousand photos never sit in memory at once
+) -> tuple[np.ndarray, list, np.ndarray]: # ((n, VIEWS, d) float32 embeddings of the readable images, their indices in `images`, their phashes)
+    "The offline backbone's embeddings of every image in its `VIEWS` views (the body runs once per view, never per pair), and each image's phash from the same decode (for the hard negatives)."
     from fastdupe.features import image_features
+    from fastdupe.hashing import perceptual_hash
     from fastdupe.intake import safe_read
-    pics, ok = [], []
-    for q, o in enumerate(images):
-        if isinstance(o, Image.Image): img = o.convert('RGB')
-        else:
-            r = safe_read(o, 256)
-            if not isinstance(r, tuple): continue
-            img = r[0]
-        pics += _views(img); ok.append(q)
-    f = image_features(pics, progress=progress, engine=engine, n_workers=0)
-    return f.vectors.reshape(len(ok), VIEWS, -1).astype(np.float32), ok
+    embs, ok, codes = [], [], []
+    starts = range(0, len(images), chunk)
+    if progress:
+        from fastprogress.fastprogress import progress_bar
+        starts = progress_bar(starts, leave=False)
+    for a in starts:
+        pics = []
+        for q in range(a, min(a + chunk, len(images))):
+            o = images[q]
+            if isinstance(o, Image.Image): img = o.convert('RGB')
+            else:
+                r = safe_read(o, 256)
+                if not isinstance(r, tuple): continue
+                img = r[0]
+            pics += _views(img); ok.append(q); codes.append(perceptual_hash(img, 'phash'))
+        if pics: embs.append(image_features(pics, progress=False, engine=engine, n_workers=0).vectors.reshape(len(pics) // VIEWS, VIEWS, -1))
+    emb = np.concatenate(embs).astype(np.float32) if embs else np.zeros((0, VIEWS, 0), np.float32)
+    return emb, ok, np.array(codes, np.uint64)
 
 # %% ../nbs/04e_verify.ipynb #ba539230
 @dataclass
@@ -168,15 +178,6 @@ class PairSet:
         pos = int(self.label.sum())
         return f"PairSet({len(self)} pairs: {pos} same ({pos/max(len(self),1):.0%}), {len(self)-pos} different)"
     def take(self, idx) -> PairSet: return PairSet(*(x[idx] for x in (self.a, self.b, self.label, self.view_a, self.view_b)))
-
-def _hash_codes(emb_images:Sequence) -> np.ndarray:
-    from fastdupe.hashing import perceptual_hash
-    from fastdupe.intake import safe_read
-    out = []
-    for o in emb_images:
-        img = o if isinstance(o, Image.Image) else safe_read(o, 64)[0]
-        out.append(perceptual_hash(img.convert('RGB'), 'phash'))
-    return np.array(out, np.uint64)
 
 def sample_pairs(
     groups:Sequence, # each image's group (None: a group of its own)
@@ -320,7 +321,6 @@ def _resolve_groups(src, groups, column:str):
 def _self_supervised(items, copies:int, seed:int, progress:bool, engine:str, chunk:int=64):
     "Embeddings, hashes and groups of every image and `copies` edited copies of it (one group per image)."
     from fastdupe.intake import safe_read
-    from fastdupe.hashing import perceptual_hash
     rng = np.random.default_rng(seed)
     embs, codes, groups = [], [], []
     chunks = range(0, len(items), chunk)
@@ -338,10 +338,10 @@ def _self_supervised(items, copies:int, seed:int, progress:bool, engine:str, chu
             host = pics[(q + 1) % len(pics)][1] if len(pics) > 1 else None
             batch += [(name, img)] + [(name, augment(img, rng, host)) for _ in range(copies)]
         if not batch: continue
-        e, _ = embed_views([im for _, im in batch], engine=engine)
-        embs.append(e); codes += [perceptual_hash(im, 'phash') for _, im in batch]; groups += [n for n, _ in batch]
+        e, _, c = embed_views([im for _, im in batch], engine=engine, chunk=len(batch))
+        embs.append(e); codes.append(c); groups += [n for n, _ in batch]
     if not embs: raise ValueError("none of the images could be read")
-    return np.concatenate(embs), np.array(codes, np.uint64), groups
+    return np.concatenate(embs), np.concatenate(codes), groups
 
 SELF_MIN_DISTANCE = 11 # self-supervised: negatives only between images more than the phash threshold (10 bits) apart
 
@@ -367,9 +367,8 @@ def train_verifier(
         emb, codes, g = _self_supervised(items, copies, seed, progress, engine)
     else:
         items, g = _resolve_groups(src, groups, column)
-        emb, ok = embed_views(items, progress=progress, engine=engine)
+        emb, ok, codes = embed_views(items, progress=progress, engine=engine)
         g = [g[i] for i in ok]
-        codes = _hash_codes([items[i] for i in ok])
     torch.manual_seed(seed)
     # unlabelled images may hold copies of each other: two images whose hashes nearly match are no negative
     dls = pair_dataloaders(emb, g, codes, valid_pct=valid_pct, bs=bs, seed=seed, min_distance=SELF_MIN_DISTANCE if groups is None else 0)
