@@ -18,7 +18,7 @@ from .intake import is_url
 
 # %% auto #0
 __all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'parser', 'find_command', 'index_command',
-           'query_command', 'main']
+           'query_command', 'train_command', 'main']
 
 # %% ../nbs/09_cli.ipynb #46988b63
 MODEL_METHODS = ('cnn', 'fused')
@@ -99,9 +99,15 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--db', metavar='FILE', default=None,
                    help='a fingerprint database (see fastdupe index): images it holds are not read again, new ones are added '
                         '(created when missing); the groups are the same')
+    f.add_argument('--verify', metavar='MODEL', default=None,
+                   help='fused: a pair verifier (written by fastdupe train-verifier) decides each candidate pair in place of '
+                        "fused's rules; the CSV's distance is then 1 - its probability")
+    f.add_argument('--verify-threshold', metavar='P', type=float, default=None,
+                   help='with --verify: the probability a pair needs (default 0.5)')
     _cluster_arguments(f)
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
     _store_parsers(sub)
+    _train_parser(sub)
     return p
 
 # %% ../nbs/09_cli.ipynb #d1c31834
@@ -148,6 +154,18 @@ def _threshold(p, method:str, threshold:float|None):
     if not 0 <= threshold <= 1: p.error(f"--threshold for {method} is a cosine similarity between 0 and 1, got {threshold:g}")
     return threshold
 
+def _check_verify_arguments(a, p):
+    "--verify and --verify-threshold, checked before any work: usage errors for what does not go with them."
+    if a.verify is None:
+        if a.verify_threshold is not None: p.error("--verify-threshold is the probability --verify's verifier needs: give --verify too")
+        return
+    if a.method != 'fused': p.error(f"--verify judges the candidates of fused (the default method), not of {a.method}")
+    for opt, given in (('--threshold', a.threshold is not None), ('--no-keypoints', a.no_keypoints), ('--turns', a.turns)):
+        if given: p.error(f"with --verify the verifier decides every candidate: {opt} does not apply")
+    if a.verify_threshold is not None and not 0 <= a.verify_threshold <= 1:
+        p.error(f"--verify-threshold is a probability between 0 and 1, got {a.verify_threshold:g}")
+    if not Path(a.verify).is_file(): p.error(f"--verify {a.verify}: no such file (train one with fastdupe train-verifier)")
+
 def find_command(a, p, out=None) -> int:
     out = out or sys.stdout
     if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'):
@@ -162,6 +180,7 @@ def find_command(a, p, out=None) -> int:
         p.error(f"--no-keypoints applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
     if a.engine is not None and a.method not in MODEL_METHODS:
         p.error(f"--engine applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
+    _check_verify_arguments(a, p)
     for opt, fn in (('--out', a.out), ('--report', a.report)):
         if fn is not None and (why := _unwritable(Path(fn))): p.error(f"{opt} {fn}: {why}")
     keep = None
@@ -190,6 +209,7 @@ def find_command(a, p, out=None) -> int:
     kw = {} if a.index is None else dict(index=a.index)
     if a.no_keypoints: kw['keypoints'] = False
     if a.engine is not None: kw['engine'] = a.engine
+    if a.verify is not None: kw.update(verify=a.verify, verify_threshold=a.verify_threshold)
     if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
     if a.turns: kw['tta' if a.method in MODEL_METHODS else 'turns'] = True  # model methods: the dihedral test-time views
     if a.column is not None:
@@ -336,6 +356,49 @@ def query_command(a, p, out=None) -> int:
     if a.out is not None: print(f"wrote {r.save(a.out)}", file=out)
     return 0
 
+# %% ../nbs/09_cli.ipynb #7029ab64
+def _train_parser(sub):
+    t = sub.add_parser('train-verifier', help='train a pair verifier for find --verify (from labelled groups or, without them, from edited copies)',
+                       description='Train a pair verifier on the images under PATH: with --groups from labelled groups, without '
+                                   'from edited copies of each image (self-supervised). Writes MODEL for fastdupe find --verify.')
+    t.add_argument('path', metavar='PATH', help='folder of images (searched recursively), or an image list CSV')
+    t.add_argument('--out', metavar='MODEL', required=True, help='the verifier file to write (a fastai export, e.g. verifier.pkl)')
+    t.add_argument('--groups', metavar='PATTERN|CSV|folders', default=None,
+                   help="labelled groups: a file-name pattern with (?P<group>...), a CSV with path and group columns, or "
+                        "'folders' (one sub-folder per group); default: none, self-supervised")
+    t.add_argument('--column', metavar='NAME', default=None, help='with a CSV as --groups: its group column (default: group)')
+    t.add_argument('--copies', type=int, default=None, help='self-supervised: edited copies made of each image (default 3)')
+    t.add_argument('--epochs', type=int, default=8, help='passes over the training pairs (default 8)')
+    t.add_argument('--seed', type=int, default=0, help='every random choice (default 0)')
+    t.add_argument('--engine', default='auto', choices=['auto', 'torch', 'onnx'], help='what runs the backbone (default auto)')
+    t.add_argument('--workers', type=int, default=None, help='processes for decoding (default: one per core)')
+    t.add_argument('--quiet', action='store_true', help='no progress bars')
+
+def train_command(a, p, out=None) -> int:
+    out = out or sys.stdout
+    if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
+    if a.copies is not None:
+        if a.groups is not None: p.error("--copies is for self-supervised training; with --groups the groups are the positives")
+        if a.copies < 1: p.error(f"--copies must be at least 1, got {a.copies}")
+    if a.column is not None and not (a.groups or '').lower().endswith('.csv'): p.error("--column names the group column of a CSV given as --groups")
+    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
+    if why := _unwritable(Path(a.out)): p.error(f"--out {a.out}: {why}")
+    if not Path(a.path).exists():
+        print(f"fastdupe: error: {a.path} does not exist", file=sys.stderr); return 1
+    from fastdupe.verify import train_verifier  # torch and fastai: only for this command
+    progress = not a.quiet and out.isatty()
+    try:
+        learn = train_verifier(a.path, groups=a.groups, column=a.column or 'group', copies=a.copies or 3, epochs=a.epochs,
+                               seed=a.seed, progress=progress, engine=a.engine, n_workers=a.workers)
+    except (ValueError, FileNotFoundError) as e:  # groups, patterns, CSVs: checked before training
+        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
+    with learn.no_bar(): loss, acc, auc = learn.validate()
+    print(learn.dls, file=out)
+    print(f"held-out groups: loss {loss:.4f}, accuracy {acc:.3f}, ROC-AUC {auc:.3f}", file=out)
+    learn.export(Path(a.out).absolute())
+    print(f"wrote {a.out}", file=out)
+    return 0
+
 # %% ../nbs/09_cli.ipynb #376b686c
 def main(argv=None) -> int:
     "Entry point of the `fastdupe` command."
@@ -344,6 +407,7 @@ def main(argv=None) -> int:
     if a.command == 'find': return find_command(a, p)
     if a.command == 'index': return index_command(a, p)
     if a.command == 'query': return query_command(a, p)
+    if a.command == 'train-verifier': return train_command(a, p)
     p.error(f"unknown command {a.command!r}")
 
 def _console():

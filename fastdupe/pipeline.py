@@ -23,8 +23,8 @@ from .group import Group, group_pairs, keep_policy, LINKS, DEFAULT_LINK
 # %% auto #0
 __all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'IDENTICAL_DISTANCE', 'MODEL_OPTIONS', 'HASH_OPTIONS',
            'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'FUSED_HASH_K', 'DEFAULT_METHOD', 'EXACT_BYTES',
-           'identical_pixels', 'match_kinds', 'Duplicates', 'Found', 'check_hash_options', 'hash_threshold',
-           'extraction_options', 'find_duplicates']
+           'VERIFY_THRESHOLD', 'identical_pixels', 'match_kinds', 'Duplicates', 'Found', 'check_hash_options',
+           'hash_threshold', 'candidate_pairs', 'extraction_options', 'fused_codes', 'model_pairs', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
@@ -229,7 +229,7 @@ def _keypoint_rule(keypoints) -> KeypointRule|None:
     if isinstance(keypoints, KeypointRule): return keypoints
     raise TypeError(f"keypoints must be True, False or a KeypointRule, not {type(keypoints).__name__}")
 
-def _candidates(v:np.ndarray, k:int, threshold:float|None, backend:str, side:np.ndarray|None):
+def candidate_pairs(v:np.ndarray, k:int, threshold:float|None, backend:str, side:np.ndarray|None):
     "Each item's `k` most similar others (above `threshold`): in the whole set, or for a cross-set search in the other set only."
     from fastdupe.search import similar_pairs, build_index
     if side is None: return similar_pairs(v, k=k, threshold=threshold, backend=backend)
@@ -252,43 +252,40 @@ EXACT_BYTES = 4 << 30 # index='auto': exact search while the float32 vectors tak
 def _index_backend(index:str, v:np.ndarray) -> str:
     return index if index != 'auto' else 'exact' if v.shape[0] * v.shape[1] * 4 <= EXACT_BYTES else 'ivf'
 
-def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto', k=10, tta=False,
-              fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, extract=None, **kwargs):
-    "`extract`: what computes the `Features` in place of `features.image_features` (a Dask cluster's: `cluster.cluster_features`)."
-    from fastdupe.features import image_features
-    if store is not None: image_features = store.image_features  # fingerprints it holds are not computed again
-    if extract is not None: image_features = extract
-    t = CNN_THRESHOLD if threshold is None else float(threshold)
-    if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
-    rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
-    # fused: the hash comes from the same read of each file (a store keeps its own hashes, made the same way)
-    opts = extraction_options('fused' if fused else 'cnn', tta, kp_rule is not None, **kwargs)
-    if store is not None: opts.pop('hashes', None)
-    f = image_features(items, progress=progress, n_workers=n_workers, **opts)
+def fused_codes(f, paths:Sequence, store=None, n_workers=None, progress=True) -> tuple[dict, np.ndarray]:
+    "The fused hash codes (`FUSED_HASH` and its turns) and the row of `paths` each code belongs to: from the extraction's read, or from a store."
+    if f.hashes is not None: return f.hashes, np.arange(len(paths))
+    res = store.hash_items(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
+    pos = {p: q for q, p in enumerate(paths)}
+    return res.codes, np.array([pos[p] for p in res.paths], np.int64)
+
+def model_pairs(
+    f, # `features.Features` of the items
+    threshold:float=CNN_THRESHOLD, # cosine where there is no crowd
+    k:int=10, index:str='exact', # neighbours searched per image, and the search backend
+    rule:CrowdRule|None=None, kp_rule:KeypointRule|None=None, # the crowd and keypoint rules (None: not applied)
+    side:np.ndarray|None=None, # for a cross-set search: True for the first set's items
+    codes:tuple|None=None, # `fused_codes`: fused adds the hash pairs
+    hash_threshold:int|None=None, n_workers:int|None=None,
+) -> Pairs:
+    "The search's verdict on extracted features: the pairs `cnn` (or, with `codes`, `fused`) calls copies."
     v, n = f.vectors, len(f.vectors)
-    index = _index_backend(index, v)
-    paths = [as_item(p) for p in f.items]
-    side = _sides(paths, first)
     flat = rule.flat(f.detail) if rule else None
     if n > 1 and (rule or kp_rule):
         # every image's own top-k, whatever their similarity: they set its crowd level, and keypoints check the nearest
-        sp = _candidates(v, max(k, rule.k if rule else 0, kp_rule.top if kp_rule else 0), None, index, side)
+        sp = candidate_pairs(v, max(k, rule.k if rule else 0, kp_rule.top if kp_rule else 0), None, index, side)
         if rule:
             levels = crowd_levels(n, sp.i, sp.j, sp.sim, rule.k)
             ok = rule.keep(sp.i, sp.j, sp.sim, levels, f.detail, rule.correlated(n, sp.i, sp.j, f.thumbnails))
-        else: ok = sp.sim >= t
+        else: ok = sp.sim >= threshold
         if kp_rule:
             ok, counted = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top), return_inliers=True)
         pairs = sp[ok]
-    elif n > 1: pairs = _candidates(v, k, t, index, side)
+    elif n > 1: pairs = candidate_pairs(v, k, threshold, index, side)
     else: pairs = Pairs.empty()
-    if fused and len(paths) > 1:
+    if codes is not None and n > 1:
         ht = DEFAULT_THRESHOLDS[FUSED_HASH] if hash_threshold is None else int(hash_threshold)
-        if f.hashes is not None: codes, m = f.hashes, np.arange(len(paths))
-        else:
-            res = store.hash_items(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
-            pos = {p: q for q, p in enumerate(paths)}
-            codes, m = res.codes, np.array([pos[p] for p in res.paths], np.int64)
+        (codes, m) = codes
         # each image's closest hash matches per orientation: a cluster of thousands of look-alikes stays n·k pairs
         hp = turned_pairs(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], ht, k=FUSED_HASH_K)
         if len(hp):
@@ -301,10 +298,40 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
                 a, b = a[ok], b[ok]
             d = 1 - pair_dots(v, a, b)
             pairs = _min_pairs_union(pairs, _cross_only(Pairs.from_unordered(a, b, d), side))
-    infos = f.infos  # read while decoding, not a second time
+    return pairs
+
+VERIFY_THRESHOLD = 0.5 # `verify=`: the probability a pair needs
+
+def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto', k=10, tta=False,
+              fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, extract=None,
+              verify=None, verify_threshold=None, **kwargs):
+    """`extract`: what computes the `Features` in place of `features.image_features` (a Dask cluster's: `cluster.cluster_features`).
+    `verify`: a verifier (`verify.load_verifier`) that judges the candidates in place of the rules."""
+    from fastdupe.features import image_features
+    if store is not None: image_features = store.image_features  # fingerprints it holds are not computed again
+    if extract is not None: image_features = extract
+    t = CNN_THRESHOLD if threshold is None else float(threshold)
+    if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
+    rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
+    # fused: the hash comes from the same read of each file (a store keeps its own hashes, made the same way)
+    opts = extraction_options('fused' if fused else 'cnn', tta, kp_rule is not None, **kwargs)
+    if store is not None: opts.pop('hashes', None)
+    f = image_features(items, progress=progress, n_workers=n_workers, **opts)
+    index = _index_backend(index, f.vectors)
+    paths = [as_item(p) for p in f.items]
+    side = _sides(paths, first)
+    codes = fused_codes(f, paths, store, n_workers, progress) if fused and len(paths) > 1 else None
+    if verify is not None:
+        from fastdupe.verify import verified_pairs
+        vt = VERIFY_THRESHOLD if verify_threshold is None else float(verify_threshold)
+        pairs = verified_pairs(verify, f, vt, index, side, codes, n_workers)
+        # the verifier scores its candidates only: groups measure distance by those pairs (1 - probability)
+        return Found(paths, f.infos, pairs, f.bad, 1 - vt, None)
+    pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold, n_workers)
+    v = f.vectors
     dist_fn = lambda idx, kk: 1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
-    return Found(paths, infos, pairs, f.bad, thr, dist_fn)
+    return Found(paths, f.infos, pairs, f.bad, thr, dist_fn)
 
 def _lookup(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
     "`values` of the pairs `(a, b)` (either order) among the pairs `(i, j)` (`i > j`), -1 where absent."
@@ -338,6 +365,8 @@ def find_duplicates(
     db=None, # a fingerprint database (`fastdupe.store.Store` or its file, created when missing): images it holds are not read again, new ones are added
     client=None, # a Dask client, 'local:N' or a scheduler address: the model methods' extraction runs there, shard by shard (`cluster.cluster_features`)
     shards:str|Path|None=None, # with `client`: the folder or URL the workers write their Parquet shards to (default: a temporary folder)
+    verify=None, # a pair verifier (`verify.train_verifier`'s Learner or the file it exported): judges fused's candidates in place of its rules
+    verify_threshold:float|None=None, # with `verify`: the probability a pair needs (default `VERIFY_THRESHOLD`)
     **kwargs, # passed to the pair finder
 ) -> Duplicates:
     "Find duplicate groups among the images of `src` (or, with `against`, between `src` and another set)."
@@ -352,6 +381,9 @@ def find_duplicates(
         _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True)); check_engine(kwargs.get('engine', 'auto'))
         from fastdupe.search import BACKENDS
         if kwargs.get('index', 'auto') not in ('auto', *BACKENDS): raise ValueError(f"index must be auto or one of {', '.join(BACKENDS)}, not {kwargs['index']!r}")
+    if verify is not None or verify_threshold is not None:
+        from fastdupe.verify import check_verify  # torch and fastai load only for a verifier
+        kwargs['verify'], kwargs['verify_threshold'] = check_verify(verify, verify_threshold, method, threshold, kwargs)  # a bad model file stops here
     if client is not None:
         if method in HASH_METHODS: raise ValueError(f"client= runs the model methods (cnn, fused) on a cluster; {method!r} hashes on this machine")
         if db is not None: raise ValueError("client= and db= are two ways to keep fingerprints: a cluster keeps them in its shard folder (shards=)")

@@ -26,6 +26,9 @@ def folder(tmp_path_factory):
         w = csv.writer(f); w.writerow(['path', 'split'])
         for p in sorted((d/'data').rglob('*.*')): w.writerow([p.relative_to(d).as_posix(), p.parent.name])
     (d/'binary.csv').write_bytes(bytes(range(256))*20)
+    from fastdupe.verify import train_verifier  # a real verifier, trained on the folder's own photos, for --verify
+    train_verifier(d/'data', epochs=1, progress=False).export(d/'out/verifier.pkl')
+    (d/'out/not a model.pkl').write_bytes(b'not a model')
     return d
 
 ARG = st.fixed_dictionaries({
@@ -48,6 +51,8 @@ ARG = st.fixed_dictionaries({
     'report': st.sampled_from([None, 'out/r.html', 'out/r.pdf']),
     'workers': st.sampled_from([None, '0', '-1', '2']),
     'quiet': st.booleans(),
+    'verify': st.sampled_from([None, None, 'out/verifier.pkl', 'out/not a model.pkl', 'out/missing.pkl']),
+    'verify_threshold': st.sampled_from([None, None, '0.5', '0.99', '2', '-0.1']),
 })
 
 def _argv(a, d):
@@ -56,7 +61,8 @@ def _argv(a, d):
         if a[k] is not None: argv += [f'--{k}', a[k]]
     for k in ('scheduler',):
         if a[k] is not None: argv += [f'--{k}', a[k]]
-    for k in ('against', 'out', 'report', 'shards'):
+    if a['verify_threshold'] is not None: argv += ['--verify-threshold', a['verify_threshold']]
+    for k in ('against', 'out', 'report', 'shards', 'verify'):
         if a[k] is not None: argv += [f'--{k}', a[k] if a[k].startswith('/') else str(d/a[k])]
     if a['turns']: argv.append('--turns')
     if a['no_keypoints']: argv.append('--no-keypoints')
@@ -103,13 +109,17 @@ KW = st.fixed_dictionaries({
     'extra': st.sampled_from([{}, {'turns': True}, {'crowd': False}, {'index': 'annoy'}, {'k': 5}, {'bogus': 1}, {'tta': True},
                                 {'keypoints': False}, {'keypoints': 'yes'}, {'crowd': False, 'keypoints': False},
                                 {'engine': 'torch'}, {'engine': 'onnx', 'keypoints': False}, {'engine': 'cuda'},
-                                {'index': 'ivf'}, {'index': 'bogus'}, {'shards': 'x'}, {'shard_size': 4}, {'client': 'local:0'}]),
+                                {'index': 'ivf'}, {'index': 'bogus'}, {'shards': 'x'}, {'shard_size': 4}, {'client': 'local:0'},
+                                {'verify': 'MODEL'}, {'verify': 'MODEL', 'verify_threshold': 0.9}, {'verify_threshold': 0.5},
+                                {'verify': 'MODEL', 'keypoints': False}, {'verify': 'MODEL', 'verify_threshold': 1.5},
+                                {'verify': 'MODEL', 'crowd': False}, {'verify': 'out/not a model.pkl'}]),
 })
 
 @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(kw=KW)
 def test_find_duplicates_option_combinations(folder, kw):
-    extra = kw.pop('extra')
+    extra = dict(kw.pop('extra'))
+    if 'verify' in extra: extra['verify'] = folder/('out/verifier.pkl' if extra['verify'] == 'MODEL' else extra['verify'])
     try: res = find_duplicates(folder/'data', progress=False, n_workers=0, **kw, **extra)
     except (ValueError, TypeError) as e:
         assert str(e) and len(str(e)) > 10  # a message a person can act on
