@@ -40,6 +40,7 @@ def run_part(name, folder, truth, copies, seed, rows):
         r = find_duplicates(images, progress=False, **kw)
         res[method] = dict(seconds=time.perf_counter() - t0, scores=_scores(r, truth), strict=_scores(r, truth, False))
     for method, v in res.items():
+        print(f"  {method:15s} {v['scores']}  (look-alikes as negatives: F1 {v['strict'].f1:.4f})  {v['seconds']:.1f} s", flush=True)
         rows.append(dict(part=name, method=method, **{k: round(getattr(v['scores'], k), 4) for k in ('precision', 'recall', 'f1')},
                          f1_lookalikes_negative=round(v['strict'].f1, 4), seconds=round(v['seconds'], 1), train_seconds=round(took, 1)))
     return res
@@ -71,7 +72,7 @@ def main():
     train_verifier(ts, copies=a.copies, seed=a.seed, progress=False)
     timing = time.perf_counter() - t0
     t = pd.DataFrame(rows)
-    print(t.to_markdown(index=False))
+    print(t.to_string(index=False))
     gain = {p: parts[p]['fused --verify']['scores'].f1 - parts[p]['fused']['scores'].f1 for p in parts}
     gain_strict = parts['hard']['fused --verify']['strict'].f1 - parts['hard']['fused']['strict'].f1
     print(f"\nF1 change with --verify: hard {gain['hard']:+.4f} (goal >= +0.05; look-alikes as negatives {gain_strict:+.4f}), "
