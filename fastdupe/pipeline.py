@@ -266,7 +266,7 @@ def model_pairs(
     rule:CrowdRule|None=None, kp_rule:KeypointRule|None=None, # the crowd and keypoint rules (None: not applied)
     side:np.ndarray|None=None, # for a cross-set search: True for the first set's items
     codes:tuple|None=None, # `fused_codes`: fused adds the hash pairs
-    hash_threshold:int|None=None, n_workers:int|None=None,
+    hash_threshold:int|None=None, # fused: largest phash distance (default `DEFAULT_THRESHOLDS`)
 ) -> Pairs:
     "The search's verdict on extracted features: the pairs `cnn` (or, with `codes`, `fused`) calls copies."
     v, n = f.vectors, len(f.vectors)
@@ -327,7 +327,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
         pairs = verified_pairs(verify, f, vt, index, side, codes, n_workers)
         # the verifier scores its candidates only: groups measure distance by those pairs (1 - probability)
         return Found(paths, f.infos, pairs, f.bad, 1 - vt, None)
-    pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold, n_workers)
+    pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold)
     v = f.vectors
     dist_fn = lambda idx, kk: 1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
