@@ -13,11 +13,11 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 from .core import Pairs, pair_dots
-from .intake import get_items, as_item
-from .hashing import turned_pairs
+from .intake import get_items
+from .hashing import turned_pairs, turned_distance
 from .score import crowd_levels, detail_correlation, CROWD_K, CORRELATION_K, CrowdRule
 from .keypoints import pair_inliers, keypoint_counts, KeypointRule
-from .pipeline import candidate_pairs, model_pairs, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD, HASH_METHODS
+from .pipeline import candidate_pairs, model_pairs, _cross_only, _min_pairs_union, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'groups_from_pattern', 'groups_from_folders',
@@ -157,7 +157,7 @@ def augment(
 VERIFY_K = 20 # candidates: each image's 20 nearest embeddings, whatever their cosine...
 VERIFY_HASH_BITS = 16 # ...and its phash matches within 16 bits in any orientation (fused's own rule stops at 10)
 EVIDENCE = ('cosine', 'cosine above the crowd', 'detail correlation', 'correlation above its crowd',
-            'phash bits (best orientation)', 'inliers (log)', 'keypoints of the poorer image (log)', 'detail of the flatter image')
+            'phash bits (best orientation of either image)', 'inliers (log)', 'keypoints of the poorer image (log)', 'detail of the flatter image')
 
 @dataclass
 class PairEvidence:
@@ -171,12 +171,6 @@ class PairEvidence:
 def _check_features(f):
     missing = [k for k in ('hashes', 'keypoints', 'thumbnails', 'detail') if getattr(f, k) is None]
     if missing: raise ValueError(f"a verifier needs the features fused extracts from files (hashes='phash', keypoints=True); these lack {', '.join(missing)}")
-
-def _best_bits(plain:np.ndarray, turned:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
-    "Fewest bits between `b`'s hash and `a`'s, as is or flipped/turned."
-    d = np.bitwise_count(plain[a] ^ plain[b])
-    for t in range(turned.shape[1]): d = np.minimum(d, np.bitwise_count(turned[a, t] ^ plain[b]))
-    return d.astype(np.float32)
 
 def pair_evidence(
     f, # `features.Features` as fused extracts them (hashes and keypoints)
@@ -196,12 +190,9 @@ def pair_evidence(
     plain[m], turned[m] = hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns']
     sp = candidate_pairs(v, VERIFY_K, None, index, side)
     hp = turned_pairs(hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns'], VERIFY_HASH_BITS, k=FUSED_HASH_K)
-    a, b = m[hp.i], m[hp.j]
-    if side is not None: a, b = a[side[a] != side[b]], b[side[a] != side[b]]
-    i, j = np.concatenate([sp.i, a]).astype(np.int64), np.concatenate([sp.j, b]).astype(np.int64)
-    key = np.unique(np.maximum(i, j) * n + np.minimum(i, j))
-    key = key[key // n != key % n]
-    i, j = key // n, key % n
+    # the union of both searches, each pair once (its distance, cosine or bits, is not used)
+    cand = _min_pairs_union(sp, _cross_only(Pairs.from_unordered(m[hp.i], m[hp.j], hp.dist), side))
+    i, j = cand.i.astype(np.int64), cand.j.astype(np.int64)
     levels = crowd_levels(n, sp.i, sp.j, sp.sim, CROWD_K)
     cos = pair_dots(v, i, j)
     corr = detail_correlation(f.thumbnails, i, j)
@@ -210,7 +201,7 @@ def pair_evidence(
     nk, det = keypoint_counts(f.keypoints), np.asarray(f.detail, np.float32)
     above = lambda x, lv: x - np.where(np.isinf(lv), -1, lv)  # an image with no crowd: the level is -1
     values = np.stack([cos, above(cos, np.maximum(levels[i], levels[j])), corr, above(corr, np.maximum(clev[i], clev[j])),
-                       _best_bits(plain, turned, i, j), np.log1p(inl), np.log1p(np.minimum(nk[i], nk[j])),
+                       turned_distance(plain, turned, i, j), np.log1p(inl), np.log1p(np.minimum(nk[i], nk[j])),
                        np.minimum(det[i], det[j])], 1).astype(np.float32)
     return PairEvidence(i, j, values)
 
