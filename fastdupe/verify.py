@@ -17,7 +17,7 @@ from .intake import get_items
 from .hashing import turned_pairs, turned_distance
 from .score import crowd_levels, detail_correlation, CROWD_K, CORRELATION_K, CrowdRule
 from .keypoints import pair_inliers, keypoint_counts, KeypointRule
-from .pipeline import candidate_pairs, model_pairs, _cross_only, _min_pairs_union, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
+from .pipeline import candidate_pairs, model_pairs, fused_codes, _cross_only, _min_pairs_union, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'groups_from_pattern', 'groups_from_folders',
@@ -181,7 +181,7 @@ def pair_evidence(
 ) -> PairEvidence:
     "The verifier's candidate pairs among `f`'s images, with their `EVIDENCE`."
     if codes is None:
-        _check_features(f); codes = (f.hashes, np.arange(len(f)))
+        _check_features(f); codes = fused_codes(f, f.items)
     elif f.keypoints is None or f.thumbnails is None: _check_features(f)
     v, n = f.vectors, len(f)
     if n < 2: return PairEvidence(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(EVIDENCE)), np.float32))
@@ -347,7 +347,7 @@ def _write_copies(items:list, copies:int, folder:Path, seed:int, progress:bool) 
 def _search_joins(f, groups:list) -> set:
     "`frozenset({g, h})` for the groups `g != h` that fused's own rules put in one group: they may be copies of each other."
     from fastdupe.group import group_pairs
-    pairs = model_pairs(f, CNN_THRESHOLD, 10, 'exact', CrowdRule(floor=CNN_THRESHOLD), KeypointRule(), None, (f.hashes, np.arange(len(f))))
+    pairs = model_pairs(f, CNN_THRESHOLD, 10, 'exact', CrowdRule(floor=CNN_THRESHOLD), KeypointRule(), None, fused_codes(f, f.items))
     out = set()
     for g in group_pairs(len(f), pairs, f.infos):
         names = {groups[k] for k in g.members}
