@@ -20,10 +20,10 @@ from .keypoints import pair_inliers, keypoint_counts, KeypointRule
 from .pipeline import candidate_pairs, model_pairs, fused_codes, _cross_only, _min_pairs_union, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
 
 # %% auto #0
-__all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'groups_from_pattern', 'groups_from_folders',
-           'groups_from_csv', 'check_groups', 'augment', 'PairEvidence', 'pair_evidence', 'PairHead', 'pair_rows',
-           'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner', 'train_verifier', 'load_verifier',
-           'pair_probabilities', 'check_verify', 'verified_pairs']
+__all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'UNLABELLED_INLIERS', 'groups_from_pattern',
+           'groups_from_folders', 'groups_from_csv', 'check_groups', 'augment', 'PairEvidence', 'pair_evidence',
+           'PairHead', 'pair_rows', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner',
+           'train_verifier', 'load_verifier', 'pair_probabilities', 'check_verify', 'verified_pairs']
 
 # %% ../nbs/05c_verify.ipynb #b199defd
 def groups_from_pattern(
@@ -240,7 +240,8 @@ from fastai.metrics import accuracy_multi, skm_to_fastai, ActivationType
 from fastai.torch_core import default_device
 import fastai.callback.progress, fastai.callback.schedule  # the progress bar and `Learner.no_bar`; `fit_one_cycle`
 
-NEGATIVES = 8 # negatives per positive
+NEGATIVES = 16 # negatives per positive
+UNLABELLED_INLIERS = 10 # self-supervised: a negative with this many inliers is left out (it is likely a copy the search missed)
 
 class _PairDataset(torch.utils.data.Dataset):
     def __init__(self, rows:np.ndarray, label:np.ndarray): self.rows, self.label = torch.from_numpy(rows), torch.from_numpy(label)
@@ -264,10 +265,13 @@ def pair_dataloaders(
     embeddings:bool=True, # give the head the embeddings as well as the evidence
     bs:int=256, seed:int=0,
     n_workers:int|None=None, # threads for the keypoint matching
+    negative_inliers:int|None=None, # leave out negatives with at least this many keypoint inliers (None: keep all)
 ) -> PairDataLoaders:
     "Train and valid pairs from disjoint groups, as fastai `DataLoaders` (`PairDataLoaders.evidence` keeps every pair)."
     if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct!r}")
     if not negatives > 0: raise ValueError(f"negatives must be above 0, got {negatives!r}")
+    if negative_inliers is not None and (isinstance(negative_inliers, bool) or not isinstance(negative_inliers, (int, np.integer)) or negative_inliers < 1):
+        raise ValueError(f"negative_inliers must be a whole number >= 1 or None, got {negative_inliers!r}")
     groups = list(groups)
     if len(groups) != len(f): raise ValueError(f"groups has {len(groups)} labels for {len(f)} images")
     counts = check_groups(groups)
@@ -282,6 +286,7 @@ def pair_dataloaders(
     lab = np.array([gid[g] if g is not None else -1 - k for k, g in enumerate(groups)], np.int64)
     label = (lab[ev.i] == lab[ev.j]).astype(np.float32)
     usable = label.astype(bool) | np.array([frozenset((groups[a], groups[b])) not in not_negative for a, b in zip(ev.i.tolist(), ev.j.tolist())], bool)
+    if negative_inliers is not None: usable &= label.astype(bool) | (np.expm1(ev.values[:, EVIDENCE.index('inliers (log)')]) < negative_inliers - 0.5)
     def side(mask):
         pos, neg = np.flatnonzero(mask & usable & (label == 1)), np.flatnonzero(mask & usable & (label == 0))
         if not len(pos): raise ValueError("no two images of one group are among the pairs: nothing to learn 'the same' from")
@@ -394,7 +399,8 @@ def train_verifier(
         g = [by_path[str(p)] for p in f.items]
     torch.manual_seed(seed)
     if embeddings is None: embeddings = groups is not None  # see "Which head" above
-    dls = pair_dataloaders(f, g, not_negative, negatives, valid_pct, embeddings, bs, seed, n_workers=n_workers)
+    dls = pair_dataloaders(f, g, not_negative, negatives, valid_pct, embeddings, bs, seed, n_workers=n_workers,
+                           negative_inliers=UNLABELLED_INLIERS if groups is None else None)
     learn = verifier_learner(dls)
     if progress: learn.fit_one_cycle(epochs, lr)
     else:
