@@ -371,6 +371,9 @@ def _train_parser(sub):
     t.add_argument('--epochs', type=int, default=8, help='passes over the training pairs (default 8)')
     t.add_argument('--seed', type=int, default=0, help='every random choice (default 0)')
     t.add_argument('--engine', default='auto', choices=['auto', 'torch', 'onnx'], help='what runs the backbone (default auto)')
+    t.add_argument('--learner', metavar='FILE', default=None,
+                   help="a fastai Learner written by learn.export(): its body embeds the images, and the verifier keeps it "
+                        "(default: the offline EfficientNet-Lite0)")
     t.add_argument('--workers', type=int, default=None, help='processes for decoding (default: one per core)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')
 
@@ -383,13 +386,21 @@ def train_command(a, p, out=None) -> int:
     if a.column is not None and not (a.groups or '').lower().endswith('.csv'): p.error("--column names the group column of a CSV given as --groups")
     if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
     if why := _unwritable(Path(a.out)): p.error(f"--out {a.out}: {why}")
+    if a.learner is not None:
+        if not Path(a.learner).is_file(): p.error(f"--learner {a.learner}: no such file (write one with learn.export())")
+        if a.engine == 'onnx': p.error("--engine onnx runs the offline backbone; a --learner's body runs with --engine torch")
     if not Path(a.path).exists():
         print(f"fastdupe: error: {a.path} does not exist", file=sys.stderr); return 1
     from fastdupe.verify import train_verifier  # torch and fastai: only for this command
     progress = not a.quiet and out.isatty()
     try:
+        body = None
+        if a.learner is not None:
+            from fastai.learner import load_learner
+            try: body = load_learner(a.learner, cpu=True)
+            except Exception as e: raise ValueError(f"--learner {a.learner} cannot be read as an exported fastai Learner ({type(e).__name__}: {e})") from e
         learn = train_verifier(a.path, groups=a.groups, column=a.column or 'group', copies=a.copies or 3, epochs=a.epochs,
-                               seed=a.seed, progress=progress, engine=a.engine, n_workers=a.workers)
+                               seed=a.seed, progress=progress, engine=a.engine, n_workers=a.workers, model=body)
     except (ValueError, FileNotFoundError) as e:  # groups, patterns, CSVs: checked before training
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
     with learn.no_bar(): loss, acc, auc = learn.validate()

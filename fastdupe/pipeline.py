@@ -313,6 +313,9 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     t = CNN_THRESHOLD if threshold is None else float(threshold)
     if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
     rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
+    if verify is not None:
+        from fastdupe.verify import verifier_options
+        kwargs = {**kwargs, **verifier_options(verify)}  # a verifier trained with its own body embeds with that body
     # fused: the hash comes from the same read of each file (a store keeps its own hashes, made the same way)
     opts = extraction_options('fused' if fused else 'cnn', tta, kp_rule is not None, **kwargs)
     if store is not None: opts.pop('hashes', None)
@@ -384,6 +387,8 @@ def find_duplicates(
     if verify is not None or verify_threshold is not None:
         from fastdupe.verify import check_verify  # torch and fastai load only for a verifier
         kwargs['verify'], kwargs['verify_threshold'] = check_verify(verify, verify_threshold, method, threshold, kwargs)  # a bad model file stops here
+        if client is not None and kwargs['verify'].body is not None:
+            raise ValueError("this verifier embeds images with its own body (trained with model=); client= runs the offline backbone on the cluster")
     if client is not None:
         if method in HASH_METHODS: raise ValueError(f"client= runs the model methods (cnn, fused) on a cluster; {method!r} hashes on this machine")
         if db is not None: raise ValueError("client= and db= are two ways to keep fingerprints: a cluster keeps them in its shard folder (shards=)")

@@ -23,7 +23,8 @@ from .pipeline import candidate_pairs, model_pairs, fused_codes, _cross_only, _m
 __all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'UNLABELLED_INLIERS', 'groups_from_pattern',
            'groups_from_folders', 'groups_from_csv', 'check_groups', 'augment', 'PairEvidence', 'pair_evidence',
            'PairHead', 'pair_rows', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner',
-           'train_verifier', 'load_verifier', 'pair_probabilities', 'check_verify', 'verified_pairs']
+           'verifier_body', 'train_verifier', 'load_verifier', 'pair_probabilities', 'check_verify', 'verifier_options',
+           'verified_pairs']
 
 # %% ../nbs/05c_verify.ipynb #b199defd
 def groups_from_pattern(
@@ -218,6 +219,12 @@ class PairHead(nn.Module):
         self.embed = nn.Sequential(nn.Linear(2 * dim, embedded), nn.ReLU()) if dim else None
         self.net = nn.Sequential(nn.Linear(n_evidence + (embedded if dim else 0), hidden), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    body = None # the body that embeds the images (a verifier trained with `model=`); None: the offline EfficientNet-Lite0
+
+    def set_body(self, body:nn.Module|None):
+        "Keep `body` with the head, out of its parameters: the head trains, the body stays as it is, and `learn.export` writes both."
+        object.__setattr__(self, 'body', body)  # not registered as a sub-module: no optimiser, `state_dict` or `.to()` touches it
+
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         d = self.dim
         parts = [self.norm(x[:, 2 * d:])]
@@ -359,6 +366,19 @@ def _search_joins(f, groups:list) -> set:
         out |= {frozenset((x, y)) for x in names for y in names if x != y}
     return out
 
+def verifier_body(
+    model, # None, an `nn.Module` whose output is pooled into an embedding, or a fastai `Learner` (its body, `learn.model[0]`)
+) -> nn.Module|None:
+    "The body a verifier embeds images with (None: the offline EfficientNet-Lite0)."
+    if model is None: return None
+    if isinstance(model, Learner):
+        m = model.model
+        if not (isinstance(m, nn.Sequential) and len(m) >= 2 and isinstance(m[0], nn.Module)):
+            raise ValueError(f"model= takes a Learner whose model is (body, head), as vision_learner makes; this one holds a {type(m).__name__}: pass its body module instead")
+        return m[0]
+    if isinstance(model, nn.Module): return model
+    raise TypeError(f"model= is a fastai Learner or a torch nn.Module (the body that embeds the images), not {type(model).__name__}")
+
 def train_verifier(
     src, # images: a folder, CSV or list (see `intake.get_items`)
     groups=None, # None: self-supervised (edited copies of each image); 'folders'; a CSV with a group column; a file-name pattern with (?P<group>...); or one label per image
@@ -374,6 +394,7 @@ def train_verifier(
     progress:bool=True, # progress bars
     engine:str='auto', # what runs the backbone (see `features.image_features`)
     n_workers:int|None=None, # decoding processes and matching threads
+    model=None, # the body that embeds the images: None (the offline EfficientNet-Lite0), a fastai `Learner` (its body) or an `nn.Module`; kept in the verifier
 ) -> Learner:
     "Train a pair verifier; returns the fastai `Learner` (its `recorder` holds the learning curve, its validation metrics the held-out groups')."
     import tempfile
@@ -381,7 +402,10 @@ def train_verifier(
     for name, v, lo in (('copies', copies, 1), ('epochs', epochs, 1), ('bs', bs, 2)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{name} must be a whole number >= {lo}, got {v!r}")
     if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct!r}")
-    opts = dict(hashes=FUSED_HASH, keypoints=True, engine=engine, n_workers=n_workers, progress=progress)
+    body = verifier_body(model)
+    from fastdupe.engine import check_engine
+    check_engine(engine, body)
+    opts = dict(hashes=FUSED_HASH, keypoints=True, engine=engine, n_workers=n_workers, progress=progress, **({} if body is None else {'model': body}))
     not_negative = frozenset()
     if groups is None:
         items = get_items(src)
@@ -402,6 +426,7 @@ def train_verifier(
     dls = pair_dataloaders(f, g, not_negative, negatives, valid_pct, embeddings, bs, seed, n_workers=n_workers,
                            negative_inliers=UNLABELLED_INLIERS if groups is None else None)
     learn = verifier_learner(dls)
+    learn.model.set_body(body)
     if progress: learn.fit_one_cycle(epochs, lr)
     else:
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
@@ -456,7 +481,15 @@ def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict) -
         if isinstance(verify_threshold, bool) or not isinstance(verify_threshold, (int, float, np.floating)) or not 0 <= float(verify_threshold) <= 1:
             raise ValueError(f"verify_threshold is a probability in [0, 1], got {verify_threshold!r}")
         verify_threshold = float(verify_threshold)
-    return load_verifier(verify), verify_threshold
+    head = load_verifier(verify)
+    if head.body is not None:
+        if 'model' in kwargs: raise ValueError("this verifier embeds images with its own body (trained with model=): model= does not apply")
+        if kwargs.get('engine') == 'onnx': raise ValueError("this verifier's own body runs in PyTorch; engine='onnx' runs the offline backbone")
+    return head, verify_threshold
+
+def verifier_options(head:PairHead) -> dict:
+    "What a verifier asks of the extraction: its own body as `model=`, or nothing (the offline backbone)."
+    return {} if head.body is None else {'model': head.body, 'engine': 'torch'}
 
 def verified_pairs(
     head:PairHead, # from `load_verifier`

@@ -92,6 +92,42 @@ def test_train_verifier_command(bench, tmp_path):
     assert auc > 0.85, out
     load_verifier(tmp_path/'m.pkl')
 
+def test_verifier_with_a_learners_body(bench, tmp_path):
+    "A verifier trained with the body of a user's own fastai Learner keeps it, and the pipeline and the CLI embed with it."
+    import torch, torchvision
+    from torch import nn
+    from fastai.data.core import DataLoaders, Datasets
+    from fastai.learner import Learner
+    from fastdupe.features import image_features
+    torch.manual_seed(0)
+    body = nn.Sequential(*list(torchvision.models.resnet18(weights=None).children())[:-2])  # 512 channels, pooled
+    yours = Learner(DataLoaders.from_dsets(Datasets([0, 1]), Datasets([0, 1]), bs=1),   # any data: only the body is used
+                    nn.Sequential(body, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 3))), loss_func=nn.CrossEntropyLoss())
+    items = get_items(bench/'images')[:45]
+    learn = train_verifier(items, model=yours, epochs=2, progress=False)
+    assert learn.model.body is body
+    learn.export(tmp_path/'own.pkl')
+    head = load_verifier(tmp_path/'own.pkl')
+    assert isinstance(head.body, nn.Sequential) and head.body is not body  # the file holds a copy of the body
+    # the pipeline embeds with the verifier's body: its pairs are the verifier's pairs over that body's vectors
+    r = find_duplicates(items, verify=tmp_path/'own.pkl', progress=False)
+    f = image_features(items, model=head.body, engine='torch', hashes=FUSED_HASH, keypoints=True, progress=False)
+    assert f.vectors.shape[1] == 512
+    want = verified_pairs(head, f)
+    assert len(r.pairs) and sorted(zip(r.pairs.i.tolist(), r.pairs.j.tolist())) == sorted(zip(want.i.tolist(), want.j.tolist()))
+    np.testing.assert_allclose(np.sort(r.pairs.dist), np.sort(want.dist), atol=1e-4)
+    # options that cannot hold with a body of its own are refused before any work
+    for bad, message in ((dict(model=body), 'model= does not apply'), (dict(engine='onnx'), 'runs in PyTorch'),
+                         (dict(client='local:1'), 'client= runs the offline backbone')):
+        with pytest.raises(ValueError, match=message): find_duplicates(items, verify=head, progress=False, **bad)
+    with pytest.raises(TypeError, match='nn.Module'): train_verifier(items, model='resnet18', progress=False)
+    # from the command line: a Learner's export as --learner
+    yours.export(tmp_path/'yours.pkl')
+    rc, out, err = _run(['train-verifier', bench/'images', '--out', tmp_path/'cli.pkl', '--groups', PATTERN, '--epochs', 1,
+                         '--learner', tmp_path/'yours.pkl', '--quiet'])
+    assert rc == 0, err
+    assert type(load_verifier(tmp_path/'cli.pkl').body).__name__ == 'Sequential'
+
 @pytest.mark.parametrize('argv, message', [
     (['find', '{b}', '--method', 'phash', '--verify', '{m}'], 'judges the candidates of fused'),
     (['find', '{b}', '--verify-threshold', '0.5'], 'give --verify too'),
@@ -102,6 +138,8 @@ def test_train_verifier_command(bench, tmp_path):
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--column', 'room'], 'group column of a CSV'),
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--epochs', '0'], 'at least 1'),
     (['train-verifier', '{b}', '--out', '/proc/m.pkl'], '--out /proc/m.pkl'),
+    (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--learner', '{t}/none.pkl'], '--learner'),
+    (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--learner', '{m}', '--engine', 'onnx'], 'runs with --engine torch'),
 ])
 def test_bad_arguments_exit_2(bench, self_supervised, tmp_path, argv, message):
     argv = [a.format(b=bench/'images', m=self_supervised[1], t=tmp_path) for a in argv]
