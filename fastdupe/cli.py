@@ -374,6 +374,9 @@ def _train_parser(sub):
     t.add_argument('--learner', metavar='FILE', default=None,
                    help="a fastai Learner written by learn.export(): its body embeds the images, and the verifier keeps it "
                         "(default: the offline EfficientNet-Lite0)")
+    t.add_argument('--fine-tune', type=int, default=0, metavar='N',
+                   help='epochs of fine-tuning the body as a Siamese network first; the verifier keeps the tuned body and '
+                        'find --verify embeds with it in PyTorch (default 0: the body as it is)')
     t.add_argument('--workers', type=int, default=None, help='processes for decoding (default: one per core)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')
 
@@ -389,6 +392,8 @@ def train_command(a, p, out=None) -> int:
     if a.learner is not None:
         if not Path(a.learner).is_file(): p.error(f"--learner {a.learner}: no such file (write one with learn.export())")
         if a.engine == 'onnx': p.error("--engine onnx runs the offline backbone; a --learner's body runs with --engine torch")
+    if a.fine_tune < 0: p.error(f"--fine-tune must be 0 or more epochs, got {a.fine_tune}")
+    if a.fine_tune and a.engine == 'onnx': p.error("--engine onnx runs the offline backbone as it is; a fine-tuned body runs with --engine torch")
     if not Path(a.path).exists():
         print(f"fastdupe: error: {a.path} does not exist", file=sys.stderr); return 1
     from fastdupe.verify import train_verifier  # torch and fastai: only for this command
@@ -400,7 +405,7 @@ def train_command(a, p, out=None) -> int:
             try: body = load_learner(a.learner, cpu=True)
             except Exception as e: raise ValueError(f"--learner {a.learner} cannot be read as an exported fastai Learner ({type(e).__name__}: {e})") from e
         learn = train_verifier(a.path, groups=a.groups, column=a.column or 'group', copies=a.copies or 3, epochs=a.epochs,
-                               seed=a.seed, progress=progress, engine=a.engine, n_workers=a.workers, model=body)
+                               seed=a.seed, progress=progress, engine=a.engine, n_workers=a.workers, model=body, fine_tune=a.fine_tune)
     except (ValueError, FileNotFoundError) as e:  # groups, patterns, CSVs: checked before training
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
     with learn.no_bar(): loss, acc, auc = learn.validate()

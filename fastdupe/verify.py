@@ -6,7 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/verify.html.md"""
 
 # %% ../nbs/05c_verify.ipynb #6bf8e1ad
 from __future__ import annotations
-import csv, io, math, os, re
+import copy, csv, io, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -20,11 +20,11 @@ from .keypoints import pair_inliers, keypoint_counts, KeypointRule
 from .pipeline import candidate_pairs, model_pairs, fused_codes, _cross_only, _min_pairs_union, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
 
 # %% auto #0
-__all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'UNLABELLED_INLIERS', 'groups_from_pattern',
-           'groups_from_folders', 'groups_from_csv', 'check_groups', 'augment', 'PairEvidence', 'pair_evidence',
-           'PairHead', 'pair_rows', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner',
-           'verifier_body', 'train_verifier', 'load_verifier', 'pair_probabilities', 'check_verify', 'verifier_options',
-           'verified_pairs']
+__all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'UNLABELLED_INLIERS', 'FINE_TUNE_PAIRS',
+           'groups_from_pattern', 'groups_from_folders', 'groups_from_csv', 'check_groups', 'augment', 'PairEvidence',
+           'pair_evidence', 'PairHead', 'pair_rows', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc',
+           'verifier_learner', 'verifier_body', 'train_verifier', 'SiameseNet', 'fine_tune_body', 'load_verifier',
+           'pair_probabilities', 'check_verify', 'verifier_options', 'verified_pairs']
 
 # %% ../nbs/05c_verify.ipynb #b199defd
 def groups_from_pattern(
@@ -356,6 +356,11 @@ def _write_copies(items:list, copies:int, folder:Path, seed:int, progress:bool) 
         host = img  # the next image's copies may be pasted onto this one
     return paths, of
 
+def _fit(learn:Learner, progress:bool, *args):
+    "`learn.fit_one_cycle(*args)`, with its bar and its table of metrics only with `progress`."
+    if progress: return learn.fit_one_cycle(*args)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(*args)
+
 def _search_joins(f, groups:list) -> set:
     "`frozenset({g, h})` for the groups `g != h` that fused's own rules put in one group: they may be copies of each other."
     from fastdupe.group import group_pairs
@@ -395,41 +400,115 @@ def train_verifier(
     engine:str='auto', # what runs the backbone (see `features.image_features`)
     n_workers:int|None=None, # decoding processes and matching threads
     model=None, # the body that embeds the images: None (the offline EfficientNet-Lite0), a fastai `Learner` (its body) or an `nn.Module`; kept in the verifier
+    fine_tune:int=0, # epochs of fine-tuning the body as a Siamese network before the head is trained (0: the body as it is)
 ) -> Learner:
     "Train a pair verifier; returns the fastai `Learner` (its `recorder` holds the learning curve, its validation metrics the held-out groups')."
     import tempfile
     from fastdupe.features import image_features
-    for name, v, lo in (('copies', copies, 1), ('epochs', epochs, 1), ('bs', bs, 2)):
+    for name, v, lo in (('copies', copies, 1), ('epochs', epochs, 1), ('bs', bs, 2), ('fine_tune', fine_tune, 0)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{name} must be a whole number >= {lo}, got {v!r}")
     if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct!r}")
     body = verifier_body(model)
     from fastdupe.engine import check_engine
     check_engine(engine, body)
-    opts = dict(hashes=FUSED_HASH, keypoints=True, engine=engine, n_workers=n_workers, progress=progress, **({} if body is None else {'model': body}))
-    not_negative = frozenset()
-    if groups is None:
+    if fine_tune and engine == 'onnx': raise ValueError("a fine-tuned body runs in PyTorch; engine='onnx' runs the offline backbone as it is")
+    if embeddings is None: embeddings = groups is not None  # see "Which head" above
+    if groups is not None: items, labels = _resolve_groups(src, groups, column)
+    else:
         items = get_items(src)
         if len(items) < 3: raise ValueError(f"self-supervised training needs at least 3 images, {src} has {len(items)}")
-        with tempfile.TemporaryDirectory(prefix='fastdupe-copies-') as tmp:
+    def pairs(body):
+        "The pairs, with the evidence `body` (None: the offline backbone) measures."
+        opts = dict(hashes=FUSED_HASH, keypoints=True, engine=engine, n_workers=n_workers, progress=progress, **({} if body is None else {'model': body}))
+        f = image_features(images, **opts)
+        if groups is None:
+            g = [source.get(str(p), str(p)) for p in f.items]  # an image and its copies: one group
+            not_negative = _search_joins(f, g)
+        else: g, not_negative = [by_path[str(p)] for p in f.items], frozenset()
+        torch.manual_seed(seed)
+        return f, pair_dataloaders(f, g, not_negative, negatives, valid_pct, embeddings, bs, seed, n_workers=n_workers,
+                                   negative_inliers=UNLABELLED_INLIERS if groups is None else None)
+    with tempfile.TemporaryDirectory(prefix='fastdupe-copies-') as tmp:  # the copies live until the last extraction
+        if groups is None:
             paths, of = _write_copies(items, copies, Path(tmp), seed, progress)
-            f = image_features(list(items) + paths, **opts)
-        source = dict(zip(map(str, paths), map(str, of)))
-        g = [source.get(str(p), str(p)) for p in f.items]  # an image and its copies: one group
-        not_negative = _search_joins(f, g)
-    else:
-        items, labels = _resolve_groups(src, groups, column)
-        f = image_features(items, **opts)
-        by_path = dict(zip(map(str, items), labels))
-        g = [by_path[str(p)] for p in f.items]
-    torch.manual_seed(seed)
-    if embeddings is None: embeddings = groups is not None  # see "Which head" above
-    dls = pair_dataloaders(f, g, not_negative, negatives, valid_pct, embeddings, bs, seed, n_workers=n_workers,
-                           negative_inliers=UNLABELLED_INLIERS if groups is None else None)
+            images, source = list(items) + paths, dict(zip(map(str, paths), map(str, of)))
+        else: images, by_path = items, dict(zip(map(str, items), labels))
+        f, dls = pairs(body)
+        if fine_tune:
+            from fastdupe.features import pretrained_model
+            body = copy.deepcopy(body if body is not None else pretrained_model())  # neither the user's body nor the cached backbone changes
+            fine_tune_body(body, f, dls, fine_tune, seed=seed, progress=progress)
+            f, dls = pairs(body)
     learn = verifier_learner(dls)
     learn.model.set_body(body)
-    if progress: learn.fit_one_cycle(epochs, lr)
-    else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+    _fit(learn, progress, epochs, lr)
+    return learn
+
+# %% ../nbs/05c_verify.ipynb #8e299460
+FINE_TUNE_PAIRS = 2048 # image pairs per fine-tuning epoch
+
+class SiameseNet(nn.Module):
+    "One shared body and a small head on `[|a−b|, a·b]` of the two pooled, L2-normalised embeddings: one logit per pair of images."
+    def __init__(self, body:nn.Module, dim:int, hidden:int=64):
+        super().__init__()
+        self.body, self.head = body, nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    def embed(self, x:torch.Tensor) -> torch.Tensor:
+        from fastdupe.features import _embed
+        return _embed(self.body, x, (0,))  # the extraction's own pooling and normalisation
+    def pair_logit(self, a:torch.Tensor, b:torch.Tensor) -> torch.Tensor: return self.head(torch.cat([(a - b).abs(), a * b], 1)).squeeze(1)
+    def forward(self, xa:torch.Tensor, xb:torch.Tensor) -> torch.Tensor:
+        x = self.embed(torch.cat([xa, xb]))  # one pass of the body for the batch's images
+        return self.pair_logit(x[:len(xa)], x[len(xa):])
+
+class _OnEmbeddings(nn.Module):
+    "The frozen stage: the Siamese head on cached embeddings `[a, b]`."
+    def __init__(self, net:SiameseNet, dim:int): super().__init__(); self.head, self.net, self.dim = net.head, [net], dim
+    def forward(self, x): return self.net[0].pair_logit(x[:, :self.dim], x[:, self.dim:])
+
+class _ImagePairs(torch.utils.data.Dataset):
+    def __init__(self, pictures:dict, a, b, label): self.pictures, self.a, self.b, self.label = pictures, a, b, torch.from_numpy(label)
+    def __len__(self): return len(self.label)
+    def __getitem__(self, k):
+        from fastdupe.features import _as_input
+        return _as_input(self.pictures[int(self.a[k])]), _as_input(self.pictures[int(self.b[k])]), self.label[k]
+    def new_empty(self): return _ImagePairs({}, self.a[:0], self.b[:0], self.label.numpy()[:0])
+
+def _pair_sample(dls:PairDataLoaders, idx:np.ndarray, n:int, rng) -> np.ndarray:
+    "Up to `n` pairs of `idx`, half of them positives where there are enough."
+    lab = dls.label[idx]; pos, neg = idx[lab == 1], idx[lab == 0]
+    k = min(len(pos), n // 2)
+    return np.concatenate([rng.choice(pos, k, replace=False), rng.choice(neg, min(len(neg), n - k), replace=False)])
+
+def fine_tune_body(
+    body:nn.Module, # the body to tune (tuned in place: pass a copy)
+    f, # the `Features` it extracted (`vectors`, `items`)
+    dls:PairDataLoaders, # the pairs (`pair_dataloaders`)
+    epochs:int=1, # unfrozen passes over `FINE_TUNE_PAIRS` pairs
+    lr:float=1e-3, # the head's peak learning rate (the body's is a tenth)
+    bs:int=32, # image pairs per batch
+    seed:int=0, progress:bool=True,
+) -> Learner:
+    "Fine-tune `body` as a Siamese verifier on `dls`' pairs: frozen on cached embeddings, then unfrozen on the images. Returns the image-pair `Learner`."
+    from fastdupe.features import _load, DEDUP_SIZE
+    from fastai.torch_core import params
+    rng = np.random.default_rng(seed)
+    tr, va = _pair_sample(dls, dls.train_idx, FINE_TUNE_PAIRS, rng), _pair_sample(dls, dls.valid_idx, FINE_TUNE_PAIRS // 4, rng)
+    ev, dim = dls.evidence, f.vectors.shape[1]
+    net = SiameseNet(body, dim)
+    # frozen: the head on the embeddings already made
+    v = np.asarray(f.vectors, np.float32)
+    rows = lambda t: _PairDataset(np.concatenate([v[ev.i[t]], v[ev.j[t]]], 1), dls.label[t])
+    frozen = Learner(DataLoaders.from_dsets(rows(tr), rows(va), bs=256, num_workers=0), _OnEmbeddings(net, dim), loss_func=BCEWithLogitsLossFlat())
+    _fit(frozen, False, 3, 1e-2)
+    # unfrozen: the images of the sampled pairs, each decoded once
+    need = np.unique(np.concatenate([ev.i[tr], ev.j[tr], ev.i[va], ev.j[va]]))
+    pictures = {int(k): _load(f.items[k], DEDUP_SIZE, 'squash')[0] for k in need}
+    ds = lambda t: _ImagePairs(pictures, ev.i[t], ev.j[t], dls.label[t])
+    learn = Learner(DataLoaders.from_dsets(ds(tr), ds(va), bs=bs, num_workers=0, device=default_device()), net,
+                    loss_func=BCEWithLogitsLossFlat(), metrics=[accuracy_multi, roc_auc()], splitter=lambda m: [params(m.body), params(m.head)])
+    net.to(default_device()); body.train()
+    _fit(learn, progress, epochs, slice(lr / 10, lr))
+    body.eval()
     return learn
 
 # %% ../nbs/05c_verify.ipynb #069a605f

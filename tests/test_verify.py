@@ -128,6 +128,24 @@ def test_verifier_with_a_learners_body(bench, tmp_path):
     assert rc == 0, err
     assert type(load_verifier(tmp_path/'cli.pkl').body).__name__ == 'Sequential'
 
+def test_fine_tuned_body(bench, tmp_path):
+    "fine_tune= tunes a copy of the body as a Siamese network; the verifier keeps it and the pipeline embeds with it."
+    import torch, torchvision
+    from torch import nn
+    from fastdupe.features import image_features
+    torch.manual_seed(0)
+    body = nn.Sequential(*list(torchvision.models.resnet18(weights=None).children())[:-2])
+    before = {k: t.clone() for k, t in body.state_dict().items()}
+    items = get_items(bench/'images')[:45]
+    learn = train_verifier(items, model=body, fine_tune=1, epochs=2, progress=False)
+    tuned = learn.model.body
+    assert tuned is not body and all(torch.equal(before[k], t) for k, t in body.state_dict().items())  # the user's body is untouched
+    assert any(not torch.equal(before[k], t) for k, t in tuned.state_dict().items() if t.is_floating_point())
+    r = find_duplicates(items, verify=learn, progress=False)
+    want = verified_pairs(load_verifier(learn), image_features(items, model=tuned, engine='torch', hashes=FUSED_HASH, keypoints=True, progress=False))
+    assert sorted(zip(r.pairs.i.tolist(), r.pairs.j.tolist())) == sorted(zip(want.i.tolist(), want.j.tolist()))
+    with pytest.raises(ValueError, match='fine_tune must be a whole number'): train_verifier(items, fine_tune=-1, progress=False)
+
 @pytest.mark.parametrize('argv, message', [
     (['find', '{b}', '--method', 'phash', '--verify', '{m}'], 'judges the candidates of fused'),
     (['find', '{b}', '--verify-threshold', '0.5'], 'give --verify too'),
@@ -140,6 +158,8 @@ def test_verifier_with_a_learners_body(bench, tmp_path):
     (['train-verifier', '{b}', '--out', '/proc/m.pkl'], '--out /proc/m.pkl'),
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--learner', '{t}/none.pkl'], '--learner'),
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--learner', '{m}', '--engine', 'onnx'], 'runs with --engine torch'),
+    (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--fine-tune', '-1'], '--fine-tune must be 0 or more'),
+    (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--fine-tune', '1', '--engine', 'onnx'], 'a fine-tuned body runs with --engine torch'),
 ])
 def test_bad_arguments_exit_2(bench, self_supervised, tmp_path, argv, message):
     argv = [a.format(b=bench/'images', m=self_supervised[1], t=tmp_path) for a in argv]
