@@ -466,11 +466,17 @@ class _OnEmbeddings(nn.Module):
     def forward(self, x): return self.net[0].pair_logit(x[:, :self.dim], x[:, self.dim:])
 
 class _ImagePairs(torch.utils.data.Dataset):
-    def __init__(self, pictures:dict, a, b, label): self.pictures, self.a, self.b, self.label = pictures, a, b, torch.from_numpy(label)
+    "Pairs of decoded pictures; with `seed`, the second picture of each pair in one of the 8 flips and quarter turns, drawn afresh each time."
+    def __init__(self, pictures:dict, a, b, label, seed:int|None=None):
+        self.pictures, self.a, self.b, self.label = pictures, a, b, torch.from_numpy(label)
+        self.rng = None if seed is None else np.random.default_rng(seed)
     def __len__(self): return len(self.label)
     def __getitem__(self, k):
-        from fastdupe.features import _as_input
-        return _as_input(self.pictures[int(self.a[k])]), _as_input(self.pictures[int(self.b[k])]), self.label[k]
+        from fastdupe.features import _as_input, _view
+        xb = _as_input(self.pictures[int(self.b[k])])
+        # every pair, not only the copies, so that an orientation says nothing: a copy is seen in all 8 over the epochs
+        if self.rng is not None: xb = _view(xb, int(self.rng.integers(8)))
+        return _as_input(self.pictures[int(self.a[k])]), xb, self.label[k]
     def new_empty(self): return _ImagePairs({}, self.a[:0], self.b[:0], self.label.numpy()[:0])
 
 def _pair_sample(dls:PairDataLoaders, idx:np.ndarray, n:int, rng) -> np.ndarray:
@@ -503,8 +509,8 @@ def fine_tune_body(
     # unfrozen: the images of the sampled pairs, each decoded once
     need = np.unique(np.concatenate([ev.i[tr], ev.j[tr], ev.i[va], ev.j[va]]))
     pictures = {int(k): _load(f.items[k], DEDUP_SIZE, 'squash')[0] for k in need}
-    ds = lambda t: _ImagePairs(pictures, ev.i[t], ev.j[t], dls.label[t])
-    learn = Learner(DataLoaders.from_dsets(ds(tr), ds(va), bs=bs, num_workers=0, device=default_device()), net,
+    ds = lambda t, views: _ImagePairs(pictures, ev.i[t], ev.j[t], dls.label[t], seed if views else None)
+    learn = Learner(DataLoaders.from_dsets(ds(tr, True), ds(va, False), bs=bs, num_workers=0, device=default_device()), net,
                     loss_func=BCEWithLogitsLossFlat(), metrics=[accuracy_multi, roc_auc()], splitter=lambda m: [params(m.body), params(m.head)])
     net.to(default_device()); body.train()
     _fit(learn, progress, epochs, slice(lr / 10, lr))
