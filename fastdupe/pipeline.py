@@ -386,9 +386,7 @@ def find_duplicates(
         if kwargs.get('index', 'auto') not in ('auto', *BACKENDS): raise ValueError(f"index must be auto or one of {', '.join(BACKENDS)}, not {kwargs['index']!r}")
     if verify is not None or verify_threshold is not None:
         from fastdupe.verify import check_verify  # torch and fastai load only for a verifier
-        kwargs['verify'], kwargs['verify_threshold'] = check_verify(verify, verify_threshold, method, threshold, kwargs)  # a bad model file stops here
-        if client is not None and kwargs['verify'].body is not None:
-            raise ValueError("this verifier embeds images with its own body (trained with model=); client= runs the offline backbone on the cluster")
+        kwargs['verify'], kwargs['verify_threshold'] = check_verify(verify, verify_threshold, method, threshold, kwargs, client)  # a bad model file stops here
     if client is not None:
         if method in HASH_METHODS: raise ValueError(f"client= runs the model methods (cnn, fused) on a cluster; {method!r} hashes on this machine")
         if db is not None: raise ValueError("client= and db= are two ways to keep fingerprints: a cluster keeps them in its shard folder (shards=)")

@@ -554,7 +554,7 @@ def pair_probabilities(
             out[s:s+block] = torch.sigmoid(head(x)).cpu().numpy()
     return out
 
-def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict) -> tuple[PairHead|None, float|None]:
+def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict, client=None) -> tuple[PairHead|None, float|None]:
     "`find_duplicates`' verifier options, checked before any work: `(head, threshold)`."
     if verify is None: raise ValueError("verify_threshold is the probability a verifier needs; pass verify= (a trained verifier) too")
     if method != 'fused':
@@ -570,6 +570,7 @@ def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict) -
     if head.body is not None:
         if 'model' in kwargs: raise ValueError("this verifier embeds images with its own body (trained with model=): model= does not apply")
         if kwargs.get('engine') == 'onnx': raise ValueError("this verifier's own body runs in PyTorch; engine='onnx' runs the offline backbone")
+        if client is not None: raise ValueError("this verifier embeds images with its own body (trained with model=); client= runs the offline backbone on the cluster")
     return head, verify_threshold
 
 def verifier_options(head:PairHead) -> dict:
