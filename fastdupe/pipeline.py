@@ -325,11 +325,11 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     side = _sides(paths, first)
     codes = fused_codes(f, paths, store, n_workers, progress) if fused and len(paths) > 1 else None
     if verify is not None:
-        from fastdupe.verify import verified_pairs
+        from fastdupe.verify import verified_search
         vt = VERIFY_THRESHOLD if verify_threshold is None else float(verify_threshold)
-        pairs = verified_pairs(verify, f, vt, index, side, codes, n_workers)
-        # the verifier scores its candidates only: groups measure distance by those pairs (1 - probability)
-        return Found(paths, f.infos, pairs, f.bad, 1 - vt, None)
+        pairs, dist_fn = verified_search(verify, f, vt, index, side, codes, n_workers)
+        # distances are the verifier's too: 1 - its probability, for the pairs it kept and for each member and its kept image
+        return Found(paths, f.infos, pairs, f.bad, 1 - vt, dist_fn)
     pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold)
     v = f.vectors
     dist_fn = lambda idx, kk: 1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy, csv, io, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 from .core import Pairs, pair_dots
@@ -17,14 +17,15 @@ from .intake import get_items
 from .hashing import turned_pairs, turned_distance
 from .score import crowd_levels, detail_correlation, CROWD_K, CORRELATION_K, CrowdRule
 from .keypoints import pair_inliers, keypoint_counts, KeypointRule
-from .pipeline import candidate_pairs, model_pairs, fused_codes, _cross_only, _min_pairs_union, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
+from .pipeline import candidate_pairs, model_pairs, fused_codes, _cross_only, _min_pairs_union, _lookup, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'UNLABELLED_INLIERS', 'FINE_TUNE_PAIRS',
            'groups_from_pattern', 'groups_from_folders', 'groups_from_csv', 'check_groups', 'augment', 'PairEvidence',
-           'pair_evidence', 'PairHead', 'pair_rows', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc',
-           'verifier_learner', 'verifier_body', 'train_verifier', 'SiameseNet', 'fine_tune_body', 'load_verifier',
-           'pair_probabilities', 'check_verify', 'verifier_options', 'verified_pairs']
+           'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows', 'PairDataLoaders', 'pair_dataloaders',
+           'roc_auc', 'verifier_learner', 'verifier_body', 'train_verifier', 'SiameseNet', 'fine_tune_body',
+           'load_verifier', 'pair_probabilities', 'check_verify', 'verifier_options', 'verified_pairs',
+           'verified_search']
 
 # %% ../nbs/05c_verify.ipynb #b199defd
 def groups_from_pattern(
@@ -173,19 +174,22 @@ def _check_features(f):
     missing = [k for k in ('hashes', 'keypoints', 'thumbnails', 'detail') if getattr(f, k) is None]
     if missing: raise ValueError(f"a verifier needs the features fused extracts from files (hashes='phash', keypoints=True); these lack {', '.join(missing)}")
 
-def pair_evidence(
+def _no_pairs() -> PairEvidence:
+    return PairEvidence(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(EVIDENCE)), np.float32))
+
+def evidence_search(
     f, # `features.Features` as fused extracts them (hashes and keypoints)
     index:str='exact', # the embedding search's backend (see `search.BACKENDS`)
     side:np.ndarray|None=None, # for a cross-set search: True for the first set's items
     codes:tuple|None=None, # `pipeline.fused_codes` where the hashes come from a store (default: `f.hashes`)
     n_workers:int|None=None, # threads for the keypoint matching
-) -> PairEvidence:
-    "The verifier's candidate pairs among `f`'s images, with their `EVIDENCE`."
+) -> tuple[PairEvidence, Callable]:
+    "`(the candidates with their EVIDENCE, describe)`: `describe(i, j)` gives any other pairs the same measures, against the same crowds."
     if codes is None:
         _check_features(f); codes = fused_codes(f, f.items)
     elif f.keypoints is None or f.thumbnails is None: _check_features(f)
     v, n = f.vectors, len(f)
-    if n < 2: return PairEvidence(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(EVIDENCE)), np.float32))
+    if n < 2: return _no_pairs(), lambda i, j: _no_pairs()
     hashes, m = codes
     plain, turned = np.zeros(n, np.uint64), np.zeros((n, hashes[FUSED_HASH+'@turns'].shape[1]), np.uint64)
     plain[m], turned[m] = hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns']
@@ -193,18 +197,32 @@ def pair_evidence(
     hp = turned_pairs(hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns'], VERIFY_HASH_BITS, k=FUSED_HASH_K)
     # the union of both searches, each pair once (its distance, cosine or bits, is not used)
     cand = _min_pairs_union(sp, _cross_only(Pairs.from_unordered(m[hp.i], m[hp.j], hp.dist), side))
-    i, j = cand.i.astype(np.int64), cand.j.astype(np.int64)
+    ci, cj = cand.i.astype(np.int64), cand.j.astype(np.int64)
     levels = crowd_levels(n, sp.i, sp.j, sp.sim, CROWD_K)
-    cos = pair_dots(v, i, j)
-    corr = detail_correlation(f.thumbnails, i, j)
-    clev = crowd_levels(n, i, j, corr, CORRELATION_K)
-    inl = np.maximum(pair_inliers(f.keypoints, i, j, None, n_workers), 0)
+    ccorr = detail_correlation(f.thumbnails, ci, cj)
+    clev = crowd_levels(n, ci, cj, ccorr, CORRELATION_K)  # the crowds are the candidates': a pair described later meets the same ones
     nk, det = keypoint_counts(f.keypoints), np.asarray(f.detail, np.float32)
     above = lambda x, lv: x - np.where(np.isinf(lv), -1, lv)  # an image with no crowd: the level is -1
-    values = np.stack([cos, above(cos, np.maximum(levels[i], levels[j])), corr, above(corr, np.maximum(clev[i], clev[j])),
-                       turned_distance(plain, turned, i, j), np.log1p(inl), np.log1p(np.minimum(nk[i], nk[j])),
-                       np.minimum(det[i], det[j])], 1).astype(np.float32)
-    return PairEvidence(i, j, values)
+
+    def describe(i, j, corr=None) -> PairEvidence:
+        i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+        i, j = np.maximum(i, j), np.minimum(i, j)
+        if not len(i): return _no_pairs()
+        cos = pair_dots(v, i, j)
+        corr = detail_correlation(f.thumbnails, i, j) if corr is None else corr
+        inl = np.maximum(pair_inliers(f.keypoints, i, j, None, n_workers), 0)
+        values = np.stack([cos, above(cos, np.maximum(levels[i], levels[j])), corr, above(corr, np.maximum(clev[i], clev[j])),
+                           turned_distance(plain, turned, i, j), np.log1p(inl), np.log1p(np.minimum(nk[i], nk[j])),
+                           np.minimum(det[i], det[j])], 1).astype(np.float32)
+        return PairEvidence(i, j, values)
+    return describe(ci, cj, ccorr), describe
+
+def pair_evidence(
+    f, # `features.Features` as fused extracts them (hashes and keypoints)
+    index:str='exact', side:np.ndarray|None=None, codes:tuple|None=None, n_workers:int|None=None, # see `evidence_search`
+) -> PairEvidence:
+    "The verifier's candidate pairs among `f`'s images, with their `EVIDENCE`."
+    return evidence_search(f, index, side, codes, n_workers)[0]
 
 # %% ../nbs/05c_verify.ipynb #71e4094f
 import torch
@@ -259,6 +277,12 @@ class _PairDataset(torch.utils.data.Dataset):
 def _balance(label:np.ndarray) -> str:
     pos = int(label.sum()); return f"{len(label)} pairs: {pos} same ({pos / max(len(label), 1):.0%}), {len(label) - pos} different"
 
+def _seeded(dls:DataLoaders, seed:int) -> DataLoaders:
+    "`dls` whose loaders shuffle by `seed`: fastai seeds each loader's order from Python's global `random`, which no one here set."
+    import random
+    for k, dl in enumerate(dls.loaders): dl.rng = random.Random(seed * 2 + k)
+    return dls
+
 class PairDataLoaders(DataLoaders):
     "fastai `DataLoaders` of candidate pairs; the repr states each side's class balance."
     def __repr__(self): return f"PairDataLoaders(train: {_balance(self.train_ds.label.numpy())}; valid: {_balance(self.valid_ds.label.numpy())})"
@@ -303,6 +327,7 @@ def pair_dataloaders(
     v = np.asarray(f.vectors, np.float32) if embeddings else None
     dls = PairDataLoaders.from_dsets(_PairDataset(pair_rows(v, ev, tr), label[tr]), _PairDataset(pair_rows(v, ev, va), label[va]),
                                      bs=bs, num_workers=0, device=default_device())
+    _seeded(dls, seed)
     dls.evidence, dls.label, dls.train_idx, dls.valid_idx, dls.dim = ev, label, tr, va, (f.vectors.shape[1] if embeddings else 0)
     return dls
 
@@ -504,13 +529,13 @@ def fine_tune_body(
     # frozen: the head on the embeddings already made
     v = np.asarray(f.vectors, np.float32)
     rows = lambda t: _PairDataset(np.concatenate([v[ev.i[t]], v[ev.j[t]]], 1), dls.label[t])
-    frozen = Learner(DataLoaders.from_dsets(rows(tr), rows(va), bs=256, num_workers=0), _OnEmbeddings(net, dim), loss_func=BCEWithLogitsLossFlat())
+    frozen = Learner(_seeded(DataLoaders.from_dsets(rows(tr), rows(va), bs=256, num_workers=0), seed), _OnEmbeddings(net, dim), loss_func=BCEWithLogitsLossFlat())
     _fit(frozen, False, 3, 1e-2)
     # unfrozen: the images of the sampled pairs, each decoded once
     need = np.unique(np.concatenate([ev.i[tr], ev.j[tr], ev.i[va], ev.j[va]]))
     pictures = {int(k): _load(f.items[k], DEDUP_SIZE, 'squash')[0] for k in need}
     ds = lambda t, views: _ImagePairs(pictures, ev.i[t], ev.j[t], dls.label[t], seed if views else None)
-    learn = Learner(DataLoaders.from_dsets(ds(tr, True), ds(va, False), bs=bs, num_workers=0, device=default_device()), net,
+    learn = Learner(_seeded(DataLoaders.from_dsets(ds(tr, True), ds(va, False), bs=bs, num_workers=0, device=default_device()), seed), net,
                     loss_func=BCEWithLogitsLossFlat(), metrics=[accuracy_multi, roc_auc()], splitter=lambda m: [params(m.body), params(m.head)])
     net.to(default_device()); body.train()
     _fit(learn, progress, epochs, slice(lr / 10, lr))
@@ -584,7 +609,23 @@ def verified_pairs(
     index:str='exact', side:np.ndarray|None=None, codes:tuple|None=None, n_workers:int|None=None, # see `pair_evidence`
 ) -> Pairs:
     "The candidate pairs the verifier keeps, at distance `1 − probability`."
-    ev = pair_evidence(f, index, side, codes, n_workers)
+    return verified_search(head, f, threshold, index, side, codes, n_workers)[0]
+
+def verified_search(
+    head:PairHead, f, threshold:float=VERIFY_THRESHOLD, # see `verified_pairs`
+    index:str='exact', side:np.ndarray|None=None, codes:tuple|None=None, n_workers:int|None=None, # see `pair_evidence`
+) -> tuple[Pairs, Callable]:
+    "`(verified_pairs, dist_fn)`: `dist_fn(indices, k)` is `1 − probability` of any pairs `(indices, k)`, for a group's distances to its kept image."
+    ev, describe = evidence_search(f, index, side, codes, n_workers)
     p = pair_probabilities(head, f.vectors, ev)
     ok = p >= threshold
-    return Pairs.from_unordered(ev.i[ok], ev.j[ok], (1 - p[ok]).astype(np.float64)).sorted()
+    pairs = Pairs.from_unordered(ev.i[ok], ev.j[ok], (1 - p[ok]).astype(np.float64)).sorted()
+    def dist_fn(idx, k) -> np.ndarray:
+        # a group's kept image need not be the image its members matched (hub groups): a pair the verifier has not
+        # seen is described and judged now; a candidate keeps the probability it had, so the CSV agrees with the pairs
+        idx = np.asarray(idx, np.int64); kk = np.full(len(idx), k, np.int64)
+        q = _lookup(len(f), ev.i, ev.j, p, idx, kk).astype(np.float64)
+        new = q < 0
+        if new.any(): q[new] = pair_probabilities(head, f.vectors, describe(idx[new], kk[new]))
+        return 1 - q
+    return pairs, dist_fn

@@ -9,7 +9,7 @@ from fastdupe.eval import build_benchmark, load_truth
 from fastdupe.intake import get_items
 from fastdupe.pipeline import find_duplicates, FUSED_HASH
 from fastdupe.verify import (groups_from_pattern, train_verifier, load_verifier, pair_probabilities, pair_evidence,
-                             verified_pairs, EVIDENCE)
+                             verified_pairs, verified_search, EVIDENCE)
 
 PATTERN = r'(?P<group>\d+)_'  # the benchmark names each file after its original's number
 
@@ -59,6 +59,35 @@ def test_verifier_separates_held_out_groups(bench, tmp_path):
     np.testing.assert_allclose(pair_probabilities(load_verifier(tmp_path/'v.pkl'), f.vectors, ev),
                                pair_probabilities(load_verifier(learn), f.vectors, ev), atol=1e-5)
 
+def test_same_seed_same_verifier(bench):
+    "Training is repeatable: the same images and seed give the same verifier (fastai's shuffling included); another seed another."
+    import torch
+    items = get_items(bench/'images')[:60]
+    a, b, c = (train_verifier(items, epochs=2, seed=s, progress=False) for s in (0, 0, 1))
+    sa, sb, sc = (m.model.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+def test_distances_beyond_the_kept_pairs(bench, self_supervised):
+    "dist_fn agrees with the kept pairs, and judges a pair the search never proposed as the verifier would."
+    from fastdupe.features import image_features
+    head = load_verifier(self_supervised[0])
+    items = get_items(bench/'images')[:60]
+    f = image_features(items, hashes=FUSED_HASH, keypoints=True, progress=False)
+    pairs, dist_fn = verified_search(head, f)
+    assert len(pairs) > 10
+    np.testing.assert_allclose([dist_fn(np.array([i]), j)[0] for i, j in zip(pairs.i.tolist(), pairs.j.tolist())], pairs.dist, atol=1e-6)
+    ev = pair_evidence(f)
+    proposed = set(zip(ev.i.tolist(), ev.j.tolist()))
+    far = [(i, j) for i in range(len(f)) for j in range(i) if (i, j) not in proposed][:30]
+    assert far, "the benchmark's 60 images should have pairs the search does not propose"
+    d = np.concatenate([dist_fn(np.array([i]), j) for i, j in far])
+    # images the search did not even propose are almost never copies: the verifier says so (distance near 1)
+    assert ((0 <= d) & (d <= 1)).all() and np.median(d) > 0.9, d
+    # either order, one answer
+    i, j = far[0]
+    np.testing.assert_allclose(dist_fn(np.array([j]), i), dist_fn(np.array([i]), j), atol=1e-6)
+
 def test_self_supervised_verifier_in_the_pipeline(bench, self_supervised, tmp_path):
     "No labels: the verifier finds the benchmark's groups about as well as fused's rules, and the CSV shows 1 - probability."
     learn, fn = self_supervised
@@ -75,7 +104,21 @@ def test_self_supervised_verifier_in_the_pipeline(bench, self_supervised, tmp_pa
     assert (checked.pairs.dist <= 0.5 + 1e-6).all() and (strict.pairs.dist <= 0.05 + 1e-6).all()
     checked.save(tmp_path/'out.csv')
     rows = list(csv.DictReader(open(tmp_path/'out.csv')))
-    assert rows and all(0 <= float(r['distance']) <= 0.5 for r in rows)
+    # each member's distance to its group's kept image is the verifier's 1 - probability: a number, never blank or NaN,
+    # and where the verifier kept that very pair, the pair's own distance
+    assert rows and all(0 <= float(r['distance']) <= 1 for r in rows)
+    kept_pair = {(max(a, b), min(a, b)): d for a, b, d in zip(checked.pairs.i.tolist(), checked.pairs.j.tolist(), checked.pairs.dist.tolist())}
+    index = {str(p): k for k, p in enumerate(checked.paths)}
+    by_group = {}
+    for r in rows: by_group.setdefault(r['group'], []).append(r)
+    direct = 0
+    for g in by_group.values():
+        keeper = index[g[0]['path']]
+        for r in g[1:]:
+            m = index[r['path']]
+            if (key := (max(keeper, m), min(keeper, m))) in kept_pair:
+                assert abs(float(r['distance']) - kept_pair[key]) <= 1e-4, (r, kept_pair[key]); direct += 1
+    assert direct > 0
     # a fingerprint database gives the verifier the same evidence (its hashes from the store): the same groups, twice
     for _ in range(2): assert _groups(find_duplicates(bench/'images', verify=fn, db=tmp_path/'f.db', progress=False)) == _groups(checked)
     # the CLI reads the same file and finds the same groups
