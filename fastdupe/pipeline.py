@@ -332,7 +332,8 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
         return Found(paths, f.infos, pairs, f.bad, 1 - vt, dist_fn)
     pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold)
     v = f.vectors
-    dist_fn = lambda idx, kk: 1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32)
+    # a cosine of two copies can round above 1: a distance is never below 0
+    dist_fn = lambda idx, kk: np.maximum(1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32), 0)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
     return Found(paths, f.infos, pairs, f.bad, thr, dist_fn)
 
