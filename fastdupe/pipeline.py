@@ -293,7 +293,7 @@ def model_pairs(
             if flat is not None:  # flat images hash alike: their hash matches are no evidence
                 informative = ~(flat[a] | flat[b]); a, b = a[informative], b[informative]
             if kp_rule:  # two textures can share a hash; keypoints refuse that as they refuse a cosine
-                known = _lookup(n, sp.i, sp.j, counted, a, b)  # pairs the cosine stage matched already are not matched again
+                known = _pair_table(n, sp.i, sp.j, counted)(a, b)  # pairs the cosine stage matched already are not matched again
                 ok = kp_rule.judge(f.keypoints, a, b, np.ones(len(a), bool), np.ones(len(a), bool), known=known)
                 a, b = a[ok], b[ok]
             d = 1 - pair_dots(v, a, b)
@@ -337,14 +337,16 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
     return Found(paths, f.infos, pairs, f.bad, thr, dist_fn)
 
-def _lookup(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
-    "`values` of the pairs `(a, b)` (either order) among the pairs `(i, j)` (`i > j`), -1 where absent."
-    if not len(i): return np.full(len(a), -1, np.int64)
+def _pair_table(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray) -> Callable:
+    "`lookup(a, b)`: `values` of the pairs `(a, b)` (either order) among the pairs `(i, j)` (`i > j`), -1 where absent; sorted once for any number of lookups."
+    if not len(i): return lambda a, b: np.full(len(a), -1, np.int64)
     key = i.astype(np.int64) * n + j
-    o = np.argsort(key); key = key[o]
-    q = np.maximum(a, b).astype(np.int64) * n + np.minimum(a, b)
-    at = np.minimum(np.searchsorted(key, q), len(key) - 1)
-    return np.where(key[at] == q, values[o][at], -1)
+    o = np.argsort(key); key, values = key[o], np.asarray(values)[o]
+    def lookup(a:np.ndarray, b:np.ndarray) -> np.ndarray:
+        q = np.maximum(a, b).astype(np.int64) * n + np.minimum(a, b)
+        at = np.minimum(np.searchsorted(key, q), len(key) - 1)
+        return np.where(key[at] == q, values[at], -1)
+    return lookup
 
 def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
     from fastdupe.hashing import min_pairs
