@@ -17,10 +17,10 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 import fastdupe
 
 # %% auto #0
-__all__ = ['BENCH_SOURCES', 'BENCH_DONT_CARE', 'TRANSFORMS', 'SAMPLE_PHOTOS', 'SAMPLE_LAYOUT', 'as_pairs', 'Scores',
-           'pairwise_scores', 'source_available', 'load_source', 'apply_transform', 'seeded_rng', 'save_image',
-           'build_benchmark', 'Truth', 'load_truth', 'recall_by_transform', 'sample_dir', 'split_sample', 'make_sample',
-           'load_sample_truth']
+__all__ = ['BENCH_SOURCES', 'PIP_SOURCES', 'BENCH_DONT_CARE', 'TRANSFORMS', 'SAMPLE_PHOTOS', 'SAMPLE_LAYOUT', 'as_pairs',
+           'Scores', 'pairwise_scores', 'source_available', 'load_source', 'apply_transform', 'seeded_rng',
+           'save_image', 'build_benchmark', 'Truth', 'load_truth', 'recall_by_transform', 'sample_dir', 'split_sample',
+           'make_sample', 'load_sample_truth']
 
 # %% ../nbs/10_eval.ipynb #c7be94bf
 def _norm(x, key=None):
@@ -112,6 +112,8 @@ BENCH_SOURCES = [
     *[(f'aloe{k}', f'opencv:aloeL.jpg@1x2:{k}') for k in range(2)],
     *[(f'building{k}', f'opencv:building.jpg@1x2:{k}') for k in range(2)],
 ]
+# The sources pip installs (scikit-image's and scikit-learn's photos): on every machine, so tests draw from these.
+PIP_SOURCES = [s for s in BENCH_SOURCES if s[1].startswith(('skimage:', 'sklearn:'))]
 
 # Different photos that are near-identical anyway: every pair across the two groups is don't-care.
 BENCH_DONT_CARE = [('aero1','aero3'), ('basketball1','basketball2'), ('box','box_in_scene'), ('ela_original','ela_modified'),
@@ -246,22 +248,28 @@ def save_image(img, path:Path, quality:int):
 
 # %% ../nbs/10_eval.ipynb #e43fde15
 def build_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv` and `dont_care.csv` (must be empty or missing)
-                    n_originals:int|None=None, # how many of `BENCH_SOURCES` to use (a seeded subset); None: all
+                    n_originals:int|None=None, # how many of the sources to use (a seeded subset); None: all
                     seed:int=0, # every random choice derives from it
                     copies_per_original:int=11, # transformations drawn for each original that gets copies
                     n_negatives:int|None=None, # originals that get no copies; None: about one in six
                     transforms:Sequence[str]=TRANSFORMS, # the transformations to draw from
                     png_share:float=0.08, # share of files (other than JPEG-quality copies) saved as PNG
                     max_side:int=512, # originals are shrunk to at most this many pixels on the long side
+                    sources:Sequence|None=None, # (name, source) photos; None: the installed `BENCH_SOURCES`
                    ) -> Truth:
     "Write a duplicate-detection benchmark of real photos with known transformed copies; return its ground truth."
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()): raise FileExistsError(f"{dest} is not empty; build_benchmark writes a fresh folder")
     for t in transforms: apply_transform(Image.new('RGB', (8, 8)), t)  # fail early on unknown names
     if not 1<=copies_per_original<=len(transforms): raise ValueError(f"copies_per_original must be in 1..{len(transforms)}")
-    srcs = _available(list(BENCH_SOURCES), 'benchmark', "Debian's opencv-doc adds them: apt-get install opencv-doc")
+    srcs = _available(list(BENCH_SOURCES if sources is None else sources), 'benchmark',
+                      "Debian's opencv-doc adds them: apt-get install opencv-doc")
+    if n_originals is not None and not 1<=n_originals<=len(srcs):
+        more = '' if sources is not None or len(srcs) == len(BENCH_SOURCES) else (
+            f"; {len(srcs)} of its photos are installed here (opencv-doc adds more), and sources=PIP_SOURCES "
+            f"takes the {len(PIP_SOURCES)} every install has")
+        raise ValueError(f"n_originals must be in 1..{len(srcs)}{more}")
     if n_originals is not None:
-        if not 1<=n_originals<=len(srcs): raise ValueError(f"n_originals must be in 1..{len(srcs)}")
         keep = set(seeded_rng(seed, 'subset').permutation(len(srcs))[:n_originals].tolist())
         srcs = [s for k,s in enumerate(srcs) if k in keep]
     n_neg = round(len(srcs)/6) if n_negatives is None else n_negatives
