@@ -6,14 +6,14 @@ Docs: https://fastdupe.github.io/fastdupe/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #77360fe7
 from __future__ import annotations
-import os
+import contextlib, json, os, re, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 import numpy as np
 
 # %% auto #0
-__all__ = ['BadFile', 'ImageInfo', 'Pairs', 'rel_name', 'shown_distance', 'pair_dots']
+__all__ = ['BadFile', 'ImageInfo', 'Pairs', 'rel_name', 'shown_name', 'json_text', 'atomic_open', 'shown_distance', 'pair_dots']
 
 # %% ../nbs/00_core.ipynb #03ad200f
 @dataclass(frozen=True)
@@ -93,6 +93,42 @@ def rel_name(p:str|Path, path:str|Path) -> str:
     "`p` relative to `path`, with forward slashes (absolute when on another drive)."
     try: return Path(os.path.relpath(Path(p).absolute(), Path(path).absolute())).as_posix()
     except ValueError: return Path(p).absolute().as_posix()
+
+# %% ../nbs/00_core.ipynb #8d9f6a34
+_NOT_UTF8 = re.compile('[\udc80-\udcff]') # what surrogateescape makes of a byte that is not UTF-8
+
+def shown_name(p) -> str:
+    "`p` (a path or any text) as fastdupe shows it to a reader: each byte that is not UTF-8 as `\\xNN`."
+    return _NOT_UTF8.sub(lambda m: f'\\x{ord(m.group()) - 0xdc00:02x}', str(p))
+
+def json_text(obj, **kwargs) -> str:
+    "`json.dumps(obj, ensure_ascii=False, **kwargs)` with each byte of a name that is not UTF-8 as a `\\udcXX` escape (valid JSON)."
+    return _NOT_UTF8.sub(lambda m: f'\\u{ord(m.group()):04x}', json.dumps(obj, ensure_ascii=False, **kwargs))
+
+def _umask() -> int:
+    u = os.umask(0); os.umask(u)
+    return u
+
+@contextlib.contextmanager
+def atomic_open(
+    fn:str|Path, # the file to write (its folder must exist)
+    mode:str='w', # 'w' (text: UTF-8, names that are not UTF-8 as their bytes) or 'wb'
+    **kwargs, # for `open` (e.g. newline='')
+):
+    "Write `fn` in one step: a temporary file beside it, renamed over it when the block ends without an error."
+    fn = Path(fn)
+    keep = fn.stat().st_mode & 0o777 if fn.exists() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f'.{fn.name}.', suffix='.tmp', dir=fn.parent)
+    if 'b' not in mode: kwargs = dict(encoding='utf-8', errors='surrogateescape', **kwargs)
+    try:
+        with open(fd, mode, **kwargs) as f:
+            yield f
+            f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, keep)
+        os.replace(tmp, fn)
+    except BaseException:
+        with contextlib.suppress(OSError): os.remove(tmp)  # our own temporary file, never user data
+        raise
 
 # %% ../nbs/00_core.ipynb #2677ba66
 def shown_distance(d) -> float|int:

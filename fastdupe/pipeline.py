@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
-from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots
+from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots, atomic_open, json_text
 from .intake import get_items, safe_read, as_item, is_url, DEFAULT_MAX_PIXELS
 from .score import CrowdRule, crowd_levels, within_top
 from .keypoints import KeypointRule
@@ -57,6 +57,14 @@ def identical_pixels(
     return {x: find(x) for x in list(parent)}
 
 # %% ../nbs/05a_pipeline.ipynb #09bd23ea
+def _identical_or(pairs:Pairs, ok:np.ndarray, paths:Sequence[Path], infos:Sequence[ImageInfo], tolerance:float) -> Pairs:
+    "The pairs `ok` keeps, and those it refused whose two images have the same pixels (same bytes included): a rule about flat images never refuses a copy."
+    cand = pairs[~ok & (pairs.dist <= tolerance)]
+    if not len(cand): return pairs[ok]
+    cls = identical_pixels(paths, infos, cand, tolerance)
+    same = np.array([cls.get(a, -1) == cls.get(b, -2) for a, b in zip(cand.i.tolist(), cand.j.tolist())], bool)
+    return Pairs.concat([pairs[ok], cand[same]]).sorted()
+
 def match_kinds(paths:Sequence[Path], infos:Sequence[ImageInfo], g:Group, identical:dict) -> list[str]:
     "How each member of `g` matches `g.members[0]`: '' for itself, 'exact' (the same bytes), 'pixels' (the same decoded pixels) or 'near'."
     k0, res, d0 = g.members[0], [], None
@@ -120,23 +128,24 @@ class Duplicates:
         return res
 
     def save(self, fn:str|Path) -> Path:
-        "Write groups to `fn` (.csv with `OUTPUT_COLUMNS`, or .json with groups, summary and bad files)."
+        "Write groups to `fn` (.csv with `OUTPUT_COLUMNS`, or .json with groups, summary and bad files), in one step; names that are not UTF-8 as `core.atomic_open` and `core.json_text` write them."
         fn = Path(fn)
         if fn.suffix.lower() == '.csv':
             import csv
-            with open(fn, 'w', newline='', encoding='utf-8') as f:
+            with atomic_open(fn, newline='') as f:
                 w = csv.DictWriter(f, self.columns); w.writeheader(); w.writerows(self.rows())
         elif fn.suffix.lower() == '.json':
             extra = dict(leakage=self.leakage()) if self.splits is not None else {}
-            fn.write_text(json.dumps(dict(method=self.method, threshold=self.threshold, summary=self.summary(), **extra,
-                rows=self.rows(), bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad]), indent=1))
+            text = json_text(dict(method=self.method, threshold=self.threshold, summary=self.summary(), **extra,
+                rows=self.rows(), bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad]), indent=1)
+            with atomic_open(fn) as f: f.write(text)
         else: raise ValueError(f"output must end in .csv or .json, got {fn.name!r}")
         return fn
 
     def save_bad(self, fn:str|Path) -> Path:
-        "Write the bad-files report (`path,reason`)."
+        "Write the bad-files report (`path,reason`), in one step."
         import csv
-        with open(fn, 'w', newline='', encoding='utf-8') as f:
+        with atomic_open(fn, newline='') as f:
             w = csv.writer(f); w.writerow(['path', 'reason']); w.writerows([(str(b.path), b.reason) for b in self.bad])
         return Path(fn)
 
@@ -205,7 +214,7 @@ def _hash_finder(method):
             pairs, fn = hamming_pairs(c, t), lambda idx, k: hamming_distance(c[idx], c[k])
         if method != 'exact' and len(pairs):  # a flat image's hash matches any flat image: no evidence on its own
             flat = res.flat()
-            pairs = pairs[~(flat[pairs.i] | flat[pairs.j])]
+            pairs = _identical_or(pairs, ~(flat[pairs.i] | flat[pairs.j]), res.paths, res.infos, 0)
         return Found(res.paths, res.infos, _cross_only(pairs, side), res.bad, t, fn)
     return find
 
@@ -280,7 +289,8 @@ def model_pairs(
         else: ok = sp.sim >= threshold
         if kp_rule:
             ok, counted = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top), return_inliers=True)
-        pairs = sp[ok]
+        # copies with the same pixels are copies, however flat or crowded: decoded and compared, never refused
+        pairs = _identical_or(sp, ok, [as_item(p) for p in f.items], f.infos, IDENTICAL_DISTANCE)
     elif n > 1: pairs = candidate_pairs(v, k, threshold, index, side)
     else: pairs = Pairs.empty()
     if codes is not None and n > 1:
