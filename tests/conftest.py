@@ -1,4 +1,4 @@
-import os, shutil, subprocess, sys
+import shutil, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -16,23 +16,16 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'
                  '--disable-component-update', '--disable-sync', '--disable-quic']
 ARTIFACTS = ROOT/'tests'/'_artifacts'
 
-def ensure_chromium() -> bool:
-    "Whether Debian's Chromium is there; when it is not and this is a root shell with apt-get, install it first."
-    if Path(CHROMIUM).exists(): return True
-    if shutil.which('apt-get') and hasattr(os, 'geteuid') and os.geteuid() == 0:
-        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-        install = ['apt-get', 'install', '-y', '-qq', 'chromium']
-        if subprocess.run(install, env=env, capture_output=True).returncode:
-            subprocess.run(['apt-get', 'update', '-qq'], env=env, capture_output=True)
-            subprocess.run(install, env=env, capture_output=True)
-    return Path(CHROMIUM).exists()
+def chromium_missing() -> str | None:
+    "Why the browser tests cannot run here (Debian's Chromium is not installed), or None. Tests never install anything."
+    if Path(CHROMIUM).exists(): return None
+    return (f"{CHROMIUM} is not installed: the browser tests need Debian's Chromium "
+            "(as root: apt-get install chromium), driven by Playwright; nothing is downloaded or installed by the tests")
 
 @pytest.fixture(scope='session')
 def browser(tmp_path_factory):
-    "Debian's Chromium driven by Playwright, headless (never a downloaded browser)."
-    if not ensure_chromium():
-        pytest.skip(f"{CHROMIUM} is missing and could not be installed here: install Debian's chromium package "
-                    "(apt-get install chromium) to run the browser tests")
+    "Debian's Chromium driven by Playwright, headless (never a downloaded browser); the test skips without it."
+    if (why := chromium_missing()): pytest.skip(why)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
         # Playwright gives each launch a fresh, empty profile of its own
