@@ -15,12 +15,139 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .core import BadFile, ImageInfo
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'PATH_COLUMNS', 'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'find_images', 'is_url', 'as_item',
-           'url_filesystem', 'open_file', 'get_items', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes',
-           'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
+__all__ = ['PILLOW_EXTENSIONS', 'PLUGIN_EXTENSIONS', 'IMAGE_EXTENSIONS', 'RAW_EXTENSIONS', 'RAW_REASON', 'NOT_IMAGE', 'PLUGINS',
+           'PATH_COLUMNS', 'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'plugin_reason', 'register_plugin', 'image_kind',
+           'skip_reason', 'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file',
+           'get_items', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes', 'open_image', 'safe_read', 'image_info',
+           'image_detail', 'detail_of']
 
 # %% ../nbs/01_intake.ipynb #e2356d2d
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
+# what Pillow itself reads (Pillow >= 11.3 wheels read AVIF too)
+PILLOW_EXTENSIONS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.jif', '.png', '.apng', '.gif', '.webp', '.bmp', '.dib', '.tif',
+                     '.tiff', '.ppm', '.pgm', '.pbm', '.pnm', '.pfm', '.mpo', '.tga', '.ico', '.cur', '.icns', '.pcx',
+                     '.psd', '.qoi', '.dds', '.sgi', '.rgb', '.rgba', '.bw', '.jp2', '.j2k', '.jpx', '.jpf', '.j2c',
+                     '.jpc', '.xbm', '.xpm', '.msp', '.ras', '.im', '.blp', '.avif', '.avifs')
+# what a plugin reads: extension -> the extra that installs it (see `PLUGINS`)
+PLUGIN_EXTENSIONS = {'.heic': 'heic', '.heif': 'heic', '.hif': 'heic', '.heics': 'heic', '.heifs': 'heic', '.jxl': 'jxl'}
+IMAGE_EXTENSIONS = PILLOW_EXTENSIONS + tuple(PLUGIN_EXTENSIONS)
+# camera raw files: no small, well-kept reader (see the README), so they are counted as skipped with this reason
+RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.crw', '.nef', '.nrw', '.arw', '.srf', '.sr2', '.orf', '.rw2', '.raf',
+                  '.pef', '.srw', '.x3f', '.3fr', '.erf', '.kdc', '.mrw', '.raw', '.rwl', '.iiq')
+RAW_REASON = 'camera raw file: not read (convert it to JPEG or TIFF, or use the JPEG the camera saved beside it)'
+NOT_IMAGE = 'not an image'
+
+# %% ../nbs/01_intake.ipynb #5aeb31fc
+# extra -> (module, its function that registers the opener or None when importing registers it, PyPI name, formats)
+PLUGINS = {'heic': ('pillow_heif', 'register_heif_opener', 'pillow-heif', 'HEIC/HEIF'),
+           'jxl': ('pillow_jxl', None, 'pillow-jxl-plugin', 'JPEG XL')}
+_registered:set = set()
+
+def _installed(module:str) -> bool:
+    import importlib.util
+    try: return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError): return False
+
+def plugin_reason(extra:str) -> str|None:
+    "Why files of a plugin's formats cannot be read here (the plugin is not installed), or None when they can."
+    mod, _, pkg, what = PLUGINS[extra]
+    if extra in _registered or _installed(mod): return None
+    return f'{what} needs {pkg} (install fastdupe[{extra}])'
+
+def register_plugin(extra:str) -> bool:
+    "Import and register a plugin (once per process); False when it is not installed."
+    if extra in _registered: return True
+    mod, fn, _, _ = PLUGINS[extra]
+    try: m = __import__(mod)
+    except ImportError: return False
+    if fn: getattr(m, fn)()
+    _registered.add(extra); return True
+
+def _avif_reason() -> str|None:
+    "Why AVIF files cannot be read here, or None when this Pillow reads them."
+    from PIL import features
+    try: return None if features.check('avif') else "AVIF needs a Pillow built with AVIF (pip install -U 'pillow>=11.3')"
+    except Exception: return "AVIF needs a Pillow built with AVIF (pip install -U 'pillow>=11.3')"
+
+# %% ../nbs/01_intake.ipynb #c30ec1a5
+_HEIF_BRANDS = {b'heic', b'heix', b'hevc', b'hevx', b'heim', b'heis', b'hevm', b'hevs', b'mif1', b'msf1', b'mif2'}
+_AVIF_BRANDS = {b'avif', b'avis'}
+
+def image_kind(head:bytes) -> str|None:
+    "The image format that a file's first bytes (32 are enough) announce, or None."
+    if head[:3] == b'\xff\xd8\xff': return 'JPEG'
+    if head[:8] == b'\x89PNG\r\n\x1a\n': return 'PNG'
+    if head[:6] in (b'GIF87a', b'GIF89a'): return 'GIF'
+    if head[:4] == b'RIFF' and head[8:12] == b'WEBP': return 'WEBP'
+    if head[:4] in (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+'): return 'TIFF'
+    if head[:2] == b'BM' and len(head) >= 14: return 'BMP'
+    if head[4:8] == b'ftyp':  # ISO base media: the major brand, then the compatible brands
+        major, compat = head[8:12], {head[k:k+4] for k in range(16, len(head) - 3, 4)}
+        if major in _AVIF_BRANDS or (major in (b'mif1', b'msf1') and compat & _AVIF_BRANDS): return 'AVIF'
+        if major in _HEIF_BRANDS or compat & _HEIF_BRANDS: return 'HEIF'
+    if head[:2] == b'\xff\x0a' or head[:12] == b'\x00\x00\x00\x0cJXL \r\n\x87\n': return 'JXL'
+    if head[:12] == b'\x00\x00\x00\x0cjP  \r\n\x87\n' or head[:4] == b'\xff\x4f\xff\x51': return 'JPEG2000'
+    if len(head) > 2 and head[0] == ord('P') and head[1] in b'1234567Ff' and head[2] in b' \t\r\n': return 'PPM'
+    if head[:4] in (b'\x00\x00\x01\x00', b'\x00\x00\x02\x00') and head[4:6] != b'\x00\x00': return 'ICO'
+    if head[:4] == b'8BPS': return 'PSD'
+    if head[:4] == b'qoif': return 'QOI'
+    if head[:4] == b'DDS ': return 'DDS'
+    if head[:4] == b'icns': return 'ICNS'
+    return None
+
+_PLUGIN_KINDS = {'HEIF': 'heic', 'JXL': 'jxl'} # formats a plugin reads -> its extra
+
+def _sniff_kind(path:str|Path) -> str|None:
+    "The image format a file's first 32 bytes announce (`image_kind`), or None (also when it cannot be read)."
+    try:
+        with open_file(path) as f: return image_kind(f.read(32))
+    except (OSError, ValueError): return None
+
+# %% ../nbs/01_intake.ipynb #951ce68c
+from functools import lru_cache
+
+@lru_cache(maxsize=None)
+def _kind_reason(kind:str) -> str|None:
+    "Why files of an image format cannot be read here (a plugin not installed, a Pillow without AVIF), or None."
+    if kind in _PLUGIN_KINDS: return plugin_reason(_PLUGIN_KINDS[kind])
+    if kind == 'AVIF': return _avif_reason()
+    return None
+
+_EXT_KINDS = {'.avif': 'AVIF', '.avifs': 'AVIF', **{e: 'HEIF' if x == 'heic' else 'JXL' for e, x in PLUGIN_EXTENSIONS.items()}}
+
+def skip_reason(
+    name:str, # a file's name or path
+    extensions:Iterable[str]|None=None, # lower-case extensions with their dot that are asked for (default: `IMAGE_EXTENSIONS`)
+) -> str|None:
+    "Why the file is not read as an image, judged by its extension alone; None when it is read."
+    ext = os.path.splitext(name)[1].lower()
+    if ext in (IMAGE_EXTENSIONS if extensions is None else extensions):
+        return _kind_reason(_EXT_KINDS[ext]) if ext in _EXT_KINDS else None
+    if ext in RAW_EXTENSIONS: return RAW_REASON
+    return 'extension not asked for' if ext in IMAGE_EXTENSIONS else NOT_IMAGE
+
+def _take_images(paths:Iterable, exts:set, skipped:list|None, sniff_fn=None, hidden:bool=False) -> list:
+    "The `paths` that are images (by extension, or by content with `sniff_fn`); the others go to `skipped` with their reason."
+    res = []
+    for p in paths:
+        why = skip_reason(str(p), exts)
+        if why == NOT_IMAGE and sniff_fn is not None and (kind := sniff_fn(p)) is not None:
+            why = _kind_reason(kind)
+        if why is None: res.append(p)
+        elif skipped is not None and (hidden or not os.path.basename(str(p)).startswith('.')):  # .DS_Store and the like are not counted
+            skipped.append(BadFile(p, why))
+    return res
+
+def skip_summary(
+    skipped:Sequence[BadFile], # files not read, with their reasons (`find_images(skipped=)`)
+) -> str:
+    "Skipped files counted by extension and reason: `12 .txt, 3 .svg (not an image); 2 .heic (... install fastdupe[heic])`."
+    from collections import Counter
+    by = {}
+    for b in skipped:
+        ext = os.path.splitext(str(b.path))[1].lower() or '(no extension)'
+        by.setdefault(b.reason, Counter())[ext] += 1
+    parts = sorted(by.items(), key=lambda kv: -sum(kv[1].values()))
+    return '; '.join(', '.join(f'{n} {e}' for e, n in c.most_common()) + f' ({why})' for why, c in parts)
 
 # %% ../nbs/01_intake.ipynb #b4301a7a
 def find_images(
@@ -29,6 +156,8 @@ def find_images(
     extensions:Sequence[str]=IMAGE_EXTENSIONS, # file extensions that count as images (any case)
     include_hidden:bool=False, # also search folders whose names start with '.'
     bad:list|None=None, # sub-folders that cannot be read are appended here as `BadFile`s (default: ignored)
+    skipped:list|None=None, # files that are not read are appended here as `BadFile`s with the reason (`skip_reason`)
+    sniff:bool=False, # also take files whose extension is not an image's when their first bytes are (`image_kind`)
 ) -> list[Path]:
     "Image files under `path`, sorted; symlinked folders followed once each, so loops cannot hang it."
     path = Path(path)
@@ -44,7 +173,7 @@ def find_images(
         if (st.st_dev, st.st_ino) in seen: dirs[:] = []; continue
         seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if include_hidden or not d.startswith('.')) if recursive else []
-        res += [Path(root)/f for f in files if os.path.splitext(f)[1].lower() in exts]
+        res += _take_images([Path(root)/f for f in files], exts, skipped, sniff_fn=_sniff_kind if sniff else None, hidden=include_hidden)
     return sorted(res)
 
 # %% ../nbs/01_intake.ipynb #fffafb80
@@ -87,7 +216,8 @@ def open_file(path:str|Path):
         return fs.open(p, 'rb')
     return open(path, 'rb')
 
-def _url_images(url:str, recursive:bool=True, extensions:Sequence[str]=IMAGE_EXTENSIONS) -> list[str]:
+def _url_images(url:str, recursive:bool=True, extensions:Sequence[str]=IMAGE_EXTENSIONS, skipped:list|None=None,
+                sniff:bool=False) -> list[str]:
     "The image files under a folder URL (or the URL itself when it names a file), as URLs, sorted."
     fs, root = url_filesystem(url)
     if not fs.exists(root): raise FileNotFoundError(f"{url} does not exist")
@@ -95,8 +225,9 @@ def _url_images(url:str, recursive:bool=True, extensions:Sequence[str]=IMAGE_EXT
     exts = {e.lower() if e.startswith('.') else '.'+e.lower() for e in extensions}
     root = root.rstrip('/')
     found = fs.find(root, maxdepth=None if recursive else 1)
-    rel = sorted(p[len(root):].lstrip('/') for p in found if os.path.splitext(p)[1].lower() in exts)
-    return [url.rstrip('/') + '/' + r for r in rel]
+    base = url.rstrip('/') + '/'
+    urls = sorted(base + p[len(root):].lstrip('/') for p in found)
+    return _take_images(urls, exts, skipped, sniff_fn=_sniff_kind if sniff else None)
 
 # %% ../nbs/01_intake.ipynb #3eb72144
 def get_items(
@@ -105,6 +236,8 @@ def get_items(
     base:str|Path|None=None, # folder that relative paths are relative to (default: the CSV's folder, or as given)
     recursive:bool=True, # search sub-folders of a folder
     bad:list|None=None, # folders that cannot be read are appended here as `BadFile`s
+    skipped:list|None=None, # a folder's files that are not read are appended here as `BadFile`s with the reason
+    sniff:bool=False, # in a folder, also take files whose extension is not an image's when their first bytes are
 ) -> list[Path]:
     "The image paths that `src` names, in order."
     if hasattr(src, 'columns') and hasattr(src, 'iloc'):  # a pandas DataFrame
@@ -112,16 +245,16 @@ def get_items(
         return [Path(base)/p if base else Path(p) for p in src[col].astype(str)]
     if is_url(src):
         if column is not None: raise ValueError("column= names the path column of a CSV; a URL is read as a folder of images")
-        return _url_images(src, recursive=recursive)
+        return _url_images(src, recursive=recursive, skipped=skipped, sniff=sniff)
     if isinstance(src, (str, os.PathLike)):
         p = as_item(src)
         if p.is_dir():
             if column is not None: raise ValueError(f"column= names the path column of a CSV, and {p} is a folder")
-            return find_images(p, recursive=recursive, bad=bad)
+            return find_images(p, recursive=recursive, bad=bad, skipped=skipped, sniff=sniff)
         if not p.exists() and not p.is_symlink(): raise FileNotFoundError(f"{p} does not exist")
         if p.suffix.lower() == '.csv':
             try:
-                with open(p, newline='', encoding='utf-8-sig') as f:
+                with open(p, newline='', encoding='utf-8-sig', errors='surrogateescape') as f:  # a name that is not UTF-8: its bytes
                     rows = list(csv.DictReader(f))
                     cols = rows[0].keys() if rows else []
             except (UnicodeDecodeError, csv.Error) as e:
@@ -218,7 +351,7 @@ def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         if data is None and is_url(path): data = read_bytes(path)
-        img = Image.open(path if data is None else io.BytesIO(data))
+        img = _pil_open(path if data is None else io.BytesIO(data), path)
     w,h = img.size
     if w*h > max_pixels:
         raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} (decompression bomb guard)')
@@ -240,14 +373,23 @@ def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None
         if (k := min(a//na, b//nb)) >= 2: img = img.reduce(k)
     return img, info
 
-# %% ../nbs/01_intake.ipynb #13bdb4b3
-_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM', b'II*\x00', b'MM\x00*', b'RIFF')
+# %% ../nbs/01_intake.ipynb #904e7f46
+def _pil_open(fp, path) -> Image.Image:
+    "`Image.open`, first registering the plugin that the file's extension calls for, or, when Pillow does not know the file, its first bytes."
+    extra = PLUGIN_EXTENSIONS.get(os.path.splitext(str(path))[1].lower())
+    if extra: register_plugin(extra)
+    try: return Image.open(fp)
+    except UnidentifiedImageError:
+        if isinstance(fp, io.BytesIO): fp.seek(0); kind = image_kind(fp.read(32)); fp.seek(0)
+        else: kind = _sniff_kind(path)
+        if kind is not None and (why := _kind_reason(kind)): raise BadImageError(why) from None
+        extra = _PLUGIN_KINDS.get(kind)
+        if extra is None or extra in _registered: raise  # neither Pillow nor the plugin reads it
+        register_plugin(extra)  # a HEIC or JPEG XL file named otherwise: read by its content
+        return Image.open(fp)
 
-def _has_image_magic(path:Path) -> bool:
-    try:
-        with open_file(path) as f: head = f.read(8)
-    except OSError: return False
-    return head.startswith(_MAGIC)
+# %% ../nbs/01_intake.ipynb #13bdb4b3
+def _has_image_magic(path:Path) -> bool: return _sniff_kind(path) is not None
 
 def read_image(
     path:str|Path, # image file
@@ -288,7 +430,7 @@ def image_info(path:str|Path) -> ImageInfo:
     path = as_item(path)
     try:
         st = _file_stat(path)
-        with open_file(path) as f, Image.open(f) as img: return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
+        with open_file(path) as f, _pil_open(f, path) as img: return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
     except Exception as e: raise BadImageError(_reason(e)) from e
 
 # %% ../nbs/01_intake.ipynb #227bdf44
