@@ -16,8 +16,8 @@ from .core import rel_name
 from .formatter import CleanerDataset
 
 # %% auto #0
-__all__ = ['CSV_NAME', 'DECISIONS_NAME', 'TRASH_DIR', 'LOCK_NAME', 'atomic_write', 'Decisions', 'decisions_lock',
-           'update_decisions', 'label_text', 'cleaned_columns', 'cleaned_rows', 'write_cleaned_rows',
+__all__ = ['CSV_NAME', 'DECISIONS_NAME', 'TRASH_DIR', 'LOCK_NAME', 'atomic_write', 'OutsideRoot', 'inside_root', 'Decisions',
+           'decisions_lock', 'update_decisions', 'label_text', 'cleaned_columns', 'cleaned_rows', 'write_cleaned_rows',
            'write_cleaned_csv']
 
 # %% ../nbs/07a_decisions.ipynb #bbf1838b
@@ -44,6 +44,23 @@ def atomic_write(fn:str|Path, data:str|bytes) -> Path:
         if os.path.exists(tmp): os.remove(tmp)  # our own half-written temporary file, not user data
         raise
     return fn
+
+# %% ../nbs/07a_decisions.ipynb #ce125e5d
+class OutsideRoot(ValueError):
+    "A path that leads out of the dataset folder: fastdupe moves no file there."
+
+def inside_root(
+    root:str|Path, # the dataset folder
+    name:str|Path, # a path relative to `root`, or absolute
+) -> Path:
+    "`name` as a resolved path strictly inside the resolved `root`; a final symlink is kept, not followed."
+    r = Path(os.path.realpath(root))
+    p = Path(root).absolute()/name  # an absolute `name` replaces the root, and must then lead inside it by itself
+    q = Path(os.path.realpath(p)) if p.name in ('', '.', '..') else Path(os.path.realpath(p.parent))/p.name
+    if r not in q.parents:
+        raise OutsideRoot(f"{str(name)!r} leads to {q}, outside the dataset folder {r}; fastdupe moves no file "
+                          f"outside the folder it was given")
+    return q
 
 # %% ../nbs/07a_decisions.ipynb #b235c285
 @dataclass

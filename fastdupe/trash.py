@@ -10,23 +10,41 @@ import errno, hashlib, json, os
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Sequence
-from .decisions import Decisions, atomic_write, rel_name, TRASH_DIR
+from .decisions import Decisions, atomic_write, rel_name, inside_root, OutsideRoot, TRASH_DIR
 
 # %% auto #0
-__all__ = ['trash_manifests', 'apply_deletions', 'Restored', 'undo_deletions', 'restore_files']
+__all__ = ['MANIFEST_VERSION', 'trash_manifests', 'apply_deletions', 'Restored', 'undo_deletions', 'restore_files']
 
 # %% ../nbs/07b_trash.ipynb #6f68db2e
+MANIFEST_VERSION = 2 # 2: paths relative to the dataset folder; 1 (read, checked the same way): absolute paths
+
 def _sha256(fn:Path) -> str:
     h = hashlib.sha256()
     with open(fn, 'rb') as f:
         for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
     return h.hexdigest()
 
+def _digest(p:Path) -> str:
+    "sha256 of a file's bytes; of a symlink, of the link's own text (what it points to is never read)."
+    return hashlib.sha256(os.fsencode(os.readlink(p))).hexdigest() if p.is_symlink() else _sha256(p)
+
+def _present(p:Path) -> bool:
+    "A file or a symlink is at `p` (a path the OS refuses to look at: nothing is)."
+    return os.path.lexists(p) and (p.is_symlink() or p.is_file())
+
 def _check_name(n:str) -> PurePosixPath:
     p = PurePosixPath(n)
     if p.is_absolute() or not p.parts or '..' in p.parts or p.parts[0] == TRASH_DIR:
         raise ValueError(f"{n!r} is not a file inside the dataset folder; only files inside it can go to its trash")
     return p
+
+def _in_dataset(root:Path, name:str|Path) -> Path:
+    "`name` through the boundary (`inside_root`), and not in the dataset's trash."
+    q = inside_root(root, name)
+    if q.relative_to(os.path.realpath(root)).parts[0] == TRASH_DIR:
+        raise OutsideRoot(f"{str(name)!r} leads to {q}, inside the trash {TRASH_DIR}/; "
+                          f"it is not one of the dataset's files")
+    return q
 
 def _rename(src:Path, dst:Path):
     "Rename `src` to `dst`, never over an existing file and never across filesystems (that would be a copy)."
@@ -46,33 +64,42 @@ def apply_deletions(
     path:str|Path, # dataset folder (the one holding `cleaned.csv`)
     names:Sequence[str]|None=None, # names relative to `path` to move (default: every file marked deleted there)
 ) -> Path|None:
-    "Move the files marked for deletion into `path/.fastdupe_trash/<timestamp>/`; returns the manifest (None: nothing to move)."
+    "Move the files marked for deletion into `path/.fastdupe_trash/<timestamp>/`; the manifest (None: nothing moved)."
     path = Path(path).absolute()
+    root = Path(os.path.realpath(path))
     names = sorted(Decisions.load(path).deleted if names is None else set(names))
     for n in names: _check_name(n)
-    todo = [n for n in names if (path/n).is_file()]  # already moved (or gone): nothing to do
-    if not todo: return None
+    srcs = {}
+    for n in names:  # every name through the boundary before anything moves: one refused, none moved
+        q = _in_dataset(path, n)
+        if _present(q) and q not in srcs.values(): srcs[n] = q  # not there: already moved (or gone), nothing to do
+    if not srcs: return None
     stamp = datetime.now().strftime('%Y%m%d-%H%M%S-%f')
-    dest = path/TRASH_DIR/stamp
+    dest = inside_root(path, f'{TRASH_DIR}/{stamp}')  # the trash too: a `.fastdupe_trash` linked elsewhere is refused
     dest.mkdir(parents=True, exist_ok=False)
-    files = [dict(name=n, original=str(path/n), trash=str(dest/n), sha256=_sha256(path/n), size=(path/n).stat().st_size,
-                  restored=None) for n in todo]
-    man = dict(version=1, created=datetime.now().isoformat(timespec='seconds'), path=str(path), files=files)
+    files = []
+    for n, q in srcs.items():
+        o = q.relative_to(root).as_posix()
+        e = dict(name=n, original=o, trash=f'{TRASH_DIR}/{stamp}/{o}', sha256=_digest(q), size=q.lstat().st_size)
+        if q.is_symlink(): e['link'] = os.readlink(q)
+        files.append(dict(e, restored=None))
+    man = dict(version=MANIFEST_VERSION, created=datetime.now().isoformat(timespec='seconds'), files=files)
     mfn = atomic_write(dest/'manifest.json', json.dumps(man, indent=1, ensure_ascii=False) + '\n')
     for q, e in enumerate(files):
-        src, dst = Path(e['original']), Path(e['trash'])
+        src, dst = root/e['original'], root/e['trash']
         try:
             dst.parent.mkdir(parents=True, exist_ok=True)
             _rename(src, dst)
-            if _sha256(dst) != e['sha256']:
+            if _digest(dst) != e['sha256']:
                 _rename(dst, src)
                 raise OSError(f"{dst}: bytes changed while moving; it was put back at {src}")
         except OSError as err:
             moved = [f['name'] for f in files[:q]]
-            raise OSError(f"Apply stopped at {e['name']} ({err}). {len(moved)} of {len(files)} files had been moved into "
-                          f"{dest}" + (f" ({', '.join(moved[:5])}{', ...' if len(moved) > 5 else ''})" if moved else '')
+            raise OSError(f"Apply stopped at {e['name']} ({err}). {len(moved)} of {len(files)} files had been moved "
+                          f"into {dest}"
+                          + (f" ({', '.join(moved[:5])}{', ...' if len(moved) > 5 else ''})" if moved else '')
                           + f"; {mfn} lists them and Undo puts them back. The others were not touched.") from err
-    return mfn
+    return path/TRASH_DIR/stamp/'manifest.json'
 
 # %% ../nbs/07b_trash.ipynb #8b88611b
 class Restored(list):
@@ -89,35 +116,66 @@ def _manifest(mfn:Path) -> tuple[dict|None, str|None]:
     "A manifest's contents, or why it cannot be read."
     try:
         man = json.loads(mfn.read_text(encoding='utf-8'))
-        if not isinstance(man, dict) or not isinstance(man.get('files'), list): return None, 'not a fastdupe trash manifest'
+        if not isinstance(man, dict) or not isinstance(man.get('files'), list):
+            return None, 'not a fastdupe trash manifest'
         return man, None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: return None, f'cannot be read ({type(e).__name__}: {e})'
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, f'cannot be read ({type(e).__name__}: {e})'
 
 def _open_entry(e:dict) -> bool: return e.get('restored') is None and e.get('lost') is None
 
-def _restore(mfn:Path, names:set|None=None) -> Restored:
-    "Put back what can be put back from one Apply; list the rest with the reason. Never overwrites, never stops half-way."
+def _plan(root:Path, mfn:Path) -> tuple[dict|None, list|None, str|None]:
+    "A manifest and, for each entry, (trash path, original path), all through the boundary; or why it is refused."
     man, why = _manifest(mfn)
-    if man is None: return Restored([], [(str(mfn), f"{why}; skipped, the other Applies are not affected")])
+    if man is None: return None, None, f"{why}; skipped, the other Applies are not affected"
+    try:
+        box = _manifest_box(root, mfn)
+        plan = []
+        for e in man['files']:
+            if not isinstance(e, dict) or not all(isinstance(e.get(k), str) for k in ('name', 'original', 'trash')):
+                raise OutsideRoot(f"an entry without its name, original and trash paths: {e!r}")
+            t, o = inside_root(root, e['trash']), _in_dataset(root, e['original'])
+            if box not in t.parents:
+                raise OutsideRoot(f"{e['trash']!r} leads to {t}, outside this Apply's trash folder {box}")
+            plan.append((t, o))
+    except OutsideRoot as err:
+        return None, None, f"refused, nothing in it was moved: {err}"
+    return man, plan, None
+
+def _manifest_box(root:Path, mfn:Path) -> Path:
+    "The trash folder of the Apply `mfn` describes: `root/.fastdupe_trash/<stamp>`, resolved, or refused."
+    m = inside_root(root, mfn)
+    rel = m.relative_to(os.path.realpath(root)).parts
+    if len(rel) != 3 or rel[0] != TRASH_DIR:
+        raise OutsideRoot(f"{mfn} is outside the dataset's trash {Path(root)/TRASH_DIR}/<timestamp>/")
+    return m.parent
+
+def _restore(root:Path, mfn:Path, names:set|None=None) -> Restored:
+    "Put back what can be put back from one Apply; list the rest, and why. Never overwrites, never stops half-way."
+    man, plan, why = _plan(root, mfn)
+    if man is None: return Restored([], [(str(mfn), why)])
     res = Restored()
     save = lambda: atomic_write(mfn, json.dumps(man, indent=1, ensure_ascii=False) + '\n')
-    for e in [e for e in man['files'] if _open_entry(e) and (names is None or e['name'] in names)]:
-        src, dst = Path(e['trash']), Path(e['original'])
-        if not src.exists():
-            if dst.exists() and _sha256(dst) == e['sha256']:  # never moved (an interrupted Apply): nothing to do
+    for e, (src, dst) in zip(man['files'], plan):
+        if not (_open_entry(e) and (names is None or e['name'] in names)): continue
+        if not _present(src):
+            if _present(dst) and _digest(dst) == e['sha256']:  # never moved (an interrupted Apply): nothing to do
                 e['restored'] = datetime.now().isoformat(timespec='seconds'); save(); continue
             e['lost'] = datetime.now().isoformat(timespec='seconds'); save()  # gone by hand: no Undo can bring it back
             res.problems.append((e['name'], f"missing from the trash ({src}); it cannot be put back [{mfn}]")); continue
         if dst.exists() or dst.is_symlink():
-            res.problems.append((e['name'], f"another file is now at {dst}; move it away and Undo again [{mfn}]")); continue
-        if _sha256(src) != e['sha256']:
-            res.problems.append((e['name'], f"changed in the trash (its sha256 differs from the manifest's); left at {src} [{mfn}]")); continue
+            res.problems.append((e['name'], f"another file is now at {dst}; move it away and Undo again [{mfn}]"))
+            continue
+        if _digest(src) != e['sha256']:
+            res.problems.append((e['name'], f"changed in the trash (its sha256 differs from the manifest's); "
+                                            f"left at {src} [{mfn}]"))
+            continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         _rename(src, dst)
         e['restored'] = datetime.now().isoformat(timespec='seconds'); save()
-        res.append(dst)
+        res.append(Path(root).absolute()/dst.relative_to(os.path.realpath(root)))
     for p in sorted(mfn.parent.rglob('*'), key=lambda p: -len(p.parts)):  # empty folders left in the trash
-        if p.is_dir() and not any(p.iterdir()): p.rmdir()
+        if p.is_dir() and not p.is_symlink() and not any(p.iterdir()): p.rmdir()
     return res
 
 # %% ../nbs/07b_trash.ipynb #a14b8b0b
@@ -125,14 +183,14 @@ def undo_deletions(
     path:str|Path, # dataset folder
     manifest:str|Path|None=None, # the Apply to undo (default: the latest one not yet undone)
 ) -> Restored:
-    "Put the files of an Apply back where they were, sha256 checked; returns the paths put back, with `.problems` for the rest."
-    if manifest is not None: return _restore(Path(manifest), None)
+    "Put the files of an Apply back where they were, sha256 checked: the paths put back, `.problems` for the rest."
+    if manifest is not None: return _restore(Path(path), Path(manifest), None)
     skipped = []
     for m in reversed(trash_manifests(path)):
-        man, why = _manifest(m)
-        if man is None: skipped.append((str(m), f"{why}; skipped, the other Applies are not affected")); continue
+        man, plan, why = _plan(Path(path), m)
+        if man is None: skipped.append((str(m), why)); continue
         if any(_open_entry(e) for e in man['files']):
-            res = _restore(m, None)
+            res = _restore(Path(path), m, None)
             res.problems = skipped + res.problems
             return res
     return Restored([], skipped)
@@ -142,7 +200,7 @@ def restore_files(path:str|Path, names:Sequence[str]) -> Restored:
     "Put back the trashed files named `names` (relative to `path`), from whichever Apply moved them."
     names, res = set(names), Restored()
     for m in reversed(trash_manifests(path)):
-        got = _restore(m, names)
+        got = _restore(Path(path), m, names)
         res += got
         names -= {rel_name(p, path) for p in got} | {n for n, _ in got.problems}
         if not names: break

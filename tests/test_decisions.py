@@ -100,16 +100,126 @@ def test_unmark_in_the_widget_when_the_path_is_taken(applied):
 
 def test_apply_stopped_part_way_says_what_moved(tmp_path):
     d = split_sample(tmp_path/'data')
-    other = Path('/dev/shm')
-    if not other.is_dir() or os.stat(other).st_dev == os.stat(d).st_dev: pytest.skip('needs a second filesystem (/dev/shm)')
-    ext = Path(shutil.copytree(d/'train/clock', other/f'fastdupe-test-{os.getpid()}'))
-    try:
-        os.symlink(ext, d/'train/zz_elsewhere')                        # a sub-folder on another filesystem
-        names = ['train/coffee/coffee.jpg', 'train/hubble/hubble.jpg', 'train/zz_elsewhere/clock.jpg']
-        with pytest.raises(OSError) as e: apply_deletions(d, names)
-        msg = str(e.value)
-        assert 'Apply stopped at train/zz_elsewhere/clock.jpg' in msg and '2 of 3 files had been moved' in msg
-        assert 'train/coffee/coffee.jpg' in msg and 'Undo puts them back' in msg
-        assert (d/'train/zz_elsewhere/clock.jpg').exists()             # the file that could not move is where it was
-        assert sorted(p.relative_to(d).as_posix() for p in undo_deletions(d)) == names[:2]
-    finally: shutil.rmtree(ext)
+    # a file so deep that its place in the trash (39 characters longer) is past the longest path the OS takes
+    deep = d/'train/zz'
+    while len(str(deep/'clock.jpg')) + 200 < 4060: deep = deep/('d'*199)
+    deep = deep/('d'*(4075 - len(str(deep/'clock.jpg')) - 1))
+    deep.mkdir(parents=True)
+    shutil.copy2(d/'train/clock/clock.jpg', deep/'clock.jpg')
+    far = (deep/'clock.jpg').relative_to(d).as_posix()
+    names = ['train/coffee/coffee.jpg', 'train/hubble/hubble.jpg', far]
+    with pytest.raises(OSError) as e: apply_deletions(d, names)
+    msg = str(e.value)
+    assert f'Apply stopped at {far}' in msg and '2 of 3 files had been moved' in msg
+    assert 'train/coffee/coffee.jpg' in msg and 'Undo puts them back' in msg
+    assert (deep/'clock.jpg').exists()                                # the file that could not move is where it was
+    assert sorted(p.relative_to(d).as_posix() for p in undo_deletions(d)) == names[:2]
+
+# One boundary for every file operation (issue 24): nothing outside the dataset folder is ever moved, symlinks resolved
+# first; a manifest's paths are checked like any other name, and one bad path refuses the whole Apply or manifest.
+
+def _planted(d, entries, version=1, stamp='29990101-000000-000000'):
+    "A manifest that fastdupe did not write, planted in the dataset's trash: `entries` as (name, trash, original)."
+    m = d/TRASH_DIR/stamp/'manifest.json'
+    m.parent.mkdir(parents=True, exist_ok=True)
+    files = [dict(name=n, original=str(o), trash=str(t), sha256=_digest(t if Path(t).is_absolute() else d/t),
+                  size=os.path.getsize(t if Path(t).is_absolute() else d/t), restored=None) for n, t, o in entries]
+    m.write_text(json.dumps(dict(version=version, created='2999-01-01T00:00:00', path=str(d), files=files)))
+    return m
+
+@pytest.mark.parametrize('how', ['absolute-v1', 'relative-v2', 'inside-but-not-in-its-trash'])
+def test_undo_refuses_a_planted_manifest(applied, tmp_path, how):
+    d, names, before, m = applied
+    victim = tmp_path/'outside'/'victim.jpg'; victim.parent.mkdir()
+    victim.write_bytes((d/'train/hubble/hubble.jpg').read_bytes())
+    inner = d/'train/hubble/hubble.jpg'
+    if how == 'absolute-v1': entries, version = [('x.jpg', victim, tmp_path/'landed'/'x.jpg')], 1
+    elif how == 'relative-v2': entries, version = [('x.jpg', Path('../outside/victim.jpg'), Path('../landed/x.jpg'))], 2
+    else: entries, version = [('x.jpg', inner, d/'valid/moved here.jpg')], 1
+    # a genuine entry beside the bad one: one bad path refuses the whole manifest, so this one must not move either
+    ok = d/TRASH_DIR/'29990101-000000-000000'/'train/retina/retina.jpg'
+    ok.parent.mkdir(parents=True); os.rename(d/'train/retina/retina.jpg', ok)
+    pm = _planted(d, [('train/retina/retina.jpg', ok, d/'train/retina/retina.jpg')] + entries, version)
+    snapshot = {p: _digest(p) for p in (victim, inner, ok)}
+    first = undo_deletions(d)
+    # the genuine Apply is undone: a refused manifest is skipped, not a wall
+    assert sorted(p.relative_to(d).as_posix() for p in first) == sorted(names)
+    assert all(_digest(d/n) == before[n] for n in names)
+    for res in (first, undo_deletions(d, pm), restore_files(d, ['x.jpg', 'train/retina/retina.jpg'])):
+        assert all(p.exists() and _digest(p) == h for p, h in snapshot.items())   # nothing moved
+        assert not (tmp_path/'landed').exists() and not (d/'valid/moved here.jpg').exists()
+        assert not (d/'train/retina/retina.jpg').exists()
+        assert any(n == str(pm) and 'outside' in w for n, w in res.problems), res.explain()
+
+def test_undo_refuses_a_manifest_outside_the_trash(applied, tmp_path):
+    d, names, before, m = applied
+    elsewhere = tmp_path/'elsewhere'/'manifest.json'; elsewhere.parent.mkdir()
+    elsewhere.write_text(m.read_text())
+    res = undo_deletions(d, elsewhere)
+    assert list(res) == [] and 'outside' in res.explain()
+    assert not any((d/n).exists() for n in names)
+
+def _linked_dataset(tmp_path):
+    "A dataset with a sub-folder that is a symlink to a folder outside it, holding an image."
+    d = split_sample(tmp_path/'data')
+    ext = tmp_path/'elsewhere'; ext.mkdir()
+    shutil.copy2(d/'train/clock/clock.jpg', ext/'x.jpg')
+    os.symlink(ext, d/'train/linkdir')
+    return d, ext
+
+def test_apply_in_the_widget_refuses_a_symlinked_folder_leaving_the_dataset(tmp_path):
+    from fastdupe.formatter import DatasetFormatter
+    from fastdupe.widgets import ImageCleaner
+    d, ext = _linked_dataset(tmp_path)
+    h = _digest(ext/'x.jpg')
+    ds, idxs = DatasetFormatter.from_hashes(d, progress=False, n_workers=0)
+    w = ImageCleaner(ds, list(range(len(ds))), d, display=False)
+    assert 'train/linkdir/x.jpg' in w.names                           # the normal flow shows it, as any image
+    w.delete(w.names.index('train/coffee/coffee.jpg')); w.delete(w.names.index('train/linkdir/x.jpg'))
+    w._in_callback = True
+    w.apply_btn.click()
+    assert (ext/'x.jpg').is_file() and _digest(ext/'x.jpg') == h     # the file outside never moved
+    assert (d/'train/coffee/coffee.jpg').is_file()                    # nor anything else: all checked before any move
+    assert not list((d/TRASH_DIR).rglob('*.jpg')) if (d/TRASH_DIR).exists() else True
+    assert 'train/linkdir/x.jpg' in w.status.value and 'outside the dataset folder' in w.status.value
+
+def test_apply_refuses_a_trash_folder_linked_outside(tmp_path):
+    d = split_sample(tmp_path/'data')
+    ext = tmp_path/'elsewhere'; ext.mkdir()
+    os.symlink(ext, d/TRASH_DIR)
+    with pytest.raises(ValueError, match='outside the dataset folder'): apply_deletions(d, ['train/coffee/coffee.jpg'])
+    assert (d/'train/coffee/coffee.jpg').is_file() and list(ext.iterdir()) == []
+
+def test_a_symlink_is_moved_itself_never_its_target(tmp_path):
+    d = split_sample(tmp_path/'data')
+    target, link = d/'train/coffee/coffee.jpg', d/'train/coffee/coffee link.jpg'
+    h = _digest(target)
+    os.symlink('coffee.jpg', link)                                    # relative, as `ln -s` makes it
+    m = apply_deletions(d, ['train/coffee/coffee link.jpg'])
+    assert not link.is_symlink() and target.is_file() and _digest(target) == h
+    e = json.loads(m.read_text())['files'][0]
+    assert e['link'] == 'coffee.jpg' and os.readlink(d/e['trash']) == 'coffee.jpg'
+    assert [p.relative_to(d).as_posix() for p in undo_deletions(d)] == ['train/coffee/coffee link.jpg']
+    assert os.readlink(link) == 'coffee.jpg' and _digest(link) == h  # the link is back, pointing where it did
+
+def test_manifest_is_relative_and_undo_follows_a_moved_dataset(applied, tmp_path):
+    d, names, before, m = applied
+    man = json.loads(m.read_text())
+    assert man['version'] == 2
+    for e in man['files']:
+        assert not any(Path(e[k]).is_absolute() for k in ('name', 'original', 'trash'))
+        assert (d/e['trash']).is_file() and e['original'] == e['name']
+    moved = tmp_path/'renamed'
+    shutil.move(d, moved)                                             # the dataset folder renamed after the Apply
+    assert sorted(p.relative_to(moved).as_posix() for p in undo_deletions(moved)) == sorted(names)
+    assert all(_digest(moved/n) == before[n] for n in names)
+
+def test_version_1_manifest_is_still_undone(tmp_path):
+    d = split_sample(tmp_path/'data')
+    n = 'train/coffee/coffee.jpg'
+    h = _digest(d/n)
+    t = d/TRASH_DIR/'20200101-000000-000000'/n
+    t.parent.mkdir(parents=True); os.rename(d/n, t)
+    m = _planted(d, [(n, t, d/n)], version=1, stamp='20200101-000000-000000')  # as fastdupe 1 wrote it
+    assert [p.relative_to(d).as_posix() for p in undo_deletions(d)] == [n] and _digest(d/n) == h
+    assert json.loads(m.read_text())['files'][0]['restored']
