@@ -6,7 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #7bc38cbd
 from __future__ import annotations
-import argparse, os, sys, tempfile
+import argparse, contextlib, io, os, sqlite3, sys, tempfile
 from pathlib import Path
 from .group import LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, SPLIT_KEEP, SPLIT_RULE, check_keep
 from .pipeline import find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, CNN_THRESHOLD
@@ -14,7 +14,7 @@ from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
 from .splits import check_splits_option, protected_splits, format_leakage, SplitError
 from .store import Store, StoreError, DEFAULT_DB, BATCH
-from .intake import is_url
+from .intake import is_url, skip_summary
 
 # %% auto #0
 __all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'parser', 'find_command', 'index_command',
@@ -104,7 +104,14 @@ def parser() -> argparse.ArgumentParser:
                         "fused's rules; the CSV's distance is then 1 - its probability")
     f.add_argument('--verify-threshold', metavar='P', type=float, default=None,
                    help='with --verify: the probability a pair needs (default 0.5)')
+    f.add_argument('--trust-pickle', action='store_true',
+                   help='with --verify: read MODEL even where it is a pickle (an older verifier that learn.export wrote, or '
+                        "one whose body fastdupe cannot rebuild from weights); reading a pickle runs whatever code it holds, "
+                        "so give it only for a file you trust")
     _cluster_arguments(f)
+    f.add_argument('--sniff', action='store_true',
+                   help='also read files whose extension is not an image\'s (a JPEG named .svg, .dat or with no extension) '
+                        'when their first bytes are an image\'s')
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
     _store_parsers(sub)
     _train_parser(sub)
@@ -124,11 +131,12 @@ def _print_result(r:Duplicates, out, quiet:bool):
     if r.bad:
         print(f"bad files ({len(r.bad)}), skipped:", file=out)
         for b in r.bad: print(f"  {b.path}: {b.reason}", file=out)
+    if r.skipped: print(f"skipped: {skip_summary(r.skipped)}", file=out)
     if r.splits is not None:
         print("leakage (groups holding images of two splits):", file=out)
         print('  ' + format_leakage(r.leakage()).replace('\n', '\n  '), file=out)
     s = r.summary()
-    print(f"images read: {s['images']}, bad files: {s['bad_files']}, groups: {s['groups']}, "
+    print(f"images read: {s['images']}, bad files: {s['bad_files']}, skipped: {s['skipped']}, groups: {s['groups']}, "
           f"images that could be removed: {s['removable']}", file=out)
 
 # %% ../nbs/09_cli.ipynb #5d3270c4
@@ -137,6 +145,7 @@ def _unwritable(fn:Path) -> str|None:
     if fn.is_dir(): return "is a folder; name a file"
     d = fn.parent if str(fn.parent) else Path('.')
     if not d.is_dir(): return f"the folder {d} does not exist"
+    if fn.exists() and not os.access(fn, os.W_OK): return "is a read-only file; make it writable or name another file"
     if not os.access(d, os.W_OK): return f"the folder {d} is not writable"
     try:  # the real test: some folders (/proc, a read-only mount) pass the permission check and refuse new files
         fd, tmp = tempfile.mkstemp(prefix='.fastdupe-check-', dir=d)
@@ -158,6 +167,7 @@ def _check_verify_arguments(a, p):
     "--verify and --verify-threshold, checked before any work: usage errors for what does not go with them."
     if a.verify is None:
         if a.verify_threshold is not None: p.error("--verify-threshold is the probability --verify's verifier needs: give --verify too")
+        if a.trust_pickle: p.error("--trust-pickle lets --verify read a verifier kept as a pickle: give --verify too")
         return
     if a.method != 'fused': p.error(f"--verify judges the candidates of fused (the default method), not of {a.method}")
     for opt, given in (('--threshold', a.threshold is not None), ('--no-keypoints', a.no_keypoints), ('--turns', a.turns)):
@@ -209,17 +219,23 @@ def find_command(a, p, out=None) -> int:
     kw = {} if a.index is None else dict(index=a.index)
     if a.no_keypoints: kw['keypoints'] = False
     if a.engine is not None: kw['engine'] = a.engine
-    if a.verify is not None: kw.update(verify=a.verify, verify_threshold=a.verify_threshold)
     if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
     if a.turns: kw['tta' if a.method in MODEL_METHODS else 'turns'] = True  # model methods: the dihedral test-time views
     if a.column is not None:
         if is_url(path) or path.is_dir(): p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
         kw['column'] = a.column
+    if a.verify is not None:
+        from fastdupe.verify import load_verifier  # torch and fastai: only with a verifier
+        try: head = load_verifier(a.verify, trusted=a.trust_pickle)  # a pickle only with --trust-pickle: refused unread
+        except ValueError as e:
+            print(f"fastdupe: error: --verify {e}", file=sys.stderr); return 1
+        kw.update(verify=head, verify_threshold=a.verify_threshold)
     # a progress bar only where a person watches: fastprogress draws in a notebook or a terminal, not in a log file
     progress = not a.quiet and out.isatty()
     try:
         r = find_duplicates(path, a.method, thr, link=a.link, keep=keep, n_workers=a.workers, progress=progress,
-                            splits=splits, protect=protect, against=a.against, db=a.db, client=a.scheduler, shards=shards, **kw)
+                            splits=splits, protect=protect, against=a.against, db=a.db, client=a.scheduler, shards=shards,
+                            sniff=a.sniff, **kw)
     except StoreError as e: p.error(f"--db: {e}")
     except (ConnectionError, PermissionError, FileNotFoundError, ImportError) as e:  # the cluster, the shard folder, a URL
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
@@ -256,7 +272,13 @@ def _store_parsers(sub):
                    help='saved similarity index for cnn/fused queries (default: as before, else exact)')
     i.add_argument('--batch', type=int, default=BATCH, help=f'images per transaction (default {BATCH}): an interrupted run loses at most this many')
     i.add_argument('--workers', type=int, default=None, help='processes for hashing (default: one per core)')
+    i.add_argument('--rebuild', action='store_true',
+                   help='build the database afresh from the images (a damaged one, say): a new file beside it, renamed over '
+                        'it when complete (default method: as recorded in it, when that can still be read)')
     _cluster_arguments(i)
+    i.add_argument('--sniff', action='store_true',
+                   help='also read files whose extension is not an image\'s (a JPEG named .svg, .dat or with no extension) '
+                        'when their first bytes are an image\'s')
     i.add_argument('--quiet', action='store_true', help='no progress bar and no list of bad files')
     q = sub.add_parser('query', help='check new images against an indexed folder',
                        description='For each image, the indexed images it duplicates, with distances (what find NEW --against '
@@ -303,19 +325,27 @@ def index_command(a, p, out=None) -> int:
     if a.method is not None and a.method not in MODEL_METHODS and a.index is not None:
         p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
     if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
-    if a.scheduler is not None: return _index_on_cluster(a, p, out)
+    if a.scheduler is not None:
+        if a.rebuild: p.error("--rebuild rebuilds a database; a --scheduler run keeps its fingerprints in shards")
+        return _index_on_cluster(a, p, out)
     path = Path(a.path)
     if not path.exists(): print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
     if not path.is_dir(): p.error(f"PATH must be a folder of images; {path} is a file")
     db = Path(a.db) if a.db else path/DEFAULT_DB
     progress = not a.quiet and out.isatty()
+    if a.rebuild:
+        from fastdupe.store import rebuild_store
+        try: r = rebuild_store(db, path, a.method, a.turns or None, batch=a.batch, index=a.index, n_workers=a.workers, progress=progress)
+        except (StoreError, ValueError) as e: p.error(str(e))
+        print(f"rebuilt {db}: {r}", file=out)
+        return 0
     try:
         with Store(db, root=path, batch=a.batch) as store:
             if store.moved_from: print(f"fastdupe: note: {db} indexed {store.moved_from}, which is gone: it now indexes {path}", file=sys.stderr)
             method = a.method or (store.indexed or {}).get('method') or DEFAULT_METHOD
             model = method in MODEL_METHODS
             r = store.update(method, tta=a.turns and model, turns=a.turns and not model, index=a.index, n_workers=a.workers,
-                             progress=progress)
+                             progress=progress, sniff=a.sniff)
     except (StoreError, ValueError) as e: p.error(str(e))
     if r.bad and not a.quiet:
         print(f"bad files ({len(r.bad)}), skipped:", file=out)
@@ -362,7 +392,9 @@ def _train_parser(sub):
                        description='Train a pair verifier on the images under PATH: with --groups from labelled groups, without '
                                    'from edited copies of each image (self-supervised). Writes MODEL for fastdupe find --verify.')
     t.add_argument('path', metavar='PATH', help='folder of images (searched recursively), or an image list CSV')
-    t.add_argument('--out', metavar='MODEL', required=True, help='the verifier file to write (a fastai export, e.g. verifier.pkl)')
+    t.add_argument('--out', metavar='MODEL', required=True,
+                   help='the verifier file to write, e.g. verifier.safetensors (weights and a JSON description: reading it '
+                        'runs no code)')
     t.add_argument('--groups', metavar='PATTERN|CSV|folders', default=None,
                    help="labelled groups: a file-name pattern with (?P<group>...), a CSV with path and group columns, or "
                         "'folders' (one sub-folder per group); default: none, self-supervised")
@@ -373,7 +405,10 @@ def _train_parser(sub):
     t.add_argument('--engine', default='auto', choices=['auto', 'torch', 'onnx'], help='what runs the backbone (default auto)')
     t.add_argument('--learner', metavar='FILE', default=None,
                    help="a fastai Learner written by learn.export(): its body embeds the images, and the verifier keeps it "
-                        "(default: the offline EfficientNet-Lite0)")
+                        "(default: the offline EfficientNet-Lite0); the file is a pickle: give --trust-pickle too")
+    t.add_argument('--trust-pickle', action='store_true',
+                   help='with --learner: read FILE, a pickle (learn.export writes one); reading a pickle runs whatever code '
+                        'it holds, so give it only for a file you trust')
     t.add_argument('--fine-tune', type=int, default=0, metavar='N',
                    help='epochs of fine-tuning the body as a Siamese network first; the verifier keeps the tuned body and '
                         'find --verify embeds with it in PyTorch (default 0: the body as it is)')
@@ -392,18 +427,19 @@ def train_command(a, p, out=None) -> int:
     if a.learner is not None:
         if not Path(a.learner).is_file(): p.error(f"--learner {a.learner}: no such file (write one with learn.export())")
         if a.engine == 'onnx': p.error("--engine onnx runs the offline backbone; a --learner's body runs with --engine torch")
+        if not a.trust_pickle:  # refused before a byte of it is unpickled
+            p.error(f"--learner {a.learner}: a Learner written by learn.export() is a pickle, and reading a pickle runs whatever "
+                    "code it holds; give --trust-pickle if you trust where the file came from")
+    elif a.trust_pickle: p.error("--trust-pickle lets --learner read a pickle: give --learner too")
     if a.fine_tune < 0: p.error(f"--fine-tune must be 0 or more epochs, got {a.fine_tune}")
     if a.fine_tune and a.engine == 'onnx': p.error("--engine onnx runs the offline backbone as it is; a fine-tuned body runs with --engine torch")
     if not Path(a.path).exists():
         print(f"fastdupe: error: {a.path} does not exist", file=sys.stderr); return 1
-    from fastdupe.verify import train_verifier  # torch and fastai: only for this command
+    from fastdupe.verify import train_verifier, save_verifier, load_learner_file  # torch and fastai: only for this command
     progress = not a.quiet and out.isatty()
     try:
         body = None
-        if a.learner is not None:
-            from fastai.learner import load_learner
-            try: body = load_learner(a.learner, cpu=True)
-            except Exception as e: raise ValueError(f"--learner {a.learner} cannot be read as an exported fastai Learner ({type(e).__name__}: {e})") from e
+        if a.learner is not None: body = load_learner_file(a.learner, a.trust_pickle, '--learner')
         learn = train_verifier(a.path, groups=a.groups, column=a.column or 'group', copies=a.copies or 3, epochs=a.epochs,
                                seed=a.seed, progress=progress, engine=a.engine, n_workers=a.workers, model=body, fine_tune=a.fine_tune)
     except (ValueError, FileNotFoundError) as e:  # groups, patterns, CSVs: checked before training
@@ -411,19 +447,28 @@ def train_command(a, p, out=None) -> int:
     with learn.no_bar(): loss, acc, auc = learn.validate()
     print(learn.dls, file=out)
     print(f"held-out groups: loss {loss:.4f}, accuracy {acc:.3f}, ROC-AUC {auc:.3f}", file=out)
-    learn.export(Path(a.out).absolute())
+    save_verifier(learn, a.out)
     print(f"wrote {a.out}", file=out)
     return 0
 
 # %% ../nbs/09_cli.ipynb #376b686c
 def main(argv=None) -> int:
     "Entry point of the `fastdupe` command."
+    for s in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed as its bytes (as ls does), never a traceback
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
+            if s.errors == 'strict': s.reconfigure(errors='surrogateescape' if 'utf' in s.encoding.lower() else 'backslashreplace')
     p = parser()
     a = p.parse_args(argv)
-    if a.command == 'find': return find_command(a, p)
-    if a.command == 'index': return index_command(a, p)
-    if a.command == 'query': return query_command(a, p)
-    if a.command == 'train-verifier': return train_command(a, p)
+    try:
+        if a.command == 'find': return find_command(a, p)
+        if a.command == 'index': return index_command(a, p)
+        if a.command == 'query': return query_command(a, p)
+        if a.command == 'train-verifier': return train_command(a, p)
+    except sqlite3.DatabaseError as e:  # a database the store's own checks did not catch: one clear line, no traceback
+        db = getattr(a, 'db', None) or (Path(a.path)/DEFAULT_DB if getattr(a, 'path', None) else 'the database')
+        print(f"fastdupe: error: {db} cannot be read ({e}): if it is damaged, rebuild it with fastdupe index FOLDER --db {db} "
+              "--rebuild", file=sys.stderr)
+        return 1
     p.error(f"unknown command {a.command!r}")
 
 def _console():

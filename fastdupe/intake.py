@@ -18,8 +18,8 @@ from .core import BadFile, ImageInfo
 __all__ = ['PILLOW_EXTENSIONS', 'PLUGIN_EXTENSIONS', 'IMAGE_EXTENSIONS', 'RAW_EXTENSIONS', 'RAW_REASON', 'NOT_IMAGE', 'PLUGINS',
            'PATH_COLUMNS', 'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'plugin_reason', 'register_plugin', 'image_kind',
            'skip_reason', 'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file',
-           'get_items', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes', 'open_image', 'safe_read', 'image_info',
-           'image_detail', 'detail_of']
+           'get_items', 'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes',
+           'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
 
 # %% ../nbs/01_intake.ipynb #e2356d2d
 # what Pillow itself reads (Pillow >= 11.3 wheels read AVIF too)
@@ -159,21 +159,26 @@ def find_images(
     skipped:list|None=None, # files that are not read are appended here as `BadFile`s with the reason (`skip_reason`)
     sniff:bool=False, # also take files whose extension is not an image's when their first bytes are (`image_kind`)
 ) -> list[Path]:
-    "Image files under `path`, sorted; symlinked folders followed once each, so loops cannot hang it."
+    "Image files under `path`, sorted; real folders first, then symlinked folders, each folder once: loops cannot hang it."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
     if not path.is_dir(): raise NotADirectoryError(f"{path} is not a folder")
     exts = {e.lower() if e.startswith('.') else '.'+e.lower() for e in extensions}
-    seen, res = set(), []
+    seen, res, links = set(), [], []
     def unreadable(e:OSError):  # os.walk skips a folder it cannot list: say so, the files in it are not searched
         if bad is not None: bad.append(BadFile(Path(e.filename), f'folder cannot be read ({(e.strerror or str(e)).lower()}); its images were not searched'))
-    for root, dirs, files in os.walk(path, followlinks=True, onerror=unreadable):
-        try: st = os.stat(root)
-        except OSError: dirs[:] = []; continue
-        if (st.st_dev, st.st_ino) in seen: dirs[:] = []; continue
-        seen.add((st.st_dev, st.st_ino))
-        dirs[:] = sorted(d for d in dirs if include_hidden or not d.startswith('.')) if recursive else []
-        res += _take_images([Path(root)/f for f in files], exts, skipped, sniff_fn=_sniff_kind if sniff else None, hidden=include_hidden)
+    def walk(top, follow:bool):
+        for root, dirs, files in os.walk(top, followlinks=follow, onerror=unreadable):
+            try: st = os.stat(root)
+            except OSError: dirs[:] = []; continue
+            if (st.st_dev, st.st_ino) in seen: dirs[:] = []; continue
+            seen.add((st.st_dev, st.st_ino))
+            dirs[:] = sorted(d for d in dirs if include_hidden or not d.startswith('.')) if recursive else []
+            if not follow: links.extend(os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d)))
+            res.extend(_take_images([Path(root)/f for f in files], exts, skipped,
+                                    sniff_fn=_sniff_kind if sniff else None, hidden=include_hidden))
+    walk(path, False)  # the real folders first: a file is listed under its own folder, not under a link to it
+    for l in links: walk(l, True)  # then the symlinked folders not seen yet (those leading out of the tree), each once
     return sorted(res)
 
 # %% ../nbs/01_intake.ipynb #fffafb80
@@ -266,6 +271,23 @@ def get_items(
         return [p]
     if isinstance(src, Iterable): return [Path(base)/Path(o) if base else as_item(o) for o in src]
     raise TypeError(f"cannot read items from a {type(src).__name__}; pass a folder, a file, a CSV or a list of paths")
+
+# %% ../nbs/01_intake.ipynb #6002051c
+def link_target(path) -> str:
+    "Where a symbolic link leads (its resolved path), or '' for a file that is not one (and for a URL)."
+    if is_url(path): return ''
+    p = os.fspath(path)
+    return os.path.realpath(p) if os.path.islink(p) else ''
+
+def same_file(path) -> str:
+    "What identifies the file `path` names, whatever the spelling (relative, `..`, symlinks): its resolved path."
+    return str(path) if is_url(path) else os.path.realpath(os.fspath(path))
+
+def same_entry(path) -> str:
+    "What identifies the folder entry `path` names: its folder resolved, its own name kept (a link stays a link)."
+    if is_url(path): return str(path)
+    p = os.path.abspath(os.fspath(path))
+    return os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p))
 
 # %% ../nbs/01_intake.ipynb #43eda696
 class BadImageError(Exception):

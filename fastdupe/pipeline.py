@@ -58,7 +58,7 @@ def identical_pixels(
 
 # %% ../nbs/05a_pipeline.ipynb #09bd23ea
 def _identical_or(pairs:Pairs, ok:np.ndarray, paths:Sequence[Path], infos:Sequence[ImageInfo], tolerance:float) -> Pairs:
-    "The pairs `ok` keeps, and those it refused whose two images have the same pixels (same bytes included): a rule about flat images never refuses a copy."
+    "The pairs `ok` keeps, and those it refused whose images have the same pixels (or bytes): no rule refuses a copy."
     cand = pairs[~ok & (pairs.dist <= tolerance)]
     if not len(cand): return pairs[ok]
     cls = identical_pixels(paths, infos, cand, tolerance)
@@ -90,6 +90,7 @@ class Duplicates:
     pairs: Pairs|None = None # the pairs behind the groups
     splits: list|None = None # each image's split (train, valid, test, ...), when known
     protect: tuple = () # split names protected besides valid and test
+    skipped: list[BadFile] = field(default_factory=list) # files not read (not images, camera raw, a plugin missing), with reasons
 
     @property
     def to_remove(self) -> list[Path]: return [self.paths[k] for g in self.groups for k in g.remove]
@@ -123,7 +124,8 @@ class Duplicates:
         return leakage_table(self.groups, self.splits) if self.splits is not None else []
 
     def summary(self) -> dict:
-        res = dict(images=len(self.paths), bad_files=len(self.bad), groups=len(self.groups), removable=len(self.to_remove))
+        res = dict(images=len(self.paths), bad_files=len(self.bad), skipped=len(self.skipped), groups=len(self.groups),
+                   removable=len(self.to_remove))
         if self.splits is not None: res['leaking_groups'] = sum(bool(self.leaks(g)) for g in self.groups)
         return res
 
@@ -137,16 +139,17 @@ class Duplicates:
         elif fn.suffix.lower() == '.json':
             extra = dict(leakage=self.leakage()) if self.splits is not None else {}
             text = json_text(dict(method=self.method, threshold=self.threshold, summary=self.summary(), **extra,
-                rows=self.rows(), bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad]), indent=1)
+                rows=self.rows(), bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad],
+                skipped_files=[dict(path=str(b.path), reason=b.reason) for b in self.skipped]), indent=1)
             with atomic_open(fn) as f: f.write(text)
         else: raise ValueError(f"output must end in .csv or .json, got {fn.name!r}")
         return fn
 
     def save_bad(self, fn:str|Path) -> Path:
-        "Write the bad-files report (`path,reason`), in one step."
+        "Write the bad-files report (`path,reason`): the files that could not be read, then those skipped, in one step."
         import csv
         with atomic_open(fn, newline='') as f:
-            w = csv.writer(f); w.writerow(['path', 'reason']); w.writerows([(str(b.path), b.reason) for b in self.bad])
+            w = csv.writer(f); w.writerow(['path', 'reason']); w.writerows([(str(b.path), b.reason) for b in self.bad + self.skipped])
         return Path(fn)
 
 # %% ../nbs/05a_pipeline.ipynb #cdfc90de
@@ -378,6 +381,7 @@ def find_duplicates(
     protect:Sequence[str]=(), # split names whose images are never removed, besides valid and test
     against=None, # another set (folder, CSV, list): report only pairs with one image in each set
     column:str|None=None, # with a CSV or DataFrame as `src`: its path column (see `intake.get_items`)
+    sniff:bool=False, # in a folder, also read files whose extension is not an image's when their first bytes are
     db=None, # a fingerprint database (`fastdupe.store.Store` or its file, created when missing): images it holds are not read again, new ones are added
     client=None, # a Dask client, 'local:N' or a scheduler address: the model methods' extraction runs there, shard by shard (`cluster.cluster_features`)
     shards:str|Path|None=None, # with `client`: the folder or URL the workers write their Parquet shards to (default: a temporary folder)
@@ -406,12 +410,13 @@ def find_duplicates(
     elif shards is not None or 'shard_size' in kwargs: raise ValueError("shards= and shard_size= are for a Dask cluster's workers; pass client= too")
     if db is not None and (is_url(src) or is_url(against)): raise ValueError("db= keeps fingerprints of local files; a URL is read through fsspec without one")
     listing_bad = []  # folders that cannot be read: reported with the bad files
-    items = get_items(src, column=column, bad=listing_bad)
+    skipped = []  # files of the folders that are not read, with reasons
+    items = get_items(src, column=column, bad=listing_bad, skipped=skipped, sniff=sniff)
     item_splits = read_splits(src, items, splits)  # a bad split cell stops here, before any image is read
     if protect and item_splits is None and against is None: raise ValueError(f"protect names splits, but {src} has none")
     first = None
     if against is not None:
-        other = get_items(against, bad=listing_bad)
+        other = get_items(against, bad=listing_bad, skipped=skipped, sniff=sniff)
         first = set(map(str, items))
         both = first & set(map(str, other))
         if both: raise ValueError(f"{len(both)} images are in both sets (e.g. {sorted(both)[0]}); `against` must be another set")
@@ -445,4 +450,4 @@ def find_duplicates(
     groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn, splits=item_splits,
                          protect=protect, identical=identical)
     for g in groups: g.match = match_kinds(f.paths, f.infos, g, identical)
-    return Duplicates(f.paths, f.infos, groups, listing_bad + f.bad, method, f.threshold, f.pairs, item_splits, tuple(protect))
+    return Duplicates(f.paths, f.infos, groups, listing_bad + f.bad, method, f.threshold, f.pairs, item_splits, tuple(protect), skipped)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 from fastcore.basics import patch
-from .core import BadFile, ImageInfo, rel_name, shown_distance
-from .intake import get_items, DEFAULT_MAX_PIXELS
+from .core import BadFile, ImageInfo, rel_name, shown_distance, atomic_open, json_text
+from .intake import get_items, skip_summary, DEFAULT_MAX_PIXELS
 from .hashing import (file_digest, hash_items, HashResult, hamming_distance, turned_distance, COMBINED_KINDS,
                               _expand_methods)
 try: import fcntl
@@ -21,7 +21,8 @@ except ImportError: fcntl = None  # Windows: no writer lock file; SQLite's own l
 
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE', 'QUERY_COLUMNS', 'StoreError',
-           'hash_recipe', 'model_key', 'Store', 'cache_store', 'UpdateReport', 'QueryResult']
+           'StoreDamaged', 'hash_recipe', 'model_key', 'Store', 'cache_store', 'UpdateReport', 'rebuild_store',
+           'QueryResult']
 
 # %% ../nbs/04b_store.ipynb #58b3c12a
 SCHEMA_VERSION = 1 # layout of the tables; a database written with a newer layout is refused, not misread
@@ -32,6 +33,9 @@ VECTOR_DTYPE = np.dtype('<f4') # feature vectors as stored, exactly as computed:
 
 class StoreError(ValueError):
     "A database that cannot be used as asked: the message says why, and what to do."
+
+class StoreDamaged(StoreError):
+    "A database file with a damaged page (a disk fault, a copy cut short): the message names it and says how to rebuild it."
 
 # %% ../nbs/04b_store.ipynb #7ba6d4c6
 _SCHEMA = f"""
@@ -188,6 +192,7 @@ def _connect(path:Path, readonly:bool) -> sqlite3.Connection:
     except sqlite3.DatabaseError as e:
         if 'not a database' in str(e):
             raise StoreError(f"{path} is not a fastdupe database: it is not an SQLite file ({e}); name another file") from e
+        if _is_damage(e): raise _damaged(path, e) from e
         if readonly:  # a read-only folder without the WAL's shared-memory file: nobody can write it, read the file as it is
             with contextlib.suppress(sqlite3.Error): return attempt('?mode=ro&immutable=1')
         if not readonly and ('readonly' in str(e) or 'unable to open' in str(e)): raise _write_error(path, e) from e
@@ -215,6 +220,10 @@ class Store:
         self._loaded, self._read, self._stats = {}, set(), {}
         self.moved_from = None # where the root was before, when this opening found it moved
         try: self._check(root)
+        except sqlite3.DatabaseError as e:
+            self.con.close()
+            if _is_damage(e): raise _damaged(self.path, e) from e
+            raise
         except BaseException: self.con.close(); raise
 
     def __repr__(self): return f"Store({str(self.path)!r}, root={str(self.root)!r})"
@@ -405,14 +414,23 @@ def _can_open(p:Path) -> bool:
     except OSError: return False
 
 # %% ../nbs/04b_store.ipynb #bb9a48d6
+def _db_name(rel:str) -> str|bytes:
+    "A relative name as the `files` table keeps it: text, or, for a name that is not UTF-8, its bytes (a BLOB)."
+    try: rel.encode('utf-8'); return rel
+    except UnicodeEncodeError: return os.fsencode(rel)
+
+def _name(v:str|bytes) -> str:
+    "A relative name read from the `files` table (`_db_name` undone)."
+    return os.fsdecode(v) if isinstance(v, bytes) else v
+
 @patch
 def _rows(self:Store, rels:Sequence[str]) -> dict:
     "The `files` rows of `rels`: rel -> (id, size, mtime_ns, digest, width, height)."
     res, rels = {}, list(dict.fromkeys(rels))
     for a in range(0, len(rels), 900):
-        part = rels[a:a+900]
+        part = [_db_name(r) for r in rels[a:a+900]]
         q = f"SELECT path, id, size, mtime_ns, digest, width, height FROM files WHERE path IN ({','.join('?'*len(part))})"
-        for r in self.con.execute(q, part): res[r[0]] = r[1:]
+        for r in self.con.execute(q, part): res[_name(r[0])] = r[1:]
     return res
 
 @patch
@@ -554,9 +572,9 @@ def _file_id(self:Store, it:_Item) -> int:
                          (it.size, it.mtime_ns, it.digest, fid))
         for t in ('readings', 'hashes', 'vectors', 'extras'): self.con.execute(f'DELETE FROM {t} WHERE file_id = ?', (fid,))
     else:
-        r = self.con.execute('SELECT id FROM files WHERE path = ?', (it.rel,)).fetchone()  # the same path twice in one call
+        r = self.con.execute('SELECT id FROM files WHERE path = ?', (_db_name(it.rel),)).fetchone()  # the same path twice in one call
         fid = r[0] if r else self.con.execute('INSERT INTO files(path, size, mtime_ns, digest) VALUES (?, ?, ?, ?)',
-                                              (it.rel, it.size, it.mtime_ns, it.digest)).lastrowid
+                                              (_db_name(it.rel), it.size, it.mtime_ns, it.digest)).lastrowid
     it.row, it.fresh = (fid, it.size, it.mtime_ns, it.digest, None, None), False
     return fid
 
@@ -745,6 +763,7 @@ class UpdateReport:
     bad: list[BadFile] # files that could not be read (or folders that could not be listed), with reasons
     seconds: float # how long it took
     moved_from: Path|None = None # where the folder was before, when the store found it moved
+    skipped: list[BadFile] = field(default_factory=list) # files of the folder not read (not images, camera raw, ...), with reasons
 
     @property
     def unchanged(self) -> int: return self.images - self.new - self.changed
@@ -752,7 +771,8 @@ class UpdateReport:
     def __str__(self):
         moved = f"; the folder moved here from {self.moved_from}" if self.moved_from else ''
         return (f"indexed {self.root}: {self.images:,} images ({self.new:,} new, {self.changed:,} changed, {self.unchanged:,} unchanged, "
-                f"{self.removed:,} removed); {self.read:,} read, {len(self.bad):,} bad files; {self.seconds:.1f} s{moved}")
+                f"{self.removed:,} removed); {self.read:,} read, {len(self.bad):,} bad files; {self.seconds:.1f} s{moved}"
+                + (f"; skipped: {skip_summary(self.skipped)}" if self.skipped else ''))
 
 # %% ../nbs/04b_store.ipynb #c15b2af5
 @patch
@@ -763,6 +783,7 @@ def update(self:Store,
            index:str|None=None, # model methods: the saved search index, 'exact', 'annoy' or 'faiss' (None: as before, else exact)
            n_workers:int|None=None, # processes for hashing (see `hashing.hash_items`)
            progress:bool=True, # show progress bars
+           sniff:bool=False, # also read files whose extension is not an image's when their first bytes are (give it every time)
           ) -> UpdateReport:
     "Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep the rest without opening them."
     from fastdupe.pipeline import DEFAULT_METHOD
@@ -778,12 +799,15 @@ def update(self:Store,
     if not self.root_found:
         raise StoreError(f"{self.root}, the folder {self.path} indexes, is missing: if it moved, open the store with its new place (root=)")
     with self.writing():
-        listing_bad, root = [], self.root
-        items = get_items(root, bad=listing_bad)
+        self.check()  # before it trusts what the store holds
+        listing_bad, skipped, root = [], [], self.root
+        items = get_items(root, bad=listing_bad, skipped=skipped, sniff=sniff)
         rels = [self._rel(p, root) for p in items]
-        with self._snapshot(): rows = {r[0]: r[1:] for r in self.con.execute('SELECT path, id, size, mtime_ns FROM files')}
+        with self._snapshot(): rows = {_name(r[0]): r[1:] for r in self.con.execute('SELECT path, id, size, mtime_ns FROM files')}
         present = set(rels)
-        gone = [r[0] for rel, r in rows.items() if rel not in present]
+        # a folder that could not be listed this time: its images are not gone, only unseen (and it is reported)
+        unseen = tuple(f'{r}/' for b in listing_bad if (r := self._rel(b.path, root)) is not None)
+        gone = [r[0] for rel, r in rows.items() if rel not in present and not rel.startswith(unseen)]
         self._read, bad, paths, new, changed = set(), {str(b.path): b for b in listing_bad}, items, 0, 0
         try:
             for p, rel in zip(items, rels):
@@ -809,7 +833,7 @@ def update(self:Store,
         self._searchable(method, tta, turns, load=False)  # the saved index, brought up to date
         read = len(self._read)
     return UpdateReport(self.root, len(items), new, changed, len(gone), read, sorted(bad.values(), key=lambda b: str(b.path)),
-                        time.perf_counter() - t0, self.moved_from)
+                        time.perf_counter() - t0, self.moved_from, skipped)
 
 # %% ../nbs/04b_store.ipynb #780c66d4
 @patch
@@ -820,6 +844,85 @@ def summary(self:Store) -> dict:
         bad = self.con.execute('SELECT count(DISTINCT file_id) FROM readings WHERE bad IS NOT NULL').fetchone()[0]
         per = dict(self.con.execute('SELECT source, count(*) FROM readings WHERE bad IS NULL GROUP BY source ORDER BY source').fetchall())
     return dict(root=str(self.root), root_found=self.root_found, files=n, bad_files=bad, fingerprints=per, indexed=self.indexed)
+
+# %% ../nbs/04b_store.ipynb #45e11332
+def _is_damage(e:Exception) -> bool:
+    "Whether an SQLite error says the file is damaged (not locked, not read-only)."
+    name = getattr(e, 'sqlite_errorname', '')
+    return name in ('SQLITE_CORRUPT', 'SQLITE_NOTADB') or 'malformed' in str(e)
+
+def _recorded(path:Path, key:str) -> str|None:
+    "The value of `key` in a database's `meta` table, or None when it cannot be read (damaged, missing, not a store)."
+    with contextlib.suppress(sqlite3.Error, OSError, TypeError):
+        with contextlib.closing(sqlite3.connect(Path(path).absolute().as_uri() + '?mode=ro', uri=True)) as c:
+            return c.execute('SELECT value FROM meta WHERE key = ?', (key,)).fetchone()[0]
+    return None
+
+def _damaged(path:Path, why) -> StoreDamaged:
+    root = _recorded(path, 'root_absolute') or 'FOLDER'
+    return StoreDamaged(f"{path} is damaged ({why}): rebuild it from the images with `fastdupe index {root} --db {path} "
+                        "--rebuild` (image files are never changed)")
+
+@patch
+def check(self:Store):
+    "SQLite's `PRAGMA quick_check` of the whole file: a `StoreDamaged` naming it when a page is damaged."
+    try: res = [r[0] for r in self.con.execute('PRAGMA quick_check').fetchall()]
+    except sqlite3.DatabaseError as e:
+        if _is_damage(e): raise _damaged(self.path, e) from e
+        raise
+    if res != ['ok']: raise _damaged(self.path, '; '.join(res[:2]))
+
+def _guarded(f):
+    "`f`, with an SQLite error that says the file is damaged raised as `StoreDamaged`."
+    @functools.wraps(f)
+    def g(self, *args, **kwargs):
+        try: return f(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            if _is_damage(e): raise _damaged(self.path, e) from e
+            raise
+    return g
+
+# %% ../nbs/04b_store.ipynb #6ecbfe5f
+def rebuild_store(
+    path:str|Path, # the database file (damaged, healthy or missing)
+    root:str|Path, # its folder of images
+    method:str|None=None, # as `Store.update` takes it (None: as recorded in the old file when it can be read, else the default)
+    views:bool|None=None, # also flipped and turned views (`tta` for the model methods, `turns` for hashes); None: as recorded
+    batch:int=BATCH, # images fingerprinted per transaction
+    **kwargs, # the other options of `Store.update` (index, n_workers, progress)
+) -> UpdateReport:
+    "Build the store at `path` afresh from the images under `root`: a new database beside it, renamed over the old one when complete."
+    path, root = Path(path), Path(root)
+    if path.is_dir(): raise StoreError(f"{path} is a folder; name the database file (e.g. {path/'store.db'})")
+    last = dict(method=None, tta=False, turns=False)
+    with contextlib.suppress(ValueError, KeyError, TypeError): last.update(json.loads(_recorded(path, 'indexed')))
+    if method is None: method, tta, turns = last['method'], last['tta'], last['turns']
+    else: tta = turns = False
+    if views is not None:
+        from fastdupe.pipeline import DEFAULT_METHOD
+        model = (method or DEFAULT_METHOD) in ('cnn', 'fused')
+        tta, turns = views and model, views and not model
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.rebuild-{uuid.uuid4().hex[:8]}')
+    fd = os.open(path.with_name(path.name + '.lock'), os.O_RDWR | os.O_CREAT, 0o644)  # the old file's writer lock
+    try:
+        if fcntl is not None:
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError: raise StoreError(f"{path} is being written by another fastdupe; run this again when it has finished") from None
+        with Store(tmp, root=root, batch=batch) as s: r = s.update(method, tta=tta, turns=turns, **kwargs)
+        for ext in ('-wal', '-shm'):  # the old file's journal must not be applied to the new one
+            with contextlib.suppress(FileNotFoundError): os.remove(f'{path}{ext}')
+        os.replace(tmp, path)
+        idx, new_idx = (p.with_name(p.name + '.index') for p in (path, tmp))
+        shutil.rmtree(idx, ignore_errors=True)
+        with contextlib.suppress(OSError): os.replace(new_idx, idx)
+        _fsync(path.parent)
+    finally:
+        os.close(fd)
+        for f in (tmp, f'{tmp}-wal', f'{tmp}-shm', f'{tmp}.lock'):
+            with contextlib.suppress(OSError): os.remove(f)
+        shutil.rmtree(tmp.with_name(tmp.name + '.index'), ignore_errors=True)
+    return r
 
 # %% ../nbs/04b_store.ipynb #3a249a3c
 @dataclass
@@ -952,15 +1055,16 @@ class QueryResult:
                     matches=sum(map(len, self.matches)), bad_files=len(self.bad))
 
     def save(self, fn:str|Path) -> Path:
-        "Write the matches to `fn`: .csv (`QUERY_COLUMNS`) or .json (rows, summary and bad files)."
+        "Write the matches to `fn`, in one step: .csv (`QUERY_COLUMNS`) or .json (rows, summary and bad files)."
         fn = Path(fn)
         if fn.suffix.lower() == '.csv':
             import csv
-            with open(fn, 'w', newline='', encoding='utf-8') as f:
+            with atomic_open(fn, newline='') as f:
                 w = csv.DictWriter(f, QUERY_COLUMNS); w.writeheader(); w.writerows(self.rows())
         elif fn.suffix.lower() == '.json':
-            fn.write_text(json.dumps(dict(method=self.method, threshold=self.threshold, summary=self.summary(), rows=self.rows(),
-                                          bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad]), indent=1))
+            text = json_text(dict(method=self.method, threshold=self.threshold, summary=self.summary(), rows=self.rows(),
+                                  bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad]), indent=1)
+            with atomic_open(fn) as f: f.write(text)
         else: raise ValueError(f"output must end in .csv or .json, got {fn.name!r}")
         return fn
 
@@ -1058,7 +1162,7 @@ def query(self:Store,
             pos |= set(_hash_candidates(data, qh, kind, t, hash_kw['turns']).tolist())
         own = {row[0] for row in self._rows([r for r in map(self._rel, good) if r is not None]).values()}
         ids = [i for i in data.ids[sorted(pos)].tolist() if i not in own]
-        rels = [r[0] for r in self._by_ids('SELECT path FROM files WHERE id IN ({})', ids)]
+        rels = [_name(r[0]) for r in self._by_ids('SELECT path FROM files WHERE id IN ({})', ids)]
         per = {str(q): [] for q in good}
         if rels and good:
             with self._session(write=False, trusted=rels):
@@ -1075,3 +1179,8 @@ def query(self:Store,
                 self._searchable(method, opts['tta'], opts['turns'])
     matches = [sorted(per[str(q)], key=lambda m: (m[1], str(m[0])))[:k] for q in good]
     return QueryResult(good, matches, list(bad.values()), method, opts['threshold'])
+
+# %% ../nbs/04b_store.ipynb #674e1bfc
+# every public reading of the store: a damaged page is a `StoreDamaged` naming the file
+for _n in ('update', 'query', 'hash_items', 'image_features', 'summary', '_query_options'):
+    if not hasattr(getattr(Store, _n), '__wrapped__'): setattr(Store, _n, _guarded(getattr(Store, _n)))
