@@ -3,17 +3,24 @@ images read through fsspec URLs, and the bad inputs of the cluster options."""
 import os, signal, threading, time
 from pathlib import Path
 import pytest
-from fastdupe.eval import build_benchmark
+from fastdupe.eval import PIP_SOURCES, build_benchmark
 from fastdupe.pipeline import find_duplicates
 
 distributed = pytest.importorskip('dask.distributed')
 
 @pytest.fixture(scope='module')
 def photos(tmp_path_factory):
-    "About 230 real photos with known copies, and one broken file."
+    "224 real photos with known copies (the 24 that pip installs, 20 of them with 10 copies), and one broken file."
     d = tmp_path_factory.mktemp('cluster')/'bench'
-    build_benchmark(d, n_originals=30, copies_per_original=8, seed=3)
+    build_benchmark(d, sources=PIP_SOURCES, copies_per_original=10, seed=3)
     (d/'images'/'broken.jpg').write_bytes(b'\xff\xd8\xff not a whole JPEG')
+    return d/'images'
+
+@pytest.fixture(scope='module')
+def few(tmp_path_factory):
+    "Eight photos (four and a copy of each), for the messages for bad options: no big benchmark needed."
+    d = tmp_path_factory.mktemp('few')/'bench'
+    build_benchmark(d, sources=PIP_SOURCES[:4], copies_per_original=1, n_negatives=0, seed=3)
     return d/'images'
 
 @pytest.fixture(scope='module')
@@ -94,7 +101,8 @@ def test_file_url_on_the_cluster(photos, single, client, tmp_path):
     res = find_duplicates(f'file://{photos}', client=client, shards=f'file://{tmp_path}/shards', progress=False)
     assert groups(res) == groups(single)
 
-def test_bad_cluster_options(photos, tmp_path):
+def test_bad_cluster_options(few, tmp_path):
+    photos = few
     with pytest.raises(ConnectionError, match="cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'"):
         find_duplicates(photos, client='tcp://127.0.0.1:9', progress=False)
     ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o500)
@@ -128,7 +136,8 @@ def test_cli_index_then_find_on_a_cluster(photos, single, tmp_path):
     assert _csv_groups(tmp_path/'g.csv') == groups(single)
     assert (shards/'pairs.parquet').exists()
 
-def test_cli_bad_cluster_options(photos, tmp_path):
+def test_cli_bad_cluster_options(few, tmp_path):
+    photos = few
     from conftest import run_cli
     r = run_cli('find', photos, '--scheduler', 'tcp://127.0.0.1:9', '--quiet')
     assert r.returncode == 1 and "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in r.stderr and 'Traceback' not in r.stderr
