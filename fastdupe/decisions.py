@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
-from .core import rel_name
+from .core import rel_name, json_text
 from .formatter import CleanerDataset
 
 # %% auto #0
@@ -36,7 +36,7 @@ def atomic_write(fn:str|Path, data:str|bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f'.{fn.name}.', suffix='.tmp', dir=fn.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
-            f.write(data.encode('utf-8') if isinstance(data, str) else data)
+            f.write(data.encode('utf-8', 'surrogateescape') if isinstance(data, str) else data)  # a name that is not UTF-8: its bytes
             f.flush(); os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, fn)
@@ -94,7 +94,7 @@ class Decisions:
         "Write to `path/cleaned.decisions.json` atomically."
         d = dict(version=1, updated=datetime.now().isoformat(timespec='seconds'), deleted=sorted(self.deleted),
                  relabels=dict(sorted(self.relabels.items())))
-        return atomic_write(Path(path)/DECISIONS_NAME, json.dumps(d, indent=1, ensure_ascii=False) + '\n')
+        return atomic_write(Path(path)/DECISIONS_NAME, json_text(d, indent=1) + '\n')  # names not UTF-8: \udcXX escapes
 
 # %% ../nbs/07a_decisions.ipynb #a6939805
 LOCK_NAME = 'cleaned.decisions.lock' # beside cleaned.csv and the decisions: fastdupe's files in the folder

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 from PIL import Image
 import io
+from .core import shown_name, atomic_open
 from .group import Group
 from .pipeline import Duplicates
 from .formatter import CleanerDataset, dataset_from_duplicates
@@ -117,8 +118,9 @@ def html_report(
         rows = ''.join(f'<tr><td>{esc(str(b.path))}</td><td>{esc(b.reason)}</td></tr>' for b in ds.bad)
         parts.append(f'<h2>Bad files ({len(ds.bad)}), skipped</h2><table class="bad">{rows}</table>')
     parts.append('</body></html>\n')
-    page = '\n'.join(parts)
-    if fn is not None: Path(fn).write_text(page, encoding='utf-8')
+    page = shown_name('\n'.join(parts))  # a name that is not UTF-8 shown with \xNN escapes: the page is valid UTF-8
+    if fn is not None:
+        with atomic_open(fn) as f: f.write(page)  # in one step: an error leaves no half page
     return page
 
 # %% ../nbs/08_report.ipynb #116a8cbd

@@ -138,7 +138,7 @@ def _table(src):
     "Rows (dicts), a name for messages, and the header lines before the first row: for a CSV or DataFrame."
     if hasattr(src, 'columns') and hasattr(src, 'iloc'): return src.to_dict('records'), 'the DataFrame', 0
     p = Path(src)
-    with open(p, newline='', encoding='utf-8-sig') as f: rows = list(csv.DictReader(f))
+    with open(p, newline='', encoding='utf-8-sig', errors='surrogateescape') as f: rows = list(csv.DictReader(f))  # as get_items reads it
     return rows, p.name, 1
 
 def _table_root(src, base) -> Path:
