@@ -5,15 +5,17 @@
     python docs/build.py --out DIR --workers 2 --nb-timeout 600
 
 Each notebook runs in its own process (cwd `nbs/`, like `nbdev-test`): every code cell runs except those flagged with a
-`tst_flags` directive (`#| slow`) or `#| eval: false`; a failing cell or a notebook past `--nb-timeout` fails the build
-with the notebook's traceback. As in nbdev, a `show_doc` cell follows each `#| export` cell for what it defines; here
-`show_doc` returns structured data (signature, docstring, docments parameter table, members of classes) that this
-script renders. Directives are respected: `hide`, `exporti`, `default_exp` cells are not shown, `export` cells are
-shown folded under "Exported source" (import-only ones not at all), `echo: false`, `output: false`, `include: false`,
-`hide_line` work as in Quarto. Pages follow file-name order with `index` first, with a sidebar, a table of contents,
-and a client-side search over a JS index: no file is fetched from another host, so it reads from `file://` offline.
+`tst_flags` directive (`#| slow`) or `#| eval: false`. A failing cell or a notebook past `--nb-timeout` fails the build:
+the rest of the site is still written (the failed notebook's page shows what ran, with the error on top), the build's
+output ends with each failure's exception and traceback tail, and the exit status is 1. As in nbdev, a `show_doc`
+cell follows each `#| export` cell for what it defines; here `show_doc` returns structured data (signature, docstring,
+docments parameter table, members of classes) that this script renders. Directives are respected: `hide`, `exporti`,
+`default_exp` cells are not shown, `export` cells are shown folded under "Exported source" (import-only ones not at
+all), `echo: false`, `output: false`, `include: false`, `hide_line` work as in Quarto. Pages follow file-name order
+with `index` first, with a sidebar, a table of contents, and a client-side search over a JS index: no file is fetched
+from another host, so it reads from `file://` offline.
 """
-import argparse, ast, base64, html, json, os, re, shutil, subprocess, sys, tempfile, time
+import argparse, ast, base64, html, json, os, re, shutil, signal, subprocess, sys, tempfile, time, traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -67,17 +69,28 @@ def exec_one(nb_path:Path, dest:Path, cell_timeout:int):
     k.user_ns['show_doc'] = apidoc.show_doc
     cwd = os.getcwd()
     os.chdir(nb_path.parent)
+    failed = None
     try: k.run_all(nb, exc_stop=True, preproc=skip, postproc=apidoc.snapshot_widgets, cell_timeout=cell_timeout)
     except BaseException as e:
-        sys.stderr.write(k.prettytb(fname=nb_path) or f'{type(e).__name__}: {e}\n')
-        sys.stderr.flush()
-        os._exit(1)
+        try: failed = k.prettytb(fname=nb_path)
+        except Exception: pass
+        failed = failed or ''.join(traceback.format_exception(e))
     finally: os.chdir(cwd)
     for c in nb.cells:
         c.metadata['skipped'] = c.cell_type == 'code' and skip(c)
         c.pop('directives_', None); c.pop('idx_', None)
-    write_nb(nb, dest)
-    os._exit(0)  # leave nothing behind (threads the notebook started)
+    try: write_nb(nb, dest)  # a failed notebook too: its page shows what ran, the error in the failing cell
+    except Exception as e: failed = (failed or '') + f'\nwriting {dest} failed: {type(e).__name__}: {e}\n'
+    if failed:
+        # straight to file descriptor 2: a cell that timed out still runs on the shell's thread, inside IPython's output
+        # capture, so sys.stderr is a buffer that os._exit would drop (the build then said only "exit code 1")
+        _write_fd(2, failed if failed.endswith('\n') else failed + '\n')
+    os._exit(1 if failed else 0)  # leave nothing behind (threads the notebook started)
+
+def _write_fd(fd:int, txt:str):
+    "Write `txt` to file descriptor `fd`, whatever `sys.stdout`/`sys.stderr` have been replaced with"
+    b = txt.encode('utf-8', 'replace')
+    while b: b = b[os.write(fd, b):]
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Pages
@@ -174,10 +187,14 @@ class Site:
         return self.md.renderInline(src, env) if inline else self.md.render(src, env)
 
     # -- notebooks --
-    def page(self, nb, fname, nb_path, pages):
-        "HTML of one notebook's page, and its entries for the search index"
+    def page(self, nb, fname, nb_path, pages, error=None):
+        "HTML of one notebook's page, and its entries for the search index; `error`: why the notebook did not run"
         env = {'page': fname, 'ids': set(), 'toc': []}
         body, title, summary = [], None, ''
+        if error:
+            body.append('<div class="build-error"><p><strong>This notebook failed when the docs were built</strong>: '
+                        'the page shows what ran before the error.</p>'
+                        f'<pre class="stream error">{html.escape(error)}</pre></div>')
         sections = []  # (anchor, heading, text) for search
         n_img = [0]
         for cell in nb.cells:
@@ -397,8 +414,9 @@ class Site:
 </html>
 '''
 
-    def build(self, executed):
-        "`executed`: [(notebook path, executed notebook)] in page order"
+    def build(self, executed, errors=None):
+        "`executed`: [(notebook path, executed notebook)] in page order; `errors`: {notebook path: why it failed}"
+        errors = errors or {}
         (self.out/'img').mkdir(parents=True, exist_ok=True)
         (self.out/'assets').mkdir(parents=True, exist_ok=True)
         names = page_names([p for p, _ in executed])
@@ -415,7 +433,7 @@ class Site:
             if n not in self.symbols and len(us) == 1: self.symbols[n] = us[0]
         rendered = []
         for i, (p, nb) in enumerate(executed):
-            rendered.append((names[p],) + self.page(nb, names[p], p, names))
+            rendered.append((names[p],) + self.page(nb, names[p], p, names, _tail(errors.get(p))))
         nav = [(f, 'Home' if f == 'index.html' else _text(t)) for f, t, *_ in rendered]
         for i, (f, t, summary, body, toc, sections) in enumerate(rendered):
             prev = nav[i-1] if i > 0 else None
@@ -447,29 +465,48 @@ def _fresh(dest:Path, p:Path, lib:Path):
     srcs = [p, *lib.rglob('*.py')]
     return dest.stat().st_mtime > max(f.stat().st_mtime for f in srcs)
 
+def _tail(err, n=40):
+    "The last `n` lines of an error report (the exception and the traceback's end)"
+    if not err: return err
+    lines = err.rstrip('\n').split('\n')
+    return '\n'.join((['...'] if len(lines) > n else []) + lines[-n:])
+
+def _why(r:subprocess.CompletedProcess) -> str:
+    "What a notebook's process said when it failed, or how it ended when it said nothing"
+    if r.stderr.strip(): return r.stderr[-8000:]
+    if r.returncode < 0:
+        try: name = signal.Signals(-r.returncode).name
+        except ValueError: name = f'signal {-r.returncode}'
+        hint = ' (out of memory?)' if -r.returncode == signal.SIGKILL else ''
+        return f'the notebook process was killed by {name}{hint}; it wrote nothing to stderr\n'
+    return f'the notebook process ended with exit code {r.returncode} and wrote nothing to stderr\n' + (
+        f'stdout ended:\n{r.stdout[-2000:]}' if r.stdout.strip() else '')
+
 def _exec_all(fs, tmp:Path, workers:int, nb_timeout:int, cell_timeout:int, quiet=False, cache:Path|None=None, lib=None):
-    "Execute the notebooks `fs`, `workers` at a time, each in its own process; raise listing those that failed"
+    "Run the notebooks `fs`, `workers` at a time, each in its own process: [(path, its run or None, error)], times"
     def run(p):
         t0 = time.time()
         dest = (cache or tmp)/(p.stem + '.ipynb')
         if cache and _fresh(dest, p, lib):
             if not quiet: print(f'  {p.name}: cached', flush=True)
             return p, dest, None, 0.
+        if dest.exists(): dest.unlink()  # a stale or failed run must not pass for this one
         cmd = [sys.executable, str(Path(__file__).resolve()), '--exec-one', str(p), '--dest', str(dest),
                '--cell-timeout', str(cell_timeout)]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=nb_timeout, cwd=p.parent)
-            err = None if r.returncode == 0 and dest.exists() else (r.stderr[-8000:] or f'exit code {r.returncode}')
-        except subprocess.TimeoutExpired: err = f'timed out after {nb_timeout}s'
+            err = None if r.returncode == 0 and dest.exists() else _why(r)
+        except subprocess.TimeoutExpired as e:
+            out = e.stderr.decode('utf-8', 'replace') if isinstance(e.stderr, bytes) else (e.stderr or '')
+            err = f'timed out after {nb_timeout}s (--nb-timeout)\n'
+            if out.strip(): err += f'stderr ended:\n{out[-4000:]}'
         dt = time.time() - t0
         if not quiet: print(f'  {p.name}: {dt:.1f}s' + (' FAILED' if err else ''), flush=True)
-        return p, dest, err, dt
+        if err and cache and dest.exists():  # a failed run is shown, never reused as a cached one
+            dest = dest.rename(dest.with_suffix('.failed.ipynb'))
+        return p, (dest if dest.exists() else None), err, dt
     with ThreadPoolExecutor(max(1, workers)) as ex: res = list(ex.map(run, fs))
-    bad = [(p, err) for p, _, err, _ in res if err]
-    if bad:
-        msg = '\n\n'.join(f'=== {p.name} failed ===\n{err}' for p, err in bad)
-        raise SystemExit(f'{msg}\n\ndocs build failed: {len(bad)} notebook(s) did not run: ' + ', '.join(p.name for p, _ in bad))
-    return [(p, dest) for p, dest, _, _ in res], {p.name: dt for p, _, _, dt in res}
+    return [(p, dest, err) for p, dest, err, _ in res], {p.name: dt for p, _, _, dt in res}
 
 def build(out='_site', nbs=None, workers:int=2, nb_timeout:int=600, cell_timeout:int=300, quiet=False, cache=None):
     "Execute the notebooks in `nbs` and write the site to `out`; returns the per-notebook execution times"
@@ -493,12 +530,22 @@ def build(out='_site', nbs=None, workers:int=2, nb_timeout:int=600, cell_timeout
         if cache: Path(cache).mkdir(parents=True, exist_ok=True)
         done, times = _exec_all(fs, tmp, workers, nb_timeout, cell_timeout, quiet, cache and Path(cache).resolve(),
                                 Path(cfg.lib_path))
-        executed = [(p, read_nb(d)) for p, d in done]
+        errors = {p: err for p, _, err in done if err}
+        executed = []
+        for p, d, err in done:
+            try: executed.append((p, read_nb(d if d else p)))  # a notebook that wrote nothing: its source, unexecuted
+            except Exception as e:
+                errors[p] = (err or '') + f'\nreading {d or p} failed: {type(e).__name__}: {e}\n'
+                executed.append((p, read_nb(p)))
         stage = tmp/'site'
-        Site(nbs, stage, cfg.title or cfg.lib_name, version).build(executed)
+        Site(nbs, stage, cfg.title or cfg.lib_name, version).build(executed, errors)
         if out.exists(): shutil.rmtree(out)
         shutil.copytree(stage, out)
     if not quiet: print(f'wrote {len(fs)} pages to {out} in {time.time()-t0:.1f}s: open {out/"index.html"}')
+    if errors:
+        msg = '\n\n'.join(f'=== {p.name} failed ===\n{_tail(err)}' for p, err in errors.items())
+        raise SystemExit(f'{msg}\n\ndocs build failed: {len(errors)} notebook(s) did not run: '
+                         + ', '.join(p.name for p in errors) + f' (the rest of the site is in {out})')
     return times
 
 def main(argv=None):

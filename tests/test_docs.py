@@ -4,8 +4,8 @@ Checks: every page in pipeline order in the navigation; every relative link and 
 anchor); nothing is loaded from another host (no script, stylesheet, font or image); every exported function and class
 has its documentation anchor; the formatter page documents `DatasetFormatter.from_similars` with its signature and
 docments; the widgets page shows the review widget (a duplicate pair) and a `show_duplicates` picture; the search box
-finds a function. Screenshots are saved
-to tests/_artifacts/docs_*.png."""
+finds a function; a notebook that fails is named with its error, and the rest of the site is still written.
+Screenshots are saved to tests/_artifacts/docs_*.png."""
 import importlib, inspect, json, re, shutil, subprocess, sys, time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,15 +28,53 @@ def _default_exp(nb):
     return m and m.group(1)
 
 @pytest.fixture(scope='module')
-def site(tmp_path_factory):
-    "The site, built by the documented command into a fresh folder"
+def built(tmp_path_factory):
+    "The documented command, run into a fresh folder: its result and the folder"
     out = tmp_path_factory.mktemp('docs')/'_site'
     t0 = time.time()
     r = subprocess.run([sys.executable, 'docs/build.py', '--out', str(out)], cwd=ROOT, capture_output=True, text=True,
                        timeout=1500)
-    assert r.returncode == 0, f'docs build failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
-    print(f'docs built in {time.time()-t0:.0f}s:\n{r.stdout}')
+    print(f'docs built in {time.time()-t0:.0f}s (exit status {r.returncode}):\n{r.stdout}')
+    return r, out
+
+@pytest.fixture(scope='module')
+def site(built):
+    "The site: written even where a notebook failed (test_every_notebook_runs says which, and why)"
+    r, out = built
+    assert (out/'index.html').is_file(), f'docs build wrote no site:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
     return out
+
+def test_every_notebook_runs(built):
+    "Every notebook ran for the docs; a failure names the notebook, its exception and its traceback's tail"
+    r, out = built
+    assert r.returncode == 0, f'docs build failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+
+def _nb(*cells):
+    "A notebook with a title and these code cells"
+    code = [dict(cell_type='code', execution_count=None, metadata={}, outputs=[], source=c) for c in cells]
+    return json.dumps(dict(cells=[dict(cell_type='markdown', metadata={}, source='# Page\n> a page'), *code],
+                           metadata=dict(kernelspec=dict(name='python3', display_name='python3', language='python')),
+                           nbformat=4, nbformat_minor=5))
+
+def test_a_failing_notebook_is_named_and_the_rest_written(tmp_path):
+    "A notebook that raises and one whose cell times out: both named with their error, every page still written"
+    nbs = tmp_path/'nbs'; nbs.mkdir()
+    (nbs/'01_good.ipynb').write_text(_nb('print("all well")'))
+    (nbs/'02_bad.ipynb').write_text(_nb('print("before the error")', 'raise ValueError("the reason it failed")', '1'))
+    (nbs/'03_slow.ipynb').write_text(_nb('import time\nfor _ in range(120): time.sleep(0.5)'))
+    out = tmp_path/'site'
+    r = subprocess.run([sys.executable, 'docs/build.py', '--nbs', str(nbs), '--out', str(out), '--cell-timeout', '3'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    err = r.stderr
+    assert '=== 02_bad.ipynb failed ===' in err and 'ValueError: the reason it failed' in err, err
+    # a cell past --cell-timeout: said so, with the cell's code (it once ended as a bare "exit code 1")
+    assert '=== 03_slow.ipynb failed ===' in err and 'TimeoutError: Timed out after 3s' in err, err
+    assert 'did not run: 02_bad.ipynb, 03_slow.ipynb' in err and '01_good' not in err, err
+    for page in ('good.html', 'bad.html', 'slow.html'): assert (out/page).is_file(), page
+    bad = (out/'bad.html').read_text()
+    assert 'class="build-error"' in bad and 'the reason it failed' in bad and 'before the error' in bad
+    assert 'build-error' not in (out/'good.html').read_text()
 
 class _Parse(HTMLParser):
     "ids, and every (tag, attribute, url) that links or loads something"
