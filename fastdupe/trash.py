@@ -144,7 +144,7 @@ def _plan(root:Path, mfn:Path) -> tuple[dict|None, list|None, str|None]:
 
 def _manifest_box(root:Path, mfn:Path) -> Path:
     "The trash folder of the Apply `mfn` describes: `root/.fastdupe_trash/<stamp>`, resolved, or refused."
-    m = inside_root(root, mfn)
+    m = inside_root(root, Path(mfn).absolute())  # a manifest named relative to the working folder, as files are
     rel = m.relative_to(os.path.realpath(root)).parts
     if len(rel) != 3 or rel[0] != TRASH_DIR:
         raise OutsideRoot(f"{mfn} is outside the dataset's trash {Path(root)/TRASH_DIR}/<timestamp>/")

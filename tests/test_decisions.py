@@ -223,3 +223,9 @@ def test_version_1_manifest_is_still_undone(tmp_path):
     m = _planted(d, [(n, t, d/n)], version=1, stamp='20200101-000000-000000')  # as fastdupe 1 wrote it
     assert [p.relative_to(d).as_posix() for p in undo_deletions(d)] == [n] and _digest(d/n) == h
     assert json.loads(m.read_text())['files'][0]['restored']
+
+def test_undo_of_a_manifest_named_relative_to_the_working_folder(applied, monkeypatch):
+    d, names, before, m = applied
+    monkeypatch.chdir(d.parent)
+    res = undo_deletions('data', os.path.relpath(m, d.parent))      # as a person types it, from the folder above
+    assert sorted(p.relative_to(d).as_posix() for p in res) == sorted(names) and not res.problems
