@@ -10,7 +10,7 @@ import html, io
 from pathlib import Path
 from typing import Sequence
 from PIL import Image, ImageDraw
-from .core import ImageInfo, Pairs, shown_distance
+from .core import ImageInfo, Pairs, shown_distance, shown_name
 from .intake import open_image, BadImageError
 from .group import Group, group_pairs
 from .formatter import CleanerDataset
@@ -55,7 +55,7 @@ def format_score(s) -> str:
 
 def html_name(name:str) -> str:
     "HTML for a file name that may wrap after each `/`."
-    return html.escape(name).replace('/', '/<wbr>')
+    return html.escape(shown_name(name)).replace('/', '/<wbr>')  # bytes that are not UTF-8 as \xNN
 
 def score_label(
     ds:CleanerDataset, # the review dataset
