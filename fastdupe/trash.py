@@ -76,6 +76,8 @@ def apply_deletions(
     if not srcs: return None
     stamp = datetime.now().strftime('%Y%m%d-%H%M%S-%f')
     dest = inside_root(path, f'{TRASH_DIR}/{stamp}')  # the trash too: a `.fastdupe_trash` linked elsewhere is refused
+    if dest.parent != root/TRASH_DIR:  # a link to a folder inside: Undo would not know it for the trash
+        raise OutsideRoot(f"{path/TRASH_DIR} leads to {dest.parent}; the trash must be a folder of its own there")
     dest.mkdir(parents=True, exist_ok=False)
     files = []
     for n, q in srcs.items():

@@ -183,11 +183,13 @@ def test_apply_in_the_widget_refuses_a_symlinked_folder_leaving_the_dataset(tmp_
     assert not list((d/TRASH_DIR).rglob('*.jpg')) if (d/TRASH_DIR).exists() else True
     assert 'train/linkdir/x.jpg' in w.status.value and 'outside the dataset folder' in w.status.value
 
-def test_apply_refuses_a_trash_folder_linked_outside(tmp_path):
+@pytest.mark.parametrize('where', ['outside', 'inside'])
+def test_apply_refuses_a_trash_folder_that_is_a_link(tmp_path, where):
     d = split_sample(tmp_path/'data')
-    ext = tmp_path/'elsewhere'; ext.mkdir()
+    ext = tmp_path/'elsewhere' if where == 'outside' else d/'train/bin'; ext.mkdir()
     os.symlink(ext, d/TRASH_DIR)
-    with pytest.raises(ValueError, match='outside the dataset folder'): apply_deletions(d, ['train/coffee/coffee.jpg'])
+    msg = 'outside the dataset folder' if where == 'outside' else 'the trash must be a folder of its own'
+    with pytest.raises(ValueError, match=msg): apply_deletions(d, ['train/coffee/coffee.jpg'])
     assert (d/'train/coffee/coffee.jpg').is_file() and list(ext.iterdir()) == []
 
 def test_a_symlink_is_moved_itself_never_its_target(tmp_path):
