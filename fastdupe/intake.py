@@ -146,8 +146,8 @@ def skip_summary(
     for b in skipped:
         ext = os.path.splitext(str(b.path))[1].lower() or '(no extension)'
         by.setdefault(b.reason, Counter())[ext] += 1
-    parts = sorted(by.items(), key=lambda kv: -sum(kv[1].values()))
-    return '; '.join(', '.join(f'{n} {e}' for e, n in c.most_common()) + f' ({why})' for why, c in parts)
+    parts = sorted(by.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))  # the most files first, then by reason
+    return '; '.join(', '.join(f'{n} {e}' for e, n in sorted(c.items(), key=lambda x: (-x[1], x[0]))) + f' ({why})' for why, c in parts)
 
 # %% ../nbs/01_intake.ipynb #b4301a7a
 def find_images(
@@ -326,7 +326,7 @@ def _reason(e:BaseException) -> str:
     if isinstance(e, UnidentifiedImageError):
         return 'corrupt image (its header cannot be read)' if getattr(e, 'fastdupe_magic', False) else 'not an image (unrecognised format)'
     if isinstance(e, Image.DecompressionBombError): return f'too many pixels (decompression bomb guard): {e}'
-    msg = str(e) or type(e).__name__
+    msg = ' '.join(str(e).split()) or type(e).__name__  # one line: libheif's messages end in a newline
     if 'truncated' in msg or 'broken data stream' in msg or 'unexpected end' in msg.lower():
         return f'truncated image data ({msg})'
     return f'corrupt or unreadable image ({type(e).__name__}: {msg})'
