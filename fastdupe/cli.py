@@ -14,7 +14,7 @@ from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
 from .splits import check_splits_option, protected_splits, format_leakage, SplitError
 from .store import Store, StoreError, DEFAULT_DB, BATCH
-from .intake import is_url, skip_summary
+from .intake import is_url, skip_summary, same_file
 
 # %% auto #0
 __all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'parser', 'find_command', 'index_command',
@@ -115,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
     _store_parsers(sub)
     _train_parser(sub)
+    p.commands = sub.choices  # name -> sub-parser: a usage error shows the sub-command's usage, not the top level's
     return p
 
 # %% ../nbs/09_cli.ipynb #d1c31834
@@ -126,7 +127,8 @@ def _print_result(r:Duplicates, out, quiet:bool):
             for k, d in zip(g.members, g.dist):
                 o = r.infos[k]
                 split = f", {r.splits[k]}" if r.splits is not None and r.splits[k] else ''
-                print(f"  {g.action(k):<6} {r.paths[k]}  ({o.width}x{o.height}, {o.bytes:,} bytes{split}"
+                link = f", link to {r.links[k]}" if r.links and r.links[k] else ''
+                print(f"  {g.action(k):<6} {r.paths[k]}  ({o.width}x{o.height}, {o.bytes:,} bytes{split}{link}"
                       f"{'' if k == g.keep else f', distance {shown_distance(d)}'})", file=out)
     if r.bad:
         print(f"bad files ({len(r.bad)}), skipped:", file=out)
@@ -152,6 +154,32 @@ def _unwritable(fn:Path) -> str|None:
         os.close(fd); os.remove(tmp)
     except OSError as e: return f"the folder {d} does not take new files ({e.strerror or e})"
     return None
+
+def _check_outputs(p, outputs, inputs=()):
+    "Every file a command writes, checked before any work: writable, not one of its inputs, not another output."
+    ins = {same_file(fn): f"{opt} {fn}" for opt, fn in inputs if fn is not None and not is_url(fn)}
+    seen = {}
+    for opt, fn in outputs:
+        if fn is None: continue
+        if why := _unwritable(Path(fn)): p.error(f"{opt} {fn}: {why}")
+        key = same_file(fn)
+        if key in ins: p.error(f"{opt} {fn} is an input ({ins[key]}): writing it would destroy it; name another file")
+        if key in seen: p.error(f"{opt} {fn} is also {seen[key]}: name two files")
+        seen[key] = f"{opt} {fn}"
+
+def _bad_list(out) -> Path|None:
+    "Where find writes its list of bad and skipped files: beside `--out`, as `<out>.bad.csv`."
+    return None if out is None else Path(out).with_name(Path(out).stem + '.bad.csv')
+
+def _check_sets(p, path, against):
+    "--against: never PATH itself under another spelling (absolute, `..`, a symlink), nor a folder inside or around it."
+    if against is None or is_url(against) or is_url(path): return
+    mine, other = Path(same_file(path)), Path(same_file(against))
+    if mine == other:
+        p.error(f"--against {against} is PATH itself ({mine}): each image would pair with itself; name another set")
+    if mine.is_dir() and other.is_dir() and (mine in other.parents or other in mine.parents):
+        inner = against if mine in other.parents else path
+        p.error(f"--against {against} and PATH overlap: {inner} is inside the other, its images in both sets")
 
 def _threshold(p, method:str, threshold:float|None):
     "`--threshold` as `method` takes it (hash methods: whole bits), checked before any work; a usage error otherwise."
@@ -191,8 +219,10 @@ def find_command(a, p, out=None) -> int:
     if a.engine is not None and a.method not in MODEL_METHODS:
         p.error(f"--engine applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
     _check_verify_arguments(a, p)
-    for opt, fn in (('--out', a.out), ('--report', a.report)):
-        if fn is not None and (why := _unwritable(Path(fn))): p.error(f"{opt} {fn}: {why}")
+    inputs = [('PATH', a.path), ('--against', a.against), ('--verify', a.verify), ('--db', a.db)]
+    _check_outputs(p, [('--out', a.out), ("--out's list of bad files", _bad_list(a.out)), ('--report', a.report)],
+                   inputs)
+    _check_sets(p, a.path, a.against)
     keep = None
     if a.keep is not None:
         keep = [k.strip() for k in a.keep.split(',') if k.strip()]
@@ -243,13 +273,22 @@ def find_command(a, p, out=None) -> int:
         print(f"fastdupe: error: --splits: {e}", file=sys.stderr); return 1
     except ValueError as e:  # raised before any image is read: items, splits, keep policy
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
+    if not r.paths and not r.bad:  # nothing listed (an empty folder, a CSV with no rows): say so, write nothing
+        what = f"{a.path} and {a.against} hold" if a.against is not None else f"{a.path} holds"
+        print(f"fastdupe: error: {what} no images" + (f" (skipped: {skip_summary(r.skipped)})" if r.skipped else ''),
+              file=sys.stderr)
+        return 1
     _print_result(r, out, a.quiet)
     if a.out is not None:
-        olds = [f for f in (Path(a.out), Path(a.out).with_name(Path(a.out).stem + '.bad.csv')) if f.exists()]
+        bad_fn, any_bad = _bad_list(a.out), bool(r.bad or r.skipped)
+        olds = [f for f in (Path(a.out),) + ((bad_fn,) if any_bad else ()) if f.exists()]
         if olds: print(f"fastdupe: note: replacing {' and '.join(map(str, olds))}", file=sys.stderr)
         fn = r.save(a.out)
-        bad_fn = r.save_bad(fn.with_name(fn.stem + '.bad.csv'))
-        print(f"wrote {fn} and {bad_fn}", file=out)
+        if any_bad: r.save_bad(bad_fn)  # the list of bad files only when there are some
+        elif bad_fn.exists():  # an earlier run's list would say files are bad that are not
+            bad_fn.unlink()
+            print(f"fastdupe: note: removed {bad_fn} (an earlier run's; no bad files now)", file=sys.stderr)
+        print(f"wrote {fn}" + (f" and {bad_fn}" if any_bad else ''), file=out)
     if a.report is not None:
         from fastdupe.report import html_report  # thumbnails: only when a report is asked for
         html_report(r, a.report)
@@ -359,7 +398,7 @@ def query_command(a, p, out=None) -> int:
     if a.k < 1: p.error(f"--k must be at least 1, got {a.k}")
     if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
     if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'): p.error(f"--out must end in .csv or .json, got {a.out!r}")
-    if a.out is not None and (why := _unwritable(Path(a.out))): p.error(f"--out {a.out}: {why}")
+    _check_outputs(p, [('--out', a.out)], [('--db', a.db)] + [('IMAGE', q) for q in a.images])
     if not Path(a.db).exists(): p.error(f"--db {a.db}: no database there; make one with fastdupe index FOLDER --db {a.db}")
     for q in a.images:
         if not Path(q).exists(): print(f"fastdupe: error: {q} does not exist", file=sys.stderr); return 1
@@ -423,7 +462,8 @@ def train_command(a, p, out=None) -> int:
         if a.copies < 1: p.error(f"--copies must be at least 1, got {a.copies}")
     if a.column is not None and not (a.groups or '').lower().endswith('.csv'): p.error("--column names the group column of a CSV given as --groups")
     if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
-    if why := _unwritable(Path(a.out)): p.error(f"--out {a.out}: {why}")
+    groups_csv = a.groups if (a.groups or '').lower().endswith('.csv') else None
+    _check_outputs(p, [('--out', a.out)], [('PATH', a.path), ('--learner', a.learner), ('--groups', groups_csv)])
     if a.learner is not None:
         if not Path(a.learner).is_file(): p.error(f"--learner {a.learner}: no such file (write one with learn.export())")
         if a.engine == 'onnx': p.error("--engine onnx runs the offline backbone; a --learner's body runs with --engine torch")
@@ -459,6 +499,7 @@ def main(argv=None) -> int:
             if s.errors == 'strict': s.reconfigure(errors='surrogateescape' if 'utf' in s.encoding.lower() else 'backslashreplace')
     p = parser()
     a = p.parse_args(argv)
+    p = p.commands.get(a.command, p)  # usage errors from here on are the sub-command's (`usage: fastdupe find ...`)
     try:
         if a.command == 'find': return find_command(a, p)
         if a.command == 'index': return index_command(a, p)

@@ -81,15 +81,23 @@ def decide(
     splits:Sequence|None=None, # every item's split, when known
     protect:Sequence[str]=(), # more split names whose images are never removed (besides valid and test)
     identical:dict|None=None, # item -> class of items with identical pixels (`identical_pixels`)
+    aliases:dict|None=None, # item -> (file, rank) for items naming one file (a link and its target); rank 0: the file
 ) -> tuple[list[int], int]:
     "`(members ordered kept first, how many are kept)`: the first is the best by the policy; with the `split` rule, every evaluation image is kept."
     keep = keep_policy(keep, splits)
     key = keep_key(keep)
+    file_of = {m: aliases[m][0] for m in members if m in aliases} if aliases else {}
+    names = [[m for m in members if file_of.get(m) == f] for f in dict.fromkeys(file_of.values())]
+    names = [ms for ms in names if len(ms) > 1]  # one file under several names in this group
     if callable(keep) or SPLIT_RULE not in _rule_names(keep):
         side, n_keep = (lambda k: False), 1
     else:
         prot = protected_splits(protect)
-        side = lambda k: splits[k] not in prot
+        removable = {m: splits[m] not in prot for m in members}
+        for ms in names:  # the file is as protected as its most protected link: removing it would break that link
+            real = min(ms, key=lambda m: aliases[m][1])
+            removable[real] = all(removable[x] for x in ms)
+        side = removable.__getitem__
         n_keep = max(1, sum(not side(k) for k in members))
     order = sorted(members, key=lambda k: (side(k),) + key(infos[k]))
     c = identical.get(order[0]) if identical else None
@@ -97,6 +105,9 @@ def decide(
         twins = [m for m in order if identical.get(m) == c and side(m) == side(order[0])]
         best = min(twins, key=lambda m: _IDENTICAL_KEY(infos[m]))
         order.remove(best); order.insert(0, best)
+    for ms in names:  # the file itself takes the best place any of its names has: a link is never kept over its target
+        pos = sorted(order.index(m) for m in ms)
+        for i, m in zip(pos, sorted(ms, key=lambda m: (aliases[m][1],) + tuple(key(infos[m])))): order[i] = m
     return order, n_keep
 
 # %% ../nbs/05_group.ipynb #0fea361f
@@ -219,6 +230,7 @@ def group_pairs(
     splits:Sequence|None=None, # each item's split, for the `split` keep rule
     protect:Sequence[str]=(), # more split names never removed (see `decide`)
     identical:dict|None=None, # item -> class of identical pixels (`identical_pixels`), for the keep policy
+    aliases:dict|None=None, # item -> (file, rank) for items naming one file (see `decide`): the file is kept first
 ) -> list[Group]:
     "Groups of duplicates from `pairs`, largest first, each with its kept image first."
     if link not in LINKS: raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
@@ -241,7 +253,7 @@ def group_pairs(
             raw += got if got is not None else _star(comp, adj, rank)
     groups = []
     for g in raw:
-        g, n_keep = decide(g, infos, keep, splits, protect, identical)
+        g, n_keep = decide(g, infos, keep, splits, protect, identical, aliases)
         k = g[0]
         if dist_fn is not None: dist = [0.0] + [float(x) for x in dist_fn(np.array(g[1:]), k)]
         else: dist = [0.0] + [float(d) if (d := _edge(e, k, m)) is not None else float('nan') for m in g[1:]]

@@ -6,13 +6,13 @@ Docs: https://fastdupe.github.io/fastdupe/pipeline.html.md"""
 
 # %% ../nbs/05a_pipeline.ipynb #095b2579
 from __future__ import annotations
-import json, warnings
+import json, os, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots, atomic_open, json_text
-from .intake import get_items, safe_read, as_item, is_url, DEFAULT_MAX_PIXELS
+from .intake import get_items, safe_read, as_item, is_url, DEFAULT_MAX_PIXELS, link_target, same_entry
 from .score import CrowdRule, crowd_levels, within_top
 from .keypoints import KeypointRule
 from .splits import read_splits, check_splits_option, protected_splits, leak_splits, leakage_table
@@ -21,15 +21,17 @@ from .hashing import (hash_items, hamming_pairs, hamming_distance, identical_pai
 from .group import Group, group_pairs, keep_policy, LINKS, DEFAULT_LINK
 
 # %% auto #0
-__all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'IDENTICAL_DISTANCE', 'MODEL_OPTIONS', 'HASH_OPTIONS',
-           'PAIR_FINDERS', 'CNN_THRESHOLD', 'FUSED_HASH', 'FUSED_HASH_K', 'DEFAULT_METHOD', 'EXACT_BYTES',
-           'VERIFY_THRESHOLD', 'identical_pixels', 'match_kinds', 'Duplicates', 'Found', 'check_hash_options',
-           'hash_threshold', 'candidate_pairs', 'extraction_options', 'fused_codes', 'model_pairs', 'find_duplicates']
+__all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'LINK_COLUMN', 'IDENTICAL_DISTANCE', 'MODEL_OPTIONS',
+           'HASH_OPTIONS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'COSINE_SLACK', 'FUSED_HASH', 'FUSED_HASH_K',
+           'DEFAULT_METHOD', 'EXACT_BYTES', 'VERIFY_THRESHOLD', 'identical_pixels', 'match_kinds', 'Duplicates',
+           'Found', 'check_hash_options', 'hash_threshold', 'candidate_pairs', 'extraction_options', 'fused_codes',
+           'model_pairs', 'same_files', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
 SPLIT_COLUMNS = ('split', 'leak') # added after `OUTPUT_COLUMNS` when splits are known
-MATCH_COLUMN = 'match' # last: how each image matches its group's first kept image (exact, pixels or near)
+MATCH_COLUMN = 'match' # how each image matches its group's first kept image (exact, pixels or near)
+LINK_COLUMN = 'link' # last, only when an image in a group is a symlink: the file it leads to ('' for the others)
 
 IDENTICAL_DISTANCE = 1e-4 # model methods: a pair this close may have identical pixels (checked by decoding both)
 
@@ -91,14 +93,21 @@ class Duplicates:
     splits: list|None = None # each image's split (train, valid, test, ...), when known
     protect: tuple = () # split names protected besides valid and test
     skipped: list[BadFile] = field(default_factory=list) # files not read (not images, camera raw, a plugin missing), with reasons
+    links: list[str]|None = None # each path's link target (`intake.link_target`), '' when it is no symlink
 
     @property
     def to_remove(self) -> list[Path]: return [self.paths[k] for g in self.groups for k in g.remove]
 
     @property
     def columns(self) -> tuple[str, ...]:
-        "The CSV's columns: `OUTPUT_COLUMNS`, then `SPLIT_COLUMNS` when splits are known, then `match`."
-        return OUTPUT_COLUMNS + (SPLIT_COLUMNS if self.splits is not None else ()) + (MATCH_COLUMN,)
+        "The CSV's columns: `OUTPUT_COLUMNS`, `SPLIT_COLUMNS` when splits are known, `match`, `link` if one is a link."
+        return (OUTPUT_COLUMNS + (SPLIT_COLUMNS if self.splits is not None else ()) + (MATCH_COLUMN,)
+                + ((LINK_COLUMN,) if self.linked else ()))
+
+    @property
+    def linked(self) -> bool:
+        "Whether an image in a group is a symlink (the outputs then say where each leads: the `link` column)."
+        return bool(self.links) and any(self.links[k] for g in self.groups for k in g.members)
 
     def leaks(self, g:Group) -> tuple[str, ...]:
         "The splits group `g` spans, when it spans more than one (`splits.leak_splits`)."
@@ -106,7 +115,7 @@ class Duplicates:
 
     def rows(self) -> list[dict]:
         "One row per image in a group, columns `self.columns`."
-        res = []
+        res, linked = [], self.linked
         for gi, g in enumerate(self.groups):
             leak = int(bool(self.leaks(g)))
             match = g.match or [''] + ['near']*(len(g) - 1)
@@ -116,6 +125,7 @@ class Duplicates:
                          width=o.width, height=o.height, bytes=o.bytes, distance=shown_distance(d))
                 if self.splits is not None: r.update(split=self.splits[k] or '', leak=leak)
                 r[MATCH_COLUMN] = mk
+                if linked: r[LINK_COLUMN] = self.links[k]
                 res.append(r)
         return res
 
@@ -225,6 +235,7 @@ PAIR_FINDERS = {m: _hash_finder(m) for m in HASH_METHODS}
 
 # %% ../nbs/05a_pipeline.ipynb #d05739c2
 CNN_THRESHOLD = 0.6  # cosine similarity where there is no crowd (see "Calibration" below)
+COSINE_SLACK = 1e-5 # a threshold given bounds every pair up to this (two copies' float32 cosine is not exactly 1)
 FUSED_HASH = 'phash'
 FUSED_HASH_K = 16 # fused: hash matches kept per image and orientation, closest first (ties: the earlier image, so larger groups of copies still meet); 10 lost 0.2 % recall on the first benchmark
 DEFAULT_METHOD = 'fused' # what `fastdupe find` and `find_duplicates` use unless told otherwise
@@ -344,6 +355,8 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
         # distances are the verifier's too: 1 - its probability, for the pairs it kept and for each member and its kept image
         return Found(paths, f.infos, pairs, f.bad, 1 - vt, dist_fn)
     pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold)
+    # a threshold given bounds every pair, those keypoints or hashes confirmed too (by default they go below it)
+    if threshold is not None and len(pairs): pairs = pairs[pairs.dist <= 1 - t + COSINE_SLACK]
     v = f.vectors
     # a cosine of two copies can round above 1: a distance is never below 0
     dist_fn = lambda idx, kk: np.maximum(1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32), 0)
@@ -367,6 +380,30 @@ def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
 
 PAIR_FINDERS['cnn'] = _cnn_find
 PAIR_FINDERS['fused'] = lambda items, **kw: _cnn_find(items, fused=True, **kw)
+
+# %% ../nbs/05a_pipeline.ipynb #433743d9
+def same_files(
+    paths:Sequence, # the items
+    links:Sequence[str]|None=None, # each item's `intake.link_target` (computed when not given)
+) -> dict[int, tuple[str, int]]:
+    "Items that name a file another item names too (a symlink and its target): item -> (file, rank), 0: its own name."
+    links = [link_target(p) for p in paths] if links is None else links
+    by_file, real = {}, {}
+    for k, p in enumerate(paths):
+        if is_url(p): continue
+        folder, name = os.path.split(os.path.abspath(p))
+        if folder not in real: real[folder] = os.path.realpath(folder)  # each folder resolved once
+        entry = os.path.join(real[folder], name)  # `intake.same_entry`
+        by_file.setdefault(links[k] or entry, []).append((k, 2 if links[k] else int(real[folder] != folder)))
+    return {k: (fl, rank) for fl, ks in by_file.items() if len(ks) > 1 for k, rank in ks}
+
+def _alias_pairs(aliases:dict) -> Pairs:
+    "Every two items that name one file, at distance 0."
+    by_file = {}
+    for k, (fl, _) in aliases.items(): by_file.setdefault(fl, []).append(k)
+    ab = [(a, b) for ks in by_file.values() for x, a in enumerate(ks) for b in ks[x+1:]]
+    a, b = (np.array(x, np.int64) for x in zip(*ab))
+    return Pairs.from_unordered(a, b, np.zeros(len(a), np.float32))
 
 # %% ../nbs/05a_pipeline.ipynb #701d729a
 def find_duplicates(
@@ -418,7 +455,8 @@ def find_duplicates(
     if against is not None:
         other = get_items(against, bad=listing_bad, skipped=skipped, sniff=sniff)
         first = set(map(str, items))
-        both = first & set(map(str, other))
+        entries = {same_entry(p) for p in items}  # the same file under another spelling of its folder is in both sets
+        both = {str(p) for p in other if same_entry(p) in entries}
         if both: raise ValueError(f"{len(both)} images are in both sets (e.g. {sorted(both)[0]}); `against` must be another set")
         other_splits = read_splits(against, other, splits) if splits is not None else None
         # without splits of their own, the first set is the training side and the other the evaluation side
@@ -446,8 +484,13 @@ def find_duplicates(
     if item_splits is not None:
         by_path = dict(zip(map(str, items), item_splits))
         item_splits = [by_path.get(str(p)) for p in f.paths]
+    links = [link_target(p) for p in f.paths]
+    aliases = same_files(f.paths, links)
+    if aliases:  # a symlink and its target are one image: a pair at distance 0, whatever the method saw
+        f.pairs = _min_pairs_union(f.pairs, _cross_only(_alias_pairs(aliases), _sides(f.paths, first)))
     identical = identical_pixels(f.paths, f.infos, f.pairs, 0 if method in HASH_METHODS else IDENTICAL_DISTANCE)
     groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn, splits=item_splits,
-                         protect=protect, identical=identical)
+                         protect=protect, identical=identical, aliases=aliases)
     for g in groups: g.match = match_kinds(f.paths, f.infos, g, identical)
-    return Duplicates(f.paths, f.infos, groups, listing_bad + f.bad, method, f.threshold, f.pairs, item_splits, tuple(protect), skipped)
+    return Duplicates(f.paths, f.infos, groups, listing_bad + f.bad, method, f.threshold, f.pairs, item_splits,
+                      tuple(protect), skipped, links)
