@@ -6,7 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/verify.html.md"""
 
 # %% ../nbs/05c_verify.ipynb #6bf8e1ad
 from __future__ import annotations
-import copy, csv, io, math, os, re
+import copy, csv, io, json, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -21,11 +21,11 @@ from .pipeline import candidate_pairs, model_pairs, fused_codes, _cross_only, _m
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'UNLABELLED_INLIERS', 'FINE_TUNE_PAIRS',
-           'groups_from_pattern', 'groups_from_folders', 'groups_from_csv', 'check_groups', 'augment', 'PairEvidence',
-           'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows', 'PairDataLoaders', 'pair_dataloaders',
-           'roc_auc', 'verifier_learner', 'verifier_body', 'train_verifier', 'SiameseNet', 'fine_tune_body',
-           'load_verifier', 'pair_probabilities', 'check_verify', 'verifier_options', 'verified_pairs',
-           'verified_search']
+           'VERIFIER_FORMAT', 'groups_from_pattern', 'groups_from_folders', 'groups_from_csv', 'check_groups',
+           'augment', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows', 'PairDataLoaders',
+           'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides', 'load_learner_file', 'verifier_body',
+           'train_verifier', 'SiameseNet', 'fine_tune_body', 'load_verifier', 'pair_probabilities', 'check_verify',
+           'verifier_options', 'verified_pairs', 'verified_search', 'body_recipe', 'save_verifier']
 
 # %% ../nbs/05c_verify.ipynb #b199defd
 def groups_from_pattern(
@@ -318,12 +318,16 @@ def pair_dataloaders(
     label = (lab[ev.i] == lab[ev.j]).astype(np.float32)
     usable = label.astype(bool) | np.array([frozenset((groups[a], groups[b])) not in not_negative for a, b in zip(ev.i.tolist(), ev.j.tolist())], bool)
     if negative_inliers is not None: usable &= label.astype(bool) | (np.expm1(ev.values[:, EVIDENCE.index('inliers (log)')]) < negative_inliers - 0.5)
-    def side(mask):
+    def side(mask, name):
         pos, neg = np.flatnonzero(mask & usable & (label == 1)), np.flatnonzero(mask & usable & (label == 0))
-        if not len(pos): raise ValueError("no two images of one group are among the pairs: nothing to learn 'the same' from")
+        if not len(pos):
+            raise ValueError(f"no two images of one group are among the {name} pairs: nothing to learn 'the same' from")
+        if not len(neg):  # a head that never sees a negative says 'the same' to everything (and its ROC-AUC is NaN)
+            raise ValueError(f"no two images of different groups are among the {name} pairs: nothing to learn "
+                             "'different' from; give more images (or groups)")
         neg = rng.choice(neg, min(len(neg), int(round(negatives * len(pos)))), replace=False)
         return np.sort(np.concatenate([pos, neg]))
-    tr, va = side(~in_valid[ev.i] & ~in_valid[ev.j]), side(in_valid[ev.i] & in_valid[ev.j])
+    tr, va = side(~in_valid[ev.i] & ~in_valid[ev.j], 'training'), side(in_valid[ev.i] & in_valid[ev.j], 'validation')
     v = np.asarray(f.vectors, np.float32) if embeddings else None
     dls = PairDataLoaders.from_dsets(_PairDataset(pair_rows(v, ev, tr), label[tr]), _PairDataset(pair_rows(v, ev, va), label[va]),
                                      bs=bs, num_workers=0, device=default_device())
@@ -345,6 +349,28 @@ def verifier_learner(
                    metrics=[accuracy_multi, roc_auc()], cbs=[])
 
 # %% ../nbs/05c_verify.ipynb #488bc701
+def check_sides(
+    groups:Sequence, # each image's group (None: a group of its own)
+    valid_pct:float=0.2, # share of the groups held out for validation (see `pair_dataloaders`)
+    what:str|None=None, # the data, for the message (default: its counts)
+):
+    "A clear error, before any image is read, where training and validation cannot both see same and different pairs."
+    counts = {}
+    for k, g in enumerate(groups):
+        key = ('group', g) if g is not None else ('image', k)  # an image without a group is a group of its own
+        counts[key] = counts.get(key, 0) + 1
+    shared, single = sum(c >= 2 for c in counts.values()), sum(c < 2 for c in counts.values())
+    held = max(1, round(valid_pct * shared))  # as `pair_dataloaders` holds them out
+    # negatives need two groups on a side: two held-out groups (or a single image that may be drawn into validation),
+    # and two training groups (or one and a single image)
+    if shared >= 2 and (held >= 2 or single) and (shared - held >= 2 or (shared - held >= 1 and single)): return
+    held_of = lambda s: max(1, round(valid_pct * s))
+    need = next(s for s in range(2, 10_000) if held_of(s) >= 2 and s - held_of(s) >= 2)
+    what = what or f"{shared} groups of two or more images and {single} other images"
+    raise ValueError(f"{what}: too few to teach a verifier both 'the same' and 'different'. {valid_pct:.0%} of the "
+                     "groups (at least one) are held out to validate on, and each side needs images of two groups; "
+                     f"without single images that takes at least {need} groups (it would otherwise accept every pair)")
+
 def _resolve_groups(src, groups, column:str):
     "`(items, groups)` for labelled training, checked before any image is read."
     if isinstance(groups, str) and groups == 'folders':
@@ -396,18 +422,39 @@ def _search_joins(f, groups:list) -> set:
         out |= {frozenset((x, y)) for x in names for y in names if x != y}
     return out
 
+def load_learner_file(
+    fn:str|os.PathLike, # a file `learn.export()` wrote
+    trusted:bool=False, # read it: it is a pickle, and reading a pickle runs whatever code it holds
+    what:str='model=', # what the file was given as, for the messages
+):
+    "The fastai `Learner` in `fn`, read only when `trusted`: otherwise a clear `ValueError`, nothing unpickled."
+    fn = Path(fn)
+    if not fn.is_file(): raise ValueError(f"{what} {fn}: no such file (write one with learn.export())")
+    if not trusted:
+        raise ValueError(f"{what} {fn}: a Learner written by learn.export() is a pickle, and reading a pickle runs "
+                         "whatever code it holds; fastdupe reads it only when you say you trust where it came from: "
+                         "trusted=True (fastdupe train-verifier --trust-pickle)")
+    from fastai.learner import load_learner
+    try: return load_learner(fn, cpu=True)
+    except Exception as e:
+        raise ValueError(f"{what} {fn} cannot be read as an exported fastai Learner ({type(e).__name__}: {e})") from e
+
 def verifier_body(
-    model, # None, an `nn.Module` whose output is pooled into an embedding, or a fastai `Learner` (its body, `learn.model[0]`)
+    model, # None, an `nn.Module` (its output pooled), a fastai `Learner` (its body, `model[0]`) or its export's file
+    trusted:bool=False, # `model` is a file: read it (see `load_learner_file`)
 ) -> nn.Module|None:
     "The body a verifier embeds images with (None: the offline EfficientNet-Lite0)."
     if model is None: return None
+    if isinstance(model, (str, os.PathLike)) and Path(model).is_file(): model = load_learner_file(model, trusted)
     if isinstance(model, Learner):
         m = model.model
         if not (isinstance(m, nn.Sequential) and len(m) >= 2 and isinstance(m[0], nn.Module)):
             raise ValueError(f"model= takes a Learner whose model is (body, head), as vision_learner makes; this one holds a {type(m).__name__}: pass its body module instead")
         return m[0]
     if isinstance(model, nn.Module): return model
-    raise TypeError(f"model= is a fastai Learner or a torch nn.Module (the body that embeds the images), not {type(model).__name__}")
+    given = repr(str(model)) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    raise TypeError(f"model= is a fastai Learner, a torch nn.Module (the body that embeds the images) or an exported "
+                    f"Learner's file, not {given}")
 
 def train_verifier(
     src, # images: a folder, CSV or list (see `intake.get_items`)
@@ -426,6 +473,7 @@ def train_verifier(
     n_workers:int|None=None, # decoding processes and matching threads
     model=None, # the body that embeds the images: None (the offline EfficientNet-Lite0), a fastai `Learner` (its body) or an `nn.Module`; kept in the verifier
     fine_tune:int=0, # epochs of fine-tuning the body as a Siamese network before the head is trained (0: the body as it is)
+    trusted:bool=False, # `model=` is a Learner's export (a pickle): read it (reading a pickle runs the code it holds)
 ) -> Learner:
     "Train a pair verifier; returns the fastai `Learner` (its `recorder` holds the learning curve, its validation metrics the held-out groups')."
     import tempfile
@@ -433,15 +481,18 @@ def train_verifier(
     for name, v, lo in (('copies', copies, 1), ('epochs', epochs, 1), ('bs', bs, 2), ('fine_tune', fine_tune, 0)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{name} must be a whole number >= {lo}, got {v!r}")
     if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct!r}")
-    body = verifier_body(model)
+    body = verifier_body(model, trusted)
     from fastdupe.engine import check_engine
     check_engine(engine, body)
     if fine_tune and engine == 'onnx': raise ValueError("a fine-tuned body runs in PyTorch; engine='onnx' runs the offline backbone as it is")
     if embeddings is None: embeddings = groups is not None  # see "Which head" above
-    if groups is not None: items, labels = _resolve_groups(src, groups, column)
+    if groups is not None:
+        items, labels = _resolve_groups(src, groups, column)
+        check_sides(labels, valid_pct)
     else:
         items = get_items(src)
-        if len(items) < 3: raise ValueError(f"self-supervised training needs at least 3 images, {src} has {len(items)}")
+        # each image and its copies are one group
+        check_sides([k for k in range(len(items)) for _ in range(2)], valid_pct, f"{src}: {len(items)} images")
     def pairs(body):
         "The pairs, with the evidence `body` (None: the offline backbone) measures."
         opts = dict(hashes=FUSED_HASH, keypoints=True, engine=engine, n_workers=n_workers, progress=progress, **({} if body is None else {'model': body}))
@@ -544,7 +595,8 @@ def fine_tune_body(
 
 # %% ../nbs/05c_verify.ipynb #069a605f
 def load_verifier(
-    model, # a verifier `Learner`, its `PairHead`, or the file `learn.export` wrote
+    model, # a verifier `Learner`, its `PairHead`, or a verifier file (`save_verifier`; an old export: if trusted)
+    trusted:bool=False, # read a pickle (an old verifier `learn.export` wrote, or a body kept as one): it runs its code
 ) -> PairHead:
     "The `PairHead` of a verifier, in evaluation mode; a clear `ValueError` for anything that is not one."
     if isinstance(model, Learner): m, what = model.model, 'the Learner'
@@ -552,6 +604,13 @@ def load_verifier(
     elif isinstance(model, (str, os.PathLike)):
         p = Path(model)
         if not p.is_file(): raise ValueError(f"{p}: no verifier file there")
+        if _is_safetensors(p): return _read_verifier(p, trusted)
+        if not trusted:  # nothing of the file is read past its first bytes
+            raise ValueError(f"{p} is not a fastdupe verifier file (a .safetensors file from save_verifier or "
+                             "fastdupe train-verifier). An older verifier (a fastai export, .pkl) is a pickle, "
+                             "and reading a pickle runs whatever code it holds: fastdupe reads one only when you trust "
+                             "where it came from: load_verifier(FILE, trusted=True) (fastdupe find --trust-pickle); "
+                             "save_verifier then writes it as a .safetensors file")
         from fastai.learner import load_learner
         try: m, what = load_learner(p, cpu=True).model, str(p)
         except Exception as e:
@@ -630,3 +689,150 @@ def verified_search(
         if new.any(): q[new] = pair_probabilities(head, f.vectors, describe(idx[new], kk[new]))
         return 1 - q
     return pairs, dist_fn
+
+# %% ../nbs/05c_verify.ipynb #bbd35ee3
+_META_KEY = 'fastdupe.verifier' # the metadata entry holding the JSON description
+VERIFIER_FORMAT = 1 # the description's version
+
+def _signature(m:nn.Module) -> tuple:
+    "What makes two modules the same architecture: each layer's class and settings, each weight's name, shape and type."
+    return ([(n, f'{type(x).__module__}.{type(x).__qualname__}', x.extra_repr()) for n, x in m.named_modules()],
+            [(k, tuple(v.shape), str(v.dtype)) for k, v in m.state_dict().items()])
+
+def _body_recipes(body:nn.Module):
+    "Descriptions of modules that may be `body`'s architecture (rebuilt and compared by `body_recipe`)."
+    import timm  # a dependency of fastai's vision models
+    from fastdupe.features import LITE0_ARCHS
+    inner = body.model if type(body).__name__ == 'TimmBody' else body
+    arch = (getattr(inner, 'pretrained_cfg', None) or {}).get('architecture')
+    if type(body).__name__ == 'TimmBody':
+        if arch: yield dict(kind='timm-body', arch=arch, in_chans=int(getattr(inner, 'in_chans', 3) or 3))
+        return
+    if arch in LITE0_ARCHS: yield dict(kind='lite0', arch=arch)
+    if arch: yield dict(kind='timm', arch=arch, num_classes=int(getattr(body, 'num_classes', 0)),
+                        in_chans=int(getattr(body, 'in_chans', 3) or 3))
+    if isinstance(body, nn.Sequential):  # vision_learner's body of a torchvision model: its first children
+        import importlib
+        families = {type(x).__module__ for x in body.modules()}
+        for fam in sorted(f for f in families if f.startswith('torchvision.models.')):
+            mod = importlib.import_module(fam)
+            for name in getattr(mod, '__all__', []):
+                if name.islower() and callable(getattr(mod, name)):
+                    yield dict(kind='torchvision-body', module=fam, arch=name, cut=len(body))
+
+def _build_body(r:dict) -> nn.Module:
+    "The module a recipe describes, with its own initial weights."
+    import timm, importlib
+    kind = r.get('kind')
+    if kind == 'lite0':
+        from fastdupe.features import pretrained_model
+        return copy.deepcopy(pretrained_model(r['arch']))
+    if kind == 'timm':
+        return timm.create_model(r['arch'], pretrained=False, num_classes=r['num_classes'], in_chans=r['in_chans'])
+    if kind == 'timm-body':
+        from fastai.vision.learner import TimmBody
+        model = timm.create_model(r['arch'], pretrained=False, num_classes=0, in_chans=r['in_chans'])
+        return TimmBody(model, pretrained=False)
+    if kind == 'torchvision-body':
+        if not str(r.get('module', '')).startswith('torchvision.models.'):
+            raise ValueError(f"not a torchvision model: {r}")
+        model = getattr(importlib.import_module(r['module']), r['arch'])(weights=None)
+        return nn.Sequential(*list(model.children())[:int(r['cut'])])
+    raise ValueError(f"a body of kind {kind!r}, which this fastdupe does not know")
+
+def body_recipe(body:nn.Module) -> dict|None:
+    "How to rebuild `body` from its weights (a JSON-able dict); None where fastdupe knows no such module."
+    want = _signature(body)
+    for r in _body_recipes(body):
+        try:
+            if r['kind'] == 'lite0':
+                from fastdupe.features import pretrained_model
+                built = pretrained_model(r['arch'])  # cached: compared, not copied
+            else:
+                with torch.device('meta'): built = _build_body(r)  # no memory, no initialisation
+        except Exception: continue
+        if _signature(built) == want: return r
+    return None
+
+def _plain(t:torch.Tensor) -> torch.Tensor: return t.detach().to('cpu').clone(memory_format=torch.contiguous_format)
+
+def _head_config(h:PairHead) -> dict:
+    return dict(dim=int(h.dim), n_evidence=int(h.n_evidence), hidden=int(h.net[0].out_features),
+                embedded=int(h.embed[0].out_features) if h.dim else 16, dropout=float(h.net[2].p))
+
+def save_verifier(
+    model, # a verifier `Learner` or `PairHead` (or a file `load_verifier` reads)
+    fn:str|os.PathLike, # the file to write, e.g. `verifier.safetensors`
+    trusted:bool=False, # `model` is a file: see `load_verifier`
+) -> Path:
+    "Write a verifier as one `.safetensors` file: weights and, in its metadata, a JSON description (no pickle)."
+    from safetensors.torch import save_file
+    from fastdupe import __version__
+    head, fn = load_verifier(model, trusted), Path(fn)
+    tensors = {f'head.{k}': _plain(v) for k, v in head.state_dict().items()}
+    body = head.body
+    if body is not None:
+        recipe = body_recipe(body)
+        if recipe is None:  # an architecture weights cannot describe: kept as a pickle, read only when trusted
+            buf = io.BytesIO()
+            try: torch.save(body, buf)
+            except Exception as e:
+                raise ValueError(f"this verifier's body, a {type(body).__name__}, is neither an architecture fastdupe "
+                                 f"can rebuild from weights nor one it can pickle ({type(e).__name__}: {e}); define "
+                                 "its class in a module (not inside a function)") from e
+            tensors['body.pickle'] = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
+            recipe = dict(kind='pickle', cls=f'{type(body).__module__}.{type(body).__qualname__}')
+        else: tensors.update({f'body.{k}': _plain(v) for k, v in body.state_dict().items()})
+        body = recipe
+    desc = dict(format=VERIFIER_FORMAT, fastdupe=__version__, head=_head_config(head), evidence=list(EVIDENCE),
+                verify_threshold=VERIFY_THRESHOLD, body=body)
+    tmp = fn.with_name(f'.{fn.name}.tmp')
+    try:
+        save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(desc)})
+        os.replace(tmp, fn)  # a verifier file is whole or absent
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return fn
+
+def _is_safetensors(p:Path) -> bool:
+    "Whether `p` starts as a safetensors file does: the length of a JSON header, then the header."
+    with open(p, 'rb') as f: start = f.read(9)
+    return len(start) == 9 and start[8:9] == b'{' and 2 <= int.from_bytes(start[:8], 'little') <= p.stat().st_size - 8
+
+def _read_verifier(p:Path, trusted:bool) -> PairHead:
+    "A verifier from its `.safetensors` file: weights and JSON; a body kept as a pickle only when `trusted`."
+    from safetensors import safe_open
+    try:
+        with safe_open(str(p), framework='pt', device='cpu') as sf:
+            meta, tensors = sf.metadata() or {}, {k: sf.get_tensor(k) for k in sf.keys()}
+        desc = json.loads(meta[_META_KEY]) if _META_KEY in meta else None
+    except Exception as e:
+        raise ValueError(f"{p} is not a fastdupe verifier: it cannot be read as a safetensors file "
+                         f"({type(e).__name__}: {e})") from e
+    if not isinstance(desc, dict):
+        raise ValueError(f"{p} is a safetensors file but not a fastdupe verifier (its metadata has no {_META_KEY!r})")
+    if desc.get('format', 0) > VERIFIER_FORMAT:
+        raise ValueError(f"{p} was written by a newer fastdupe ({desc.get('fastdupe')}); update fastdupe to read it")
+    if desc.get('evidence') != list(EVIDENCE):
+        raise ValueError(f"{p} is a verifier from another fastdupe version (it does not read this version's pair "
+                         "evidence); train it again")
+    part = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
+    try:
+        head = PairHead(**desc['head']); head.load_state_dict(part('head.'))
+        r, body = desc.get('body'), None
+        if r is not None and r.get('kind') == 'pickle':
+            if not trusted:
+                raise ValueError(f"{p}: this verifier's body is a {r.get('cls')}, an architecture fastdupe cannot "
+                                 "rebuild from weights, so the file keeps it as a pickle, and reading a pickle runs "
+                                 "whatever code it holds: fastdupe reads it only when you trust where the file came "
+                                 "from: load_verifier(FILE, trusted=True) (fastdupe find --trust-pickle)")
+            pickled = io.BytesIO(tensors['body.pickle'].numpy().tobytes())
+            body = torch.load(pickled, map_location='cpu', weights_only=False)
+        elif r is not None:
+            body = _build_body(r); body.load_state_dict(part('body.'))
+    except ValueError: raise
+    except Exception as e:
+        raise ValueError(f"{p} is a damaged fastdupe verifier ({type(e).__name__}: {e}); train it again") from e
+    if body is not None: head.set_body(body.eval())
+    return head.eval()
+

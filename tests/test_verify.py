@@ -9,7 +9,7 @@ from fastdupe.eval import build_benchmark, load_truth
 from fastdupe.intake import get_items
 from fastdupe.pipeline import find_duplicates, FUSED_HASH
 from fastdupe.verify import (groups_from_pattern, train_verifier, load_verifier, pair_probabilities, pair_evidence,
-                             verified_pairs, verified_search, EVIDENCE)
+                             verified_pairs, verified_search, save_verifier, EVIDENCE)
 
 PATTERN = r'(?P<group>\d+)_'  # the benchmark names each file after its original's number
 
@@ -23,8 +23,7 @@ def bench(tmp_path_factory):
 def self_supervised(bench, tmp_path_factory):
     "A verifier trained on the benchmark's images without their labels, exported."
     learn = train_verifier(bench/'images', progress=False)
-    fn = tmp_path_factory.mktemp('model')/'verifier.pkl'
-    learn.export(fn)
+    fn = save_verifier(learn, tmp_path_factory.mktemp('model')/'verifier.safetensors')
     return learn, fn
 
 def _run(argv):
@@ -50,13 +49,13 @@ def test_verifier_separates_held_out_groups(bench, tmp_path):
     print(f"{learn.dls}: held-out groups accuracy {acc:.3f}, ROC-AUC {auc:.3f}")
     assert auc > 0.9, auc  # chance is 0.5
     assert acc > 0.8, acc
-    # exported like any fastai model, loaded back: the same probabilities
-    learn.export(tmp_path/'v.pkl')
+    # saved (weights and a description), loaded back: the same probabilities
+    save_verifier(learn, tmp_path/'v.safetensors')
     from fastdupe.features import image_features
     f = image_features(get_items(bench/'images')[:40], hashes=FUSED_HASH, keypoints=True, progress=False)
     ev = pair_evidence(f)
     assert ev.values.shape == (len(ev), len(EVIDENCE)) and len(ev) > 40
-    np.testing.assert_allclose(pair_probabilities(load_verifier(tmp_path/'v.pkl'), f.vectors, ev),
+    np.testing.assert_allclose(pair_probabilities(load_verifier(tmp_path/'v.safetensors'), f.vectors, ev),
                                pair_probabilities(load_verifier(learn), f.vectors, ev), atol=1e-5)
 
 def test_same_seed_same_verifier(bench):
@@ -128,12 +127,12 @@ def test_self_supervised_verifier_in_the_pipeline(bench, self_supervised, tmp_pa
     assert sorted(sorted(g.path) for _, g in cli.groupby('group')) == _groups(checked)
 
 def test_train_verifier_command(bench, tmp_path):
-    rc, out, err = _run(['train-verifier', bench/'images', '--out', tmp_path/'m.pkl', '--groups', PATTERN, '--epochs', 2, '--quiet'])
+    rc, out, err = _run(['train-verifier', bench/'images', '--out', tmp_path/'m.safetensors', '--groups', PATTERN, '--epochs', 2, '--quiet'])
     assert rc == 0, err
-    assert 'ROC-AUC' in out and (tmp_path/'m.pkl').exists()
+    assert 'ROC-AUC' in out and (tmp_path/'m.safetensors').exists()
     auc = float(out.split('ROC-AUC')[1].split()[0])
     assert auc > 0.85, out
-    load_verifier(tmp_path/'m.pkl')
+    load_verifier(tmp_path/'m.safetensors')
 
 def test_verifier_with_a_learners_body(bench, tmp_path):
     "A verifier trained with the body of a user's own fastai Learner keeps it, and the pipeline and the CLI embed with it."
@@ -149,11 +148,11 @@ def test_verifier_with_a_learners_body(bench, tmp_path):
     items = get_items(bench/'images')[:45]
     learn = train_verifier(items, model=yours, epochs=2, progress=False)
     assert learn.model.body is body
-    learn.export(tmp_path/'own.pkl')
-    head = load_verifier(tmp_path/'own.pkl')
+    save_verifier(learn, tmp_path/'own.safetensors')
+    head = load_verifier(tmp_path/'own.safetensors')
     assert isinstance(head.body, nn.Sequential) and head.body is not body  # the file holds a copy of the body
     # the pipeline embeds with the verifier's body: its pairs are the verifier's pairs over that body's vectors
-    r = find_duplicates(items, verify=tmp_path/'own.pkl', progress=False)
+    r = find_duplicates(items, verify=tmp_path/'own.safetensors', progress=False)
     f = image_features(items, model=head.body, engine='torch', hashes=FUSED_HASH, keypoints=True, progress=False)
     assert f.vectors.shape[1] == 512
     want = verified_pairs(head, f)
@@ -166,10 +165,10 @@ def test_verifier_with_a_learners_body(bench, tmp_path):
     with pytest.raises(TypeError, match='nn.Module'): train_verifier(items, model='resnet18', progress=False)
     # from the command line: a Learner's export as --learner
     yours.export(tmp_path/'yours.pkl')
-    rc, out, err = _run(['train-verifier', bench/'images', '--out', tmp_path/'cli.pkl', '--groups', PATTERN, '--epochs', 1,
-                         '--learner', tmp_path/'yours.pkl', '--quiet'])
+    rc, out, err = _run(['train-verifier', bench/'images', '--out', tmp_path/'cli.safetensors', '--groups', PATTERN, '--epochs', 1,
+                         '--learner', tmp_path/'yours.pkl', '--trust-pickle', '--quiet'])
     assert rc == 0, err
-    assert type(load_verifier(tmp_path/'cli.pkl').body).__name__ == 'Sequential'
+    assert type(load_verifier(tmp_path/'cli.safetensors').body).__name__ == 'Sequential'
 
 def test_fine_tuned_body(bench, tmp_path):
     "fine_tune= tunes a copy of the body as a Siamese network; the verifier keeps it and the pipeline embeds with it."
@@ -202,6 +201,9 @@ def test_fine_tuned_body(bench, tmp_path):
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--learner', '{t}/none.pkl'], '--learner'),
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--learner', '{m}', '--engine', 'onnx'], 'runs with --engine torch'),
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--fine-tune', '-1'], '--fine-tune must be 0 or more'),
+    (['train-verifier', '{b}', '--out', '{t}/m.safetensors', '--learner', '{m}'], 'give --trust-pickle if you trust'),
+    (['train-verifier', '{b}', '--out', '{t}/m.safetensors', '--trust-pickle'], 'give --learner too'),
+    (['find', '{b}', '--trust-pickle'], 'give --verify too'),
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--fine-tune', '1', '--engine', 'onnx'], 'a fine-tuned body runs with --engine torch'),
 ])
 def test_bad_arguments_exit_2(bench, self_supervised, tmp_path, argv, message):
