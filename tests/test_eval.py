@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from fastdupe.eval import (TRANSFORMS, Truth, build_benchmark, load_sample_truth, load_truth, pairwise_scores,
-                           recall_by_transform, sample_dir)
+from fastdupe.eval import (PIP_SOURCES, TRANSFORMS, Truth, build_benchmark, load_sample_truth, load_truth,
+                           pairwise_scores, recall_by_transform, sample_dir)
 
 
 @pytest.fixture(scope='module')
 def truth(tmp_path_factory) -> Truth:
-    # every transformation on every original that gets copies, on a seeded subset of the sources
+    # every transformation on every original that gets copies, on a seeded subset of the photos pip installs
     return build_benchmark(tmp_path_factory.mktemp('bench')/'b', n_originals=10, copies_per_original=len(TRANSFORMS),
-                           n_negatives=2, seed=3)
+                           n_negatives=2, seed=3, sources=PIP_SOURCES)
 
 
 def _rgb(p) -> np.ndarray:
