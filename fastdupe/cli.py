@@ -18,7 +18,7 @@ from .intake import is_url, skip_summary, same_file
 
 # %% auto #0
 __all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'parser', 'find_command', 'index_command',
-           'query_command', 'train_command', 'main']
+           'query_command', 'train_command', 'health_command', 'main']
 
 # %% ../nbs/09_cli.ipynb #46988b63
 MODEL_METHODS = ('cnn', 'fused')
@@ -115,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
     _store_parsers(sub)
     _train_parser(sub)
+    _health_parser(sub)
     p.commands = sub.choices  # name -> sub-parser: a usage error shows the sub-command's usage, not the top level's
     return p
 
@@ -491,6 +492,50 @@ def train_command(a, p, out=None) -> int:
     print(f"wrote {a.out}", file=out)
     return 0
 
+# %% ../nbs/09_cli.ipynb #a1e7b0c2
+def _health_parser(sub):
+    from fastdupe.health import HEALTH_ISSUES
+    h = sub.add_parser('health', help='flag blurred, dark, over-exposed, near-empty, odd-sized, odd-shaped and greyscale images',
+                       description='Score every image for dataset-health issues; print the flagged ones and write one row per '
+                                   'flagged image and issue (path,issue,score), highest score first. Nothing is moved or deleted.')
+    h.add_argument('path', metavar='PATH', help='folder of images (searched recursively), an image list CSV, or one image')
+    h.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write the flagged rows here (columns path,issue,score)')
+    h.add_argument('--issues', metavar='NAMES', default=None,
+                   help=f"comma-separated issues to flag (default: all): {', '.join(HEALTH_ISSUES)}")
+    h.add_argument('--column', metavar='NAME', default=None, help='with a CSV as PATH: the column that holds the image paths')
+    h.add_argument('--workers', type=int, default=None, help='threads decoding and measuring (default: one per core)')
+    h.add_argument('--quiet', action='store_true', help='no progress bar and no per-image listing')
+
+def health_command(a, p, out=None) -> int:
+    "`fastdupe health PATH`: every option checked before any image is read."
+    out = out or sys.stdout
+    from fastdupe.health import check_issues, find_health
+    from fastdupe.core import shown_name
+    try: issues = check_issues(a.issues)
+    except ValueError as e: p.error(f"--issues: {e}")
+    if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'): p.error(f"--out must end in .csv or .json, got {a.out!r}")
+    if a.out is not None and (why := _unwritable(Path(a.out))): p.error(f"--out {a.out}: {why}")
+    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
+    path = Path(a.path)
+    if not path.exists(): print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
+    if a.column is not None and path.is_dir(): p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
+    if a.out is not None and path.is_file() and Path(a.out).resolve() == path.resolve():
+        p.error(f"--out {a.out} is PATH, the list being read: name another file")
+    try: h = find_health(path, issues, n_workers=a.workers, progress=not a.quiet and out.isatty(), column=a.column)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
+    rows = h.rows()
+    if not a.quiet:
+        for r in rows: print(f"  {r['score']:.3f}  {r['issue']:<16} {shown_name(r['path'])}", file=out)
+    if h.bad:
+        print(f"bad files ({len(h.bad)}), skipped:", file=out)
+        for b in h.bad: print(f"  {shown_name(b.path)}: {b.reason}", file=out)
+    s = h.summary()
+    print(f"images read: {s['images']}, bad files: {s['bad_files']}; flagged: " +
+          ', '.join(f"{i} {s[i]}" for i in issues), file=out)
+    if a.out is not None: print(f"wrote {h.save(a.out)}", file=out)
+    return 0
+
 # %% ../nbs/09_cli.ipynb #376b686c
 def main(argv=None) -> int:
     "Entry point of the `fastdupe` command."
@@ -505,6 +550,7 @@ def main(argv=None) -> int:
         if a.command == 'index': return index_command(a, p)
         if a.command == 'query': return query_command(a, p)
         if a.command == 'train-verifier': return train_command(a, p)
+        if a.command == 'health': return health_command(a, p)
     except sqlite3.DatabaseError as e:  # a database the store's own checks did not catch: one clear line, no traceback
         db = getattr(a, 'db', None) or (Path(a.path)/DEFAULT_DB if getattr(a, 'path', None) else 'the database')
         print(f"fastdupe: error: {db} cannot be read ({e}): if it is damaged, rebuild it with fastdupe index FOLDER --db {db} "
