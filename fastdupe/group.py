@@ -202,13 +202,14 @@ def _complete(members:np.ndarray, e:dict, threshold:float, max_size:int=5000) ->
     far = float(threshold)*2 + 1
     cond = np.array([(_edge(e, ml[a], ml[b]) if _edge(e, ml[a], ml[b]) is not None else far)
                      for a in range(m) for b in range(a+1, m)], dtype=np.float64)
+    cond = np.maximum(cond, 0)  # two copies' cosine can round above 1: scipy refuses a distance below 0
     lab = fcluster(linkage(cond, 'complete'), t=float(threshold), criterion='distance')
     return [[ml[k] for k in np.flatnonzero(lab == c)] for c in np.unique(lab) if (lab == c).sum() > 1]
 
 def _dbscan(n:int, p:Pairs, eps:float, min_samples:int) -> list[list[int]]:
     from sklearn.cluster import DBSCAN
     from scipy.sparse import csr_matrix
-    d = np.concatenate([p.dist, p.dist]).astype(np.float64)
+    d = np.maximum(np.concatenate([p.dist, p.dist]).astype(np.float64), 0)  # never below 0 (copies' cosine rounding)
     g = csr_matrix((d, (np.concatenate([p.i, p.j]), np.concatenate([p.j, p.i]))), shape=(n, n))
     # DBSCAN wants eps > 0; a threshold of 0 (exact copies) means the pairs stored at distance 0, which a tiny eps keeps
     lab = DBSCAN(eps=max(float(eps), np.finfo(np.float64).tiny), min_samples=min_samples, metric='precomputed').fit(g).labels_

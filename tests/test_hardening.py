@@ -26,13 +26,18 @@ def folder(tmp_path_factory):
         w = csv.writer(f); w.writerow(['path', 'split'])
         for p in sorted((d/'data').rglob('*.*')): w.writerow([p.relative_to(d).as_posix(), p.parent.name])
     (d/'binary.csv').write_bytes(bytes(range(256))*20)
+    # symlinks on purpose: a file link and a folder link that sort before their targets, and a link out of the folder
+    (d/'linked/sub').mkdir(parents=True)
+    coffee.save(d/'linked/photo.jpg', quality=90); cat.save(d/'linked/sub/cat.png')
+    os.symlink('photo.jpg', d/'linked/a.jpg'); os.symlink('sub', d/'linked/a_sub')
+    os.symlink('../data/train/chelsea.png', d/'linked/chelsea link.png')
     from fastdupe.verify import train_verifier  # a real verifier, trained on the folder's own photos, for --verify
     train_verifier(d/'data', epochs=1, progress=False).export(d/'out/verifier.pkl')
     (d/'out/not a model.pkl').write_bytes(b'not a model')
     return d
 
 ARG = st.fixed_dictionaries({
-    'path': st.sampled_from(['data', 'list.csv', 'binary.csv', 'missing', 'data/train/coffee.jpg', 'other']),
+    'path': st.sampled_from(['data', 'list.csv', 'binary.csv', 'missing', 'data/train/coffee.jpg', 'other', 'linked']),
     'method': st.sampled_from([None, 'fused', 'cnn', 'exact', 'phash', 'ahash', 'dhash', 'whash', 'colorhash', 'combined', 'md5']),
     'threshold': st.sampled_from([None, '-1', '0', '0.5', '0.9', '3', '10', '64', '65', '1e9', '1.5', 'nan', 'x']),
     'link': st.sampled_from([None, 'hub', 'single', 'star', 'complete', 'dbscan', 'average']),
@@ -45,7 +50,7 @@ ARG = st.fixed_dictionaries({
     'engine': st.sampled_from([None, 'auto', 'torch', 'onnx', 'tensorrt']),
     'splits': st.sampled_from([None, 'auto', 'folders', 'column:split', 'column:nope', 'none', 'folder']),
     'protect': st.sampled_from([None, 'holdout', 'train', 'valid,holdout']),
-    'against': st.sampled_from([None, 'other', 'missing_other', 'data']),
+    'against': st.sampled_from([None, 'other', 'missing_other', 'data', 'linked']),
     'column': st.sampled_from([None, 'path', 'nope']),
     'out': st.sampled_from([None, 'out/x.csv', 'out/x.json', 'out/x.txt', '/proc/x.csv', 'nowhere/x.csv', 'out']),
     'report': st.sampled_from([None, 'out/r.html', 'out/r.pdf']),
@@ -94,11 +99,48 @@ def test_cli_option_combinations(folder, a):
             if fn.suffix == '.csv':
                 rows = list(csv.DictReader(open(fn, encoding='utf-8')))
                 assert all(r['action'] in ('keep', 'remove') and float(r['distance']) >= 0 for r in rows), argv
-            else: json.loads(fn.read_text())
+            else: rows = json.loads(fn.read_text())['rows']
+            _links_never_kept_over_targets(rows, argv)
     else:
         assert rc in (1, 2), (argv, rc, err)
         lines = [l for l in err.splitlines() if 'error:' in l]
         assert len(lines) == 1 and len(lines[0]) > len('fastdupe: error: ') + 5, (argv, err)
+
+def _links_never_kept_over_targets(rows, argv):
+    "A symlink kept while its target, in the same group, is marked remove: following the advice would leave a dangling link."
+    links = [r for r in rows if os.path.islink(r['path'])]
+    assert bool(links) == ('link' in (rows[0] if rows else {})), (argv, 'a link column exactly when a row is a symlink')
+    act = {(str(r['group']), os.path.realpath(r['path'])): r['action'] for r in rows if not os.path.islink(r['path'])}
+    for r in links:
+        assert r['link'] == os.path.realpath(r['path']), (argv, r)
+        if r['action'] == 'keep': assert act.get((str(r['group']), r['link'])) != 'remove', (argv, r)
+
+LINKED = st.fixed_dictionaries({
+    'method': st.sampled_from(['exact', 'phash', 'dhash', 'combined', 'cnn', 'fused']),
+    'link': st.sampled_from(['hub', 'single', 'star', 'complete', 'dbscan']),
+    'keep': st.sampled_from([None, 'shortest_path', 'path', 'smallest,shortest_path', 'original_name,oldest']),
+    'against': st.sampled_from([None, None, 'data', 'other']),
+    'splits': st.sampled_from(['auto', 'none']),
+    'out': st.sampled_from(['out/x.csv', 'out/x.json']),
+})
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(a=LINKED)
+def test_symlinks_never_kept_over_their_targets(folder, a):
+    "Every valid combination on a folder with file and folder symlinks: it runs, and no link is kept over its target."
+    argv = ['find', str(folder/'linked'), '--workers', '0', '--quiet', '--method', a['method'], '--link', a['link'],
+            '--splits', a['splits'], '--out', str(folder/a['out'])]
+    if a['keep']: argv += ['--keep', a['keep']]
+    if a['against']: argv += ['--against', str(folder/a['against'])]
+    for f in (folder/'out').glob('x*'): f.unlink()
+    rc, out, err, _ = _run(argv)
+    assert rc == 0 and 'Traceback' not in out + err, (argv, err)
+    fn = folder/a['out']
+    rows = list(csv.DictReader(open(fn, encoding='utf-8'))) if fn.suffix == '.csv' else json.loads(fn.read_text())['rows']
+    _links_never_kept_over_targets(rows, argv)
+    if a['against'] is None:  # a.jpg -> photo.jpg: always one group, whatever the method saw, and the photo kept
+        assert {(Path(r['path']).name, r['action']) for r in rows} >= {('photo.jpg', 'keep'), ('a.jpg', 'remove')}, argv
+    assert not any('a_sub' in r['path'] for r in rows), (argv, 'images under a folder link are listed under the folder')
 
 KW = st.fixed_dictionaries({
     'method': st.sampled_from(['fused', 'cnn', 'exact', 'phash', 'combined', 'nope']),
