@@ -168,3 +168,22 @@ def test_store_and_query_read_them(formats, tmp_path):
         assert r.returncode == 0, r.stderr
         rows = list(csv.DictReader(open(tmp_path/f'{f}.csv', encoding='utf-8')))
         assert {Path(x['path']).name for x in rows} >= {f'upload.{f}', 'photo.heic', 'photo.jxl', 'photo.avif'}, rows
+
+def test_widget_thumbnail_of_a_heic(tmp_path):
+    "The review widget pairs a HEIC copy with its JPEG, and the bytes it sends the browser for the HEIC are a JPEG of the photo."
+    from fastdupe.formatter import DatasetFormatter
+    from fastdupe.widgets import ImageCleaner
+    photo = _photo()
+    photo.save(tmp_path/'astronaut.jpg', quality=90); photo.save(tmp_path/'astronaut.heic', quality=85)
+    photo.save(tmp_path/'astronaut.avif', quality=80); photo.save(tmp_path/'astronaut.jxl', quality=85)
+    _other().save(tmp_path/'coffee.jpg', quality=90)
+    ds, idxs = DatasetFormatter.from_hashes(tmp_path, progress=False, n_workers=0)
+    w = ImageCleaner(ds, idxs, tmp_path, duplicates=True, display=False)
+    names = [Path(p).name for p in ds.items]
+    assert {names[k] for k in np.ravel(idxs)} == {'astronaut.heic', 'astronaut.jpg', 'astronaut.avif', 'astronaut.jxl'}  # the pairs
+    ref = np.asarray(photo.resize((200, 200)), np.float32)
+    for n in ['astronaut.heic', 'astronaut.avif', 'astronaut.jxl']:
+        b = w._thumb(names.index(n))
+        im = Image.open(io.BytesIO(b))
+        assert im.format == 'JPEG' and im.size == (200, 200), n  # the widget's Image(format='jpeg') says so too
+        assert np.abs(np.asarray(im.convert('RGB'), np.float32) - ref).mean() < 8, n

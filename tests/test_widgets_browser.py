@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 import pandas as pd
 import pytest
-from conftest import SAMPLE
+from conftest import SAMPLE, CHROMIUM
 from fastdupe.eval import SAMPLE_LAYOUT
 
 T = 120_000  # ms; a cold JupyterLab in headless Chromium on 2 cores needs ~20 s to reach an idle kernel
@@ -186,3 +186,38 @@ def test_cleaner_in_jupyterlab(lab, browser, artifacts):
     from fastai.vision.all import ImageDataLoaders, Resize
     dls = ImageDataLoaders.from_csv(data, 'cleaned.csv', valid_col='is_valid', item_tfms=Resize(64), bs=4, num_workers=0)
     assert (len(dls.train_ds), len(dls.valid_ds)) == (9, 4)
+
+HEIC_CELLS = ["from fastdupe.formatter import DatasetFormatter\nfrom fastdupe.widgets import ImageCleaner\n"
+              "ds, fns_idxs = DatasetFormatter.from_hashes('phone', progress=False, n_workers=0)",
+              "ImageCleaner(ds, fns_idxs, 'phone', duplicates=True)"]
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: install Debian's chromium package to run it")
+def test_heic_beside_its_jpeg(lab, browser, artifacts):
+    "A phone's HEIC copy of a photo shows beside the JPEG in JupyterLab: Chromium cannot show HEIC, so the widget sends a JPEG thumbnail."
+    from playwright.sync_api import expect
+    from PIL import Image
+    from fastdupe.intake import register_plugin
+    register_plugin('heic')
+    phone = lab.root/'phone'; phone.mkdir()
+    shutil.copy2(SAMPLE/'astronaut.jpg', phone/'astronaut.jpg'); shutil.copy2(SAMPLE/'coffee.jpg', phone/'coffee.jpg')
+    with Image.open(SAMPLE/'astronaut.jpg') as im: im.convert('RGB').save(phone/'astronaut.heic', quality=85)
+    (lab.root/'phone.ipynb').write_text(json.dumps(notebook(HEIC_CELLS)))
+    expect.set_options(timeout=T)
+    ctx = browser.new_context(viewport=dict(width=1400, height=1000))
+    page = ctx.new_page()
+    page.set_default_timeout(T)
+    try:
+        page.goto(lab.url.replace('review.ipynb', 'phone.ipynb'))
+        page.locator('.jp-Notebook .jp-CodeCell').first.wait_for()
+        page.locator('.jp-StatusBar-TextItem', has_text=re.compile(r'\(ipykernel\) \| Idle')).first.wait_for()
+        page.locator('.lm-MenuBar-itemLabel', has_text=re.compile('^Run$')).click()
+        page.locator('.lm-Menu-itemLabel', has_text=re.compile('^Run All Cells$')).click()
+        page.locator('.fastdupe-cleaner').wait_for()
+        expect(page.locator('.fastdupe-pair')).to_have_count(1)
+        assert thumbs_loaded(page) == 2  # both decoded by the browser: naturalWidth > 0
+        heic, jpg = card(page, 'astronaut.heic'), card(page, 'astronaut.jpg')
+        expect(heic).to_be_visible(); expect(jpg).to_be_visible()
+        w = heic.locator('img.fastdupe-thumb').evaluate('i => i.naturalWidth')
+        assert w == jpg.locator('img.fastdupe-thumb').evaluate('i => i.naturalWidth') and w > 100
+        page.locator('.fastdupe-cleaner').screenshot(path=artifacts/'widget_heic_pair.png')
+    finally: ctx.close()
