@@ -31,8 +31,12 @@ def folder(tmp_path_factory):
     coffee.save(d/'linked/photo.jpg', quality=90); cat.save(d/'linked/sub/cat.png')
     os.symlink('photo.jpg', d/'linked/a.jpg'); os.symlink('sub', d/'linked/a_sub')
     os.symlink('../data/train/chelsea.png', d/'linked/chelsea link.png')
-    from fastdupe.verify import train_verifier  # a real verifier, trained on the folder's own photos, for --verify
-    train_verifier(d/'data', epochs=1, progress=False).export(d/'out/verifier.pkl')
+    # a real verifier for --verify, trained on eight distinct photos that pip installs (fewer cannot teach both classes)
+    from fastdupe.verify import train_verifier, save_verifier
+    (d/'train').mkdir()
+    for f in ('astronaut', 'camera', 'coins', 'horse', 'moon', 'page', 'text', 'immunohistochemistry'):
+        Image.fromarray(getattr(skdata, f)()).convert('RGB').reduce(2).save(d/'train'/f'{f}.jpg', quality=90)
+    save_verifier(train_verifier(d/'train', epochs=1, progress=False), d/'out/verifier.safetensors')
     (d/'out/not a model.pkl').write_bytes(b'not a model')
     return d
 
@@ -56,7 +60,7 @@ ARG = st.fixed_dictionaries({
     'report': st.sampled_from([None, 'out/r.html', 'out/r.pdf']),
     'workers': st.sampled_from([None, '0', '-1', '2']),
     'quiet': st.booleans(),
-    'verify': st.sampled_from([None, None, 'out/verifier.pkl', 'out/not a model.pkl', 'out/missing.pkl']),
+    'verify': st.sampled_from([None, None, 'out/verifier.safetensors', 'out/not a model.pkl', 'out/missing.pkl']),
     'verify_threshold': st.sampled_from([None, None, '0.5', '0.99', '2', '-0.1']),
 })
 
@@ -161,7 +165,7 @@ KW = st.fixed_dictionaries({
 @given(kw=KW)
 def test_find_duplicates_option_combinations(folder, kw):
     extra = dict(kw.pop('extra'))
-    if 'verify' in extra: extra['verify'] = folder/('out/verifier.pkl' if extra['verify'] == 'MODEL' else extra['verify'])
+    if 'verify' in extra: extra['verify'] = folder/('out/verifier.safetensors' if extra['verify'] == 'MODEL' else extra['verify'])
     try: res = find_duplicates(folder/'data', progress=False, n_workers=0, **kw, **extra)
     except (ValueError, TypeError) as e:
         assert str(e) and len(str(e)) > 10  # a message a person can act on
