@@ -1,0 +1,74 @@
+"""`fastdupe health`: issues planted in crops of real photos are flagged and clean crops are not, per issue; the rows
+are written with the documented columns, highest score first; options are checked before any image is read.
+
+The photos are the report family (scikit-learn's and matplotlib's, `fastdupe.health.REPORT_SOURCES`): the thresholds
+were calibrated on the other family (scikit-image's photos), so these tests see photos the thresholds never saw."""
+import csv, json, shutil
+from pathlib import Path
+import pytest
+from conftest import run_cli, SAMPLE
+from fastdupe.health import health_benchmark, issue_scores, HEALTH_ISSUES, REPORT_SOURCES
+
+@pytest.fixture(scope='module')
+def bench(tmp_path_factory):
+    "The report family, scored by the installed `fastdupe health` command"
+    d = tmp_path_factory.mktemp('health')
+    truth = health_benchmark(d, REPORT_SOURCES, clean=8)
+    r = run_cli('health', truth.folder, '--out', d/'rows.csv', '--quiet')
+    assert r.returncode == 0, r.stderr
+    with open(d/'rows.csv', newline='') as f: rows = list(csv.DictReader(f))
+    return truth, rows, r.stdout
+
+@pytest.mark.parametrize('issue', HEALTH_ISSUES)
+def test_planted_issue_flagged_clean_not(bench, issue):
+    truth, rows, _ = bench
+    flagged = {Path(r['path']).name for r in rows if r['issue'] == issue}
+    s = issue_scores(flagged, truth, issue)
+    planted = sorted(f for f, i in truth.issue.items() if i == issue)
+    assert s.recall >= 0.8, f'{issue}: planted images missed: {sorted(set(planted) - flagged)}'
+    assert s.precision >= 0.8, f'{issue}: flagged without it: {sorted(f for f in flagged if truth.issue[f] != issue)}'
+    clean = sorted(f for f in flagged if truth.issue[f] is None)
+    assert not clean, f'{issue}: clean crops flagged: {clean}'
+
+def test_rows_columns_and_order(bench):
+    truth, rows, out = bench
+    assert rows and list(rows[0]) == ['path', 'issue', 'score']
+    scores = [float(r['score']) for r in rows]
+    assert scores == sorted(scores, reverse=True), 'rows are not highest score first'
+    assert all(0 <= s <= 1 for s in scores)
+    assert {r['issue'] for r in rows} <= set(HEALTH_ISSUES)
+    assert len({(r['path'], r['issue']) for r in rows}) == len(rows), 'an image and issue written twice'
+    assert all(Path(r['path']).is_file() for r in rows)
+    assert f'images read: {len(truth.issue)}, bad files: 0' in out
+
+def test_issues_subset_and_json(tmp_path):
+    shutil.copytree(SAMPLE, tmp_path/'s', ignore=shutil.ignore_patterns('*.md', '*.json'))
+    (tmp_path/'s'/'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a JPEG')
+    r = run_cli('health', tmp_path/'s', '--issues', 'grayscale,blurry', '--out', tmp_path/'h.json')
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path/'h.json').read_text())
+    assert {x['issue'] for x in d['rows']} == {'grayscale', 'blurry'}
+    # the sample's greyscale photos (camera.png, clock.jpg) in a colour set, and its motion-blurred clock
+    assert {Path(x['path']).name for x in d['rows'] if x['issue'] == 'grayscale'} == {'camera.png', 'clock.jpg'}
+    assert [Path(x['path']).name for x in d['rows'] if x['issue'] == 'blurry'] == ['clock.jpg']
+    assert d['summary'] == dict(images=15, bad_files=1, grayscale=2, blurry=1)
+    assert [Path(b['path']).name for b in d['bad_files']] == ['broken.jpg'] and 'broken.jpg' in r.stdout
+
+def test_bad_issue_is_a_usage_error(tmp_path):
+    r = run_cli('health', SAMPLE, '--issues', 'blurry,fuzzy', '--out', tmp_path/'h.csv')
+    assert r.returncode == 2
+    assert "--issues: unknown issue 'fuzzy'; choose from blurry, dark, light, low_information" in r.stderr
+    assert 'usage: fastdupe health' in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path/'h.csv').exists()
+
+@pytest.mark.parametrize('args, msg', [(['--out', 'rows.txt'], '--out must end in .csv or .json'),
+                                       (['--workers', '-1'], '--workers must be >= 0'),
+                                       (['--issues', ','], 'no issue named')])
+def test_options_checked_first(tmp_path, args, msg):
+    r = run_cli('health', SAMPLE, *args, cwd=tmp_path)
+    assert r.returncode == 2 and msg in r.stderr and 'Traceback' not in r.stderr
+    assert not list(tmp_path.iterdir())
+
+def test_missing_path(tmp_path):
+    r = run_cli('health', tmp_path/'nope')
+    assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr
