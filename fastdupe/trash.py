@@ -10,6 +10,7 @@ import errno, hashlib, json, os
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Sequence
+from .core import json_text
 from .decisions import Decisions, atomic_write, rel_name, inside_root, OutsideRoot, TRASH_DIR
 
 # %% auto #0
@@ -86,7 +87,7 @@ def apply_deletions(
         if q.is_symlink(): e['link'] = os.readlink(q)
         files.append(dict(e, restored=None))
     man = dict(version=MANIFEST_VERSION, created=datetime.now().isoformat(timespec='seconds'), files=files)
-    mfn = atomic_write(dest/'manifest.json', json.dumps(man, indent=1, ensure_ascii=False) + '\n')
+    mfn = atomic_write(dest/'manifest.json', json_text(man, indent=1) + '\n')  # names not UTF-8: \udcXX escapes
     for q, e in enumerate(files):
         src, dst = root/e['original'], root/e['trash']
         try:
@@ -157,7 +158,7 @@ def _restore(root:Path, mfn:Path, names:set|None=None) -> Restored:
     man, plan, why = _plan(root, mfn)
     if man is None: return Restored([], [(str(mfn), why)])
     res = Restored()
-    save = lambda: atomic_write(mfn, json.dumps(man, indent=1, ensure_ascii=False) + '\n')
+    save = lambda: atomic_write(mfn, json_text(man, indent=1) + '\n')
     for e, (src, dst) in zip(man['files'], plan):
         if not (_open_entry(e) and (names is None or e['name'] in names)): continue
         if not _present(src):

@@ -231,3 +231,22 @@ def test_undo_of_a_manifest_named_relative_to_the_working_folder(applied, monkey
     monkeypatch.chdir(d.parent)
     res = undo_deletions('data', os.path.relpath(m, d.parent))      # as a person types it, from the folder above
     assert sorted(p.relative_to(d).as_posix() for p in res) == sorted(names) and not res.problems
+
+def test_a_name_that_is_not_utf8_is_applied_and_undone_byte_for_byte(tmp_path):
+    d = split_sample(tmp_path/'data')
+    raw = os.fsencode(d) + b'/train/coffee/caf\xe9 copy.jpg'           # Latin-1 bytes: legal on Linux, not UTF-8
+    shutil.copy(d/'train/coffee/coffee.jpg', raw)
+    data = Path(os.fsdecode(raw)).read_bytes()
+    name = os.fsdecode(b'train/coffee/caf\xe9 copy.jpg')              # as fastdupe names it: surrogate escapes
+    Decisions({name}).save(d)                                         # marked in the review
+    m = apply_deletions(d)
+    assert m is not None and not os.path.lexists(raw)
+    text = m.read_bytes().decode('utf-8')                             # the manifest is valid UTF-8 JSON...
+    e, = json.loads(text)['files']
+    assert os.fsencode(e['name']) == b'train/coffee/caf\xe9 copy.jpg' and '\\udce9' in text   # ...naming the bytes
+    assert Path(os.fsdecode(os.fsencode(d) + b'/' + os.fsencode(e['trash']))).read_bytes() == data
+    res = undo_deletions(d)
+    assert not res.problems, res.explain()
+    assert [os.fsencode(p) for p in res] == [raw]                     # back at its original name, byte for byte
+    assert Path(os.fsdecode(raw)).read_bytes() == data
+    assert json.loads(m.read_bytes().decode('utf-8'))['files'][0]['restored']   # and the manifest says so
