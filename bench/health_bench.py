@@ -44,7 +44,8 @@ def cleanvision_flags(issues_csv:Path) -> dict:
 def family(name, folder, sources, clean, repeat, out):
     from fastdupe.health import health_benchmark, HealthTruth, issue_scores
     folder = Path(folder)
-    truth = HealthTruth.load(folder/'truth.json') if (folder/'truth.json').exists() else health_benchmark(folder, sources, clean=clean)
+    built = (folder/'truth.json').exists()
+    truth = HealthTruth.load(folder/'truth.json') if built else health_benchmark(folder, sources, clean=clean)
     imgs = truth.folder
     n_planted = sum(v is not None for v in truth.issue.values())
     print(f"\n{name} family: {len(truth.issue)} images ({len(truth.issue) - n_planted} clean, {n_planted} planted) "
@@ -63,8 +64,8 @@ def family(name, folder, sources, clean, repeat, out):
         res[i] = (a.f1, b.f1)
         print(f"{i:<17} | {a.precision:>10.3f} {a.recall:>5.3f} {a.f1:>5.3f} | {b.precision:>13.3f} {b.recall:>5.3f} "
               f"{b.f1:>5.3f} | {a.tp + a.fn}")
-    print(f"time (process, best of {repeat}): fastdupe health {min(fd_t):.2f} s, cleanvision (same 7 issues) {min(cv_t):.2f} s "
-          f"({len(truth.issue)} images)")
+    print(f"time (process, best of {repeat}): fastdupe health {min(fd_t):.2f} s, "
+          f"cleanvision (same 7 issues) {min(cv_t):.2f} s ({len(truth.issue)} images)")
     return res, min(fd_t), min(cv_t), imgs
 
 def main():

@@ -495,14 +495,19 @@ def train_command(a, p, out=None) -> int:
 # %% ../nbs/09_cli.ipynb #a1e7b0c2
 def _health_parser(sub):
     from fastdupe.health import HEALTH_ISSUES
-    h = sub.add_parser('health', help='flag blurred, dark, over-exposed, near-empty, odd-sized, odd-shaped and greyscale images',
-                       description='Score every image for dataset-health issues; print the flagged ones and write one row per '
-                                   'flagged image and issue (path,issue,score), highest score first. Nothing is moved or deleted.')
-    h.add_argument('path', metavar='PATH', help='folder of images (searched recursively), an image list CSV, or one image')
-    h.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write the flagged rows here (columns path,issue,score)')
+    h = sub.add_parser('health', help='flag blurred, dark, over-exposed, near-empty, odd-sized, odd-shaped and '
+                                      'greyscale images',
+                       description='Score every image for dataset-health issues; print the flagged ones and write one '
+                                   'row per flagged image and issue (path,issue,score), highest score first. Nothing is '
+                                   'moved or deleted.')
+    h.add_argument('path', metavar='PATH',
+                   help='folder of images (searched recursively), an image list CSV, or one image')
+    h.add_argument('--out', metavar='FILE.csv|FILE.json', default=None,
+                   help='write the flagged rows here (columns path,issue,score)')
     h.add_argument('--issues', metavar='NAMES', default=None,
                    help=f"comma-separated issues to flag (default: all): {', '.join(HEALTH_ISSUES)}")
-    h.add_argument('--column', metavar='NAME', default=None, help='with a CSV as PATH: the column that holds the image paths')
+    h.add_argument('--column', metavar='NAME', default=None,
+                   help='with a CSV as PATH: the column that holds the image paths')
     h.add_argument('--workers', type=int, default=None, help='threads decoding and measuring (default: one per core)')
     h.add_argument('--quiet', action='store_true', help='no progress bar and no per-image listing')
 
@@ -513,12 +518,14 @@ def health_command(a, p, out=None) -> int:
     from fastdupe.core import shown_name
     try: issues = check_issues(a.issues)
     except ValueError as e: p.error(f"--issues: {e}")
-    if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'): p.error(f"--out must end in .csv or .json, got {a.out!r}")
+    if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'):
+        p.error(f"--out must end in .csv or .json, got {a.out!r}")
     if a.out is not None and (why := _unwritable(Path(a.out))): p.error(f"--out {a.out}: {why}")
     if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
     path = Path(a.path)
     if not path.exists(): print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
-    if a.column is not None and path.is_dir(): p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
+    if a.column is not None and path.is_dir():
+        p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
     if a.out is not None and path.is_file() and Path(a.out).resolve() == path.resolve():
         p.error(f"--out {a.out} is PATH, the list being read: name another file")
     try: h = find_health(path, issues, n_workers=a.workers, progress=not a.quiet and out.isatty(), column=a.column)
