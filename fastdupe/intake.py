@@ -15,10 +15,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .core import BadFile, ImageInfo
 
 # %% auto #0
-__all__ = ['PILLOW_EXTENSIONS', 'PLUGIN_EXTENSIONS', 'IMAGE_EXTENSIONS', 'RAW_EXTENSIONS', 'RAW_REASON', 'NOT_IMAGE', 'PLUGINS',
-           'PATH_COLUMNS', 'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'plugin_reason', 'register_plugin', 'image_kind',
-           'skip_reason', 'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file',
-           'get_items', 'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes',
+__all__ = ['PILLOW_EXTENSIONS', 'RAW_EXTENSIONS', 'PLUGIN_EXTENSIONS', 'IMAGE_EXTENSIONS', 'NOT_IMAGE', 'PLUGINS', 'PATH_COLUMNS',
+           'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'plugin_reason', 'register_plugin', 'image_kind', 'skip_reason',
+           'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file', 'get_items',
+           'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes',
            'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
 
 # %% ../nbs/01_intake.ipynb #e2356d2d
@@ -27,19 +27,19 @@ PILLOW_EXTENSIONS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.jif', '.png', '.apng', 
                      '.tiff', '.ppm', '.pgm', '.pbm', '.pnm', '.pfm', '.mpo', '.tga', '.ico', '.cur', '.icns', '.pcx',
                      '.psd', '.qoi', '.dds', '.sgi', '.rgb', '.rgba', '.bw', '.jp2', '.j2k', '.jpx', '.jpf', '.j2c',
                      '.jpc', '.xbm', '.xpm', '.msp', '.ras', '.im', '.blp', '.avif', '.avifs')
-# what a plugin reads: extension -> the extra that installs it (see `PLUGINS`)
-PLUGIN_EXTENSIONS = {'.heic': 'heic', '.heif': 'heic', '.hif': 'heic', '.heics': 'heic', '.heifs': 'heic', '.jxl': 'jxl'}
-IMAGE_EXTENSIONS = PILLOW_EXTENSIONS + tuple(PLUGIN_EXTENSIONS)
-# camera raw files: no small, well-kept reader (see the README), so they are counted as skipped with this reason
+# camera raw files: read by rawpy (LibRaw), their embedded preview (see `_raw_open`)
 RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.crw', '.nef', '.nrw', '.arw', '.srf', '.sr2', '.orf', '.rw2', '.raf',
                   '.pef', '.srw', '.x3f', '.3fr', '.erf', '.kdc', '.mrw', '.raw', '.rwl', '.iiq')
-RAW_REASON = 'camera raw file: not read (convert it to JPEG or TIFF, or use the JPEG the camera saved beside it)'
+# what a plugin reads: extension -> the extra that installs it (see `PLUGINS`)
+PLUGIN_EXTENSIONS = {'.heic': 'heic', '.heif': 'heic', '.hif': 'heic', '.heics': 'heic', '.heifs': 'heic', '.jxl': 'jxl',
+                     **{e: 'raw' for e in RAW_EXTENSIONS}}
+IMAGE_EXTENSIONS = PILLOW_EXTENSIONS + tuple(PLUGIN_EXTENSIONS)
 NOT_IMAGE = 'not an image'
 
 # %% ../nbs/01_intake.ipynb #5aeb31fc
 # extra -> (module, its function that registers the opener or None when importing registers it, PyPI name, formats)
 PLUGINS = {'heic': ('pillow_heif', 'register_heif_opener', 'pillow-heif', 'HEIC/HEIF'),
-           'jxl': ('pillow_jxl', None, 'pillow-jxl-plugin', 'JPEG XL')}
+           'jxl': ('pillow_jxl', None, 'pillow-jxl-plugin', 'JPEG XL'), 'raw': ('rawpy', None, 'rawpy', 'a camera raw file')}
 _registered:set = set()
 
 def _installed(module:str) -> bool:
@@ -51,7 +51,7 @@ def plugin_reason(extra:str) -> str|None:
     "Why files of a plugin's formats cannot be read here (the plugin is not installed), or None when they can."
     mod, _, pkg, what = PLUGINS[extra]
     if extra in _registered or _installed(mod): return None
-    return f'{what} needs {pkg} (install fastdupe[{extra}])'
+    return f'{what[0].upper() + what[1:]} needs {pkg}: pip install "fastdupe[{extra}]"'
 
 def register_plugin(extra:str) -> bool:
     "Import and register a plugin (once per process); False when it is not installed."
@@ -94,7 +94,7 @@ def image_kind(head:bytes) -> str|None:
     if head[:4] == b'icns': return 'ICNS'
     return None
 
-_PLUGIN_KINDS = {'HEIF': 'heic', 'JXL': 'jxl'} # formats a plugin reads -> its extra
+_PLUGIN_KINDS = {'HEIF': 'heic', 'JXL': 'jxl', 'RAW': 'raw'} # formats a plugin reads -> its extra
 
 def _sniff_kind(path:str|Path) -> str|None:
     "The image format a file's first 32 bytes announce (`image_kind`), or None (also when it cannot be read)."
@@ -112,7 +112,7 @@ def _kind_reason(kind:str) -> str|None:
     if kind == 'AVIF': return _avif_reason()
     return None
 
-_EXT_KINDS = {'.avif': 'AVIF', '.avifs': 'AVIF', **{e: 'HEIF' if x == 'heic' else 'JXL' for e, x in PLUGIN_EXTENSIONS.items()}}
+_EXT_KINDS = {'.avif': 'AVIF', '.avifs': 'AVIF', **{e: dict(heic='HEIF', jxl='JXL', raw='RAW')[x] for e, x in PLUGIN_EXTENSIONS.items()}}
 
 def skip_reason(
     name:str, # a file's name or path
@@ -122,7 +122,6 @@ def skip_reason(
     ext = os.path.splitext(name)[1].lower()
     if ext in (IMAGE_EXTENSIONS if extensions is None else extensions):
         return _kind_reason(_EXT_KINDS[ext]) if ext in _EXT_KINDS else None
-    if ext in RAW_EXTENSIONS: return RAW_REASON
     return 'extension not asked for' if ext in IMAGE_EXTENSIONS else NOT_IMAGE
 
 def _take_images(paths:Iterable, exts:set, skipped:list|None, sniff_fn=None, hidden:bool=False) -> list:
@@ -373,11 +372,12 @@ def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         if data is None and is_url(path): data = read_bytes(path)
-        img = _pil_open(path if data is None else io.BytesIO(data), path)
+        raw = os.path.splitext(str(path))[1].lower() in RAW_EXTENSIONS
+        img = (_raw_open if raw else _pil_open)(path if data is None else io.BytesIO(data), path)
     w,h = img.size
     if w*h > max_pixels:
         raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} (decompression bomb guard)')
-    o = _orientation(img)
+    o = 1 if raw else _orientation(img)  # a raw file's preview comes turned already
     info = ImageInfo(as_item(path), *_oriented_size(img, o), nbytes, st.st_mtime)
     need = _needed(size, w, h)
     if need and img.format == 'JPEG' and img.mode in ('RGB', 'L', 'CMYK'):
@@ -409,6 +409,23 @@ def _pil_open(fp, path) -> Image.Image:
         if extra is None or extra in _registered: raise  # neither Pillow nor the plugin reads it
         register_plugin(extra)  # a HEIC or JPEG XL file named otherwise: read by its content
         return Image.open(fp)
+
+# %% ../nbs/01_intake.ipynb #d5e01cde
+_LIBRAW_FLIPS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
+
+def _raw_open(fp, path) -> Image.Image:
+    "A camera raw file's embedded preview (the camera's own JPEG or bitmap), turned as the camera was held; developed from the raw data (at half size) only when it has none."
+    if not register_plugin('raw'): raise BadImageError(plugin_reason('raw'))
+    import rawpy
+    with rawpy.imread(fp if hasattr(fp, 'read') else str(fp)) as r:
+        flip = r.sizes.flip
+        try:
+            th = r.extract_thumb()
+            img = Image.open(io.BytesIO(th.data)) if th.format == rawpy.ThumbFormat.JPEG else Image.fromarray(th.data)
+            img.load(); img.info.pop('exif', None)  # LibRaw's flip, not the preview's own tag, says how to turn it
+        except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+            img, flip = Image.fromarray(r.postprocess(half_size=True, use_camera_wb=True)), 0  # turned already
+    return img.transpose(_LIBRAW_FLIPS[flip]) if flip in _LIBRAW_FLIPS else img
 
 # %% ../nbs/01_intake.ipynb #13bdb4b3
 def _has_image_magic(path:Path) -> bool: return _sniff_kind(path) is not None
@@ -452,7 +469,7 @@ def image_info(path:str|Path) -> ImageInfo:
     path = as_item(path)
     try:
         st = _file_stat(path)
-        with open_file(path) as f, _pil_open(f, path) as img: return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
+        with open_file(path) as f, (_raw_open if os.path.splitext(str(path))[1].lower() in RAW_EXTENSIONS else _pil_open)(f, path) as img: return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
     except Exception as e: raise BadImageError(_reason(e)) from e
 
 # %% ../nbs/01_intake.ipynb #227bdf44

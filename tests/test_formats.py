@@ -6,12 +6,24 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 from conftest import run_cli
-from fastdupe.intake import (register_plugin, read_image, image_info, find_images, image_kind, skip_summary, NOT_IMAGE,
-                             RAW_REASON, IMAGE_EXTENSIONS)
+from fastdupe.intake import register_plugin, read_image, image_info, find_images, image_kind, skip_summary, NOT_IMAGE
 
 register_plugin('heic'); register_plugin('jxl')  # to write the test files; fastdupe itself registers them when it meets one
 
 def _photo(): return Image.fromarray(skdata.astronaut()).resize((256, 256), Image.Resampling.LANCZOS)
+def save_dng(fn, img:Image.Image, orientation:int=1):
+    "A small DNG as a camera writes one: IFD0 an RGB preview with the DNG tags, a sub-IFD the Bayer (RGGB) raw data."
+    import tifffile
+    a = np.asarray(img, np.uint16)*16
+    cfa = np.zeros(a.shape[:2], np.uint16)
+    for (y, x), c in zip([(0, 0), (0, 1), (1, 0), (1, 1)], [0, 1, 1, 2]): cfa[y::2, x::2] = a[y::2, x::2, c]
+    with tifffile.TiffWriter(fn) as t:
+        t.write(np.asarray(img), photometric='rgb', subfiletype=1, subifds=1, extratags=[
+            (50706, 'B', 4, (1, 4, 0, 0), True), (271, 's', 0, 'Canon', True), (272, 's', 0, 'EOS 5D', True),
+            (50708, 's', 0, 'Canon EOS 5D', True), (274, 'H', 1, orientation, True),
+            (50721, '2i', 9, (1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1), True)])
+        t.write(cfa, photometric=32803, subfiletype=0, extratags=[(33421, 'H', 2, (2, 2), True), (33422, 'B', 4, (0, 1, 1, 2), True)])
+
 def _other(): return Image.fromarray(skdata.coffee()).resize((256, 256), Image.Resampling.LANCZOS)
 
 # every format the photo is saved in: name -> how
@@ -24,7 +36,7 @@ COPIES = {
 
 @pytest.fixture(scope='module')
 def formats(tmp_path_factory):
-    "A folder: the photo in every format, a rotated-EXIF HEIC, JPEGs named .png and .svg, a PNG named .heic; a text file, a truncated HEIC, a camera raw file and another photo."
+    "A folder: the photo in every format, rotated HEIC and NEF, JPEGs named .png and .svg, a PNG named .heic; a text file, a truncated HEIC, a broken CR2 and another photo."
     d = tmp_path_factory.mktemp('formats')
     photo, other = _photo(), _other()
     for name, kw in COPIES.items(): photo.save(d/name, **kw)
@@ -41,13 +53,14 @@ def formats(tmp_path_factory):
     (d/'png named.heic').write_bytes((d/'photo.png').read_bytes())
     (d/'notes.txt').write_text('not a picture\n')
     (d/'truncated.heic').write_bytes((d/'photo.heic').read_bytes()[:3000])
-    (d/'IMG_0001.CR2').write_bytes(b'II*\x00\x10\x00\x00\x00CR\x02\x00' + bytes(500))
+    save_dng(d/'photo.dng', photo); save_dng(d/'photo rotated.nef', photo.rotate(90, expand=True), orientation=6)  # camera raw
+    (d/'IMG_0001.CR2').write_bytes(b'II*\x00\x10\x00\x00\x00CR\x02\x00' + bytes(500))  # a raw file cut short
     (d/'.DS_Store').write_bytes(b'\x00\x00\x00\x01Bud1')  # hidden: not counted
     other.resize((256, 171)).save(d/'coffee.jpg', quality=90)  # a different photo: in no group
     return d
 
 READABLE = sorted([*COPIES, 'photo.pgm', 'photo.pbm', 'photo.gif', 'photo.webp', 'photo.tiff', 'photo.mpo',
-                   'photo rotated.heic', 'jpeg named.png', 'png named.heic'])
+                   'photo rotated.heic', 'photo.dng', 'photo rotated.nef', 'jpeg named.png', 'png named.heic'])
 
 def _bad_csv(p): return {Path(r['path']).name: r['reason'] for r in csv.DictReader(open(p, encoding='utf-8'))}
 
@@ -62,19 +75,18 @@ def test_every_copy_one_group_with_sniff(formats, tmp_path):
     bad = _bad_csv(tmp_path/'dups.bad.csv')
     assert set(bad) == {'truncated.heic', 'notes.txt', 'IMG_0001.CR2'}, bad
     assert bad['truncated.heic'].startswith('truncated image data') and '\n' not in bad['truncated.heic']
-    assert bad['notes.txt'] == NOT_IMAGE and bad['IMG_0001.CR2'] == RAW_REASON
-    assert f'images read: {len(READABLE) + 2}, bad files: 1, skipped: 2,' in r.stdout, r.stdout
-    assert 'skipped: 1 .cr2 (camera raw file' in r.stdout and '1 .txt (not an image)' in r.stdout, r.stdout
-    assert 'truncated.heic: truncated image data' in r.stdout
+    assert bad['notes.txt'] == NOT_IMAGE and bad['IMG_0001.CR2'].startswith('corrupt or unreadable image')
+    assert f'images read: {len(READABLE) + 2}, bad files: 2, skipped: 1,' in r.stdout, r.stdout
+    assert 'skipped: 1 .txt (not an image)' in r.stdout, r.stdout
+    assert 'truncated.heic: truncated image data' in r.stdout and 'IMG_0001.CR2: corrupt' in r.stdout
 
 def test_without_sniff_the_svg_is_counted(formats, tmp_path):
     r = run_cli('find', formats, '--method', 'phash', '--out', tmp_path/'d.json')
     assert r.returncode == 0 and 'Traceback' not in r.stdout + r.stderr, r.stderr
     res = json.loads((tmp_path/'d.json').read_text())
-    assert res['summary']['images'] == len(READABLE) + 1 and res['summary']['skipped'] == 3
-    assert {Path(s['path']).name: s['reason'] for s in res['skipped_files']} == {
-        'jpeg named.svg': NOT_IMAGE, 'notes.txt': NOT_IMAGE, 'IMG_0001.CR2': RAW_REASON}
-    assert 'skipped: 1 .svg, 1 .txt (not an image); 1 .cr2 (camera raw' in r.stdout, r.stdout
+    assert res['summary']['images'] == len(READABLE) + 1 and res['summary']['skipped'] == 2
+    assert {Path(s['path']).name: s['reason'] for s in res['skipped_files']} == {'jpeg named.svg': NOT_IMAGE, 'notes.txt': NOT_IMAGE}
+    assert 'skipped: 1 .svg, 1 .txt (not an image)' in r.stdout, r.stdout
     assert 'jpeg named.svg' in _bad_csv(tmp_path/'d.bad.csv')
 
 def test_each_format_reads_as_the_photo(formats):
@@ -137,8 +149,8 @@ def test_missing_plugin_is_a_reason(formats, tmp_path):
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     first, second = r.stdout.splitlines()
-    assert first == "[('photo.jxl', 'JPEG XL needs pillow-jxl-plugin (install fastdupe[jxl])')]"
-    assert second == 'JPEG XL needs pillow-jxl-plugin (install fastdupe[jxl])'
+    why = 'JPEG XL needs pillow-jxl-plugin: pip install "fastdupe[jxl]"'
+    assert eval(first) == [('photo.jxl', why)] and second == why
 
 def test_report_thumbnails_are_jpeg(formats, tmp_path):
     "The HTML report shows HEIC, AVIF and JPEG XL copies as JPEG thumbnails that any browser shows."
@@ -156,7 +168,7 @@ def test_store_and_query_read_them(formats, tmp_path):
     db = tmp_path/'s.db'
     r = run_cli('index', formats, '--db', db, '--method', 'phash', '--sniff')
     assert r.returncode == 0 and 'Traceback' not in r.stdout + r.stderr, r.stderr
-    assert f'{len(READABLE) + 3} images' in r.stdout and '1 bad files' in r.stdout and 'skipped: 1 .cr2 (camera raw' in r.stdout, r.stdout
+    assert f'{len(READABLE) + 4} images' in r.stdout and '2 bad files' in r.stdout and 'skipped: 1 .txt' in r.stdout, r.stdout
     q = tmp_path/'q'; q.mkdir(); p = _photo().resize((200, 200))
     for f in ['heic', 'avif', 'jxl']: p.save(q/f'upload.{f}')
     r = run_cli('query', q, '--db', db, '--method', 'phash')
