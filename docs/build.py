@@ -2,7 +2,7 @@
 """Build fastdupe's docs site from the notebooks, offline, without Quarto.
 
     python docs/build.py                 # executes nbs/*.ipynb, writes static HTML to _site/ (open _site/index.html)
-    python docs/build.py --out DIR --workers 2 --nb-timeout 600
+    python docs/build.py --out DIR --workers 2 --nb-timeout 1200 --cell-timeout 600
 
 Each notebook runs in its own process (cwd `nbs/`, like `nbdev-test`): every code cell runs except those flagged with a
 `tst_flags` directive (`#| slow`) or `#| eval: false`. A failing cell or a notebook past `--nb-timeout` fails the build:
@@ -508,7 +508,7 @@ def _exec_all(fs, tmp:Path, workers:int, nb_timeout:int, cell_timeout:int, quiet
     with ThreadPoolExecutor(max(1, workers)) as ex: res = list(ex.map(run, fs))
     return [(p, dest, err) for p, dest, err, _ in res], {p.name: dt for p, _, _, dt in res}
 
-def build(out='_site', nbs=None, workers:int=2, nb_timeout:int=600, cell_timeout:int=300, quiet=False, cache=None):
+def build(out='_site', nbs=None, workers:int=2, nb_timeout:int=1200, cell_timeout:int=600, quiet=False, cache=None):
     "Execute the notebooks in `nbs` and write the site to `out`; returns the per-notebook execution times"
     from fastcore.nbio import read_nb
     sys.path[:0] = [str(DOCS), str(ROOT)]
@@ -553,8 +553,10 @@ def main(argv=None):
     ap.add_argument('--out', default=str(ROOT/'_site'), help='folder to write the site to (default: _site)')
     ap.add_argument('--nbs', default=None, help='notebooks folder (default: nbs_path from pyproject [tool.nbdev])')
     ap.add_argument('--workers', type=int, default=2, help='notebooks executed at once (default 2)')
-    ap.add_argument('--nb-timeout', type=int, default=600, help='seconds a notebook may run (default 600)')
-    ap.add_argument('--cell-timeout', type=int, default=300, help='seconds a cell may run (default 300)')
+    ap.add_argument('--nb-timeout', type=int, default=1200, help='seconds a notebook may run (default 1200)')
+    ap.add_argument('--cell-timeout', type=int, default=600,
+                    help="seconds a cell may run (default 600, nbdev-test's: 12_leakage's training cells take 300 s and "
+                         'more on a busy 2-core machine)')
     ap.add_argument('--cache', default=None, help='folder keeping executed notebooks: one is run again only when it or a '
                     'library module changed (default: none, every notebook runs)')
     ap.add_argument('--quiet', action='store_true')

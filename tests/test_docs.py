@@ -32,8 +32,9 @@ def built(tmp_path_factory):
     "The documented command, run into a fresh folder: its result and the folder"
     out = tmp_path_factory.mktemp('docs')/'_site'
     t0 = time.time()
+    # a notebook may take --nb-timeout (1200 s) and a cell --cell-timeout (600 s); two notebooks run at once
     r = subprocess.run([sys.executable, 'docs/build.py', '--out', str(out)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=1500)
+                       timeout=2400)
     print(f'docs built in {time.time()-t0:.0f}s (exit status {r.returncode}):\n{r.stdout}')
     return r, out
 
