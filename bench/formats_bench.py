@@ -14,7 +14,7 @@ from photoset import make_photos
 
 KINDS = [('.txt', b'some notes\n'*20), ('.csv', b'path,label\na.jpg,1\n'*10), ('.json', b'{"a": 1}'),
          ('.svg', b'<svg xmlns="http://www.w3.org/2000/svg"/>'), ('.pdf', b'%PDF-1.7\n' + bytes(300)),
-         ('.nef', b'MM\x00*' + bytes(400)), ('', b'#!/bin/sh\necho hi\n'), ('.xml', b'<a/>'), ('.md', b'# notes\n')]
+         ('.zip', b'PK\x03\x04' + bytes(400)), ('', b'#!/bin/sh\necho hi\n'), ('.xml', b'<a/>'), ('.md', b'# notes\n')]
 
 def folders(root:Path, n:int, others:int) -> tuple[Path, Path]:
     "`root/photos`: n JPEGs; `root/mixed`: the same files (hard links) among `others` files that are not images."

@@ -414,17 +414,20 @@ def _pil_open(fp, path) -> Image.Image:
 _LIBRAW_FLIPS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
 
 def _raw_open(fp, path) -> Image.Image:
-    "A camera raw file's embedded preview (the camera's own JPEG or bitmap), turned as the camera was held; developed from the raw data (at half size) only when it has none."
+    "A camera raw file's embedded preview (the camera's own JPEG or bitmap), turned as the camera was held."
     if not register_plugin('raw'): raise BadImageError(plugin_reason('raw'))
     import rawpy
-    with rawpy.imread(fp if hasattr(fp, 'read') else str(fp)) as r:
-        flip = r.sizes.flip
-        try:
-            th = r.extract_thumb()
-            img = Image.open(io.BytesIO(th.data)) if th.format == rawpy.ThumbFormat.JPEG else Image.fromarray(th.data)
-            img.load(); img.info.pop('exif', None)  # LibRaw's flip, not the preview's own tag, says how to turn it
-        except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
-            img, flip = Image.fromarray(r.postprocess(half_size=True, use_camera_wb=True)), 0  # turned already
+    with warnings.catch_warnings():
+        # rawpy warns in every forked worker because LibRaw's development code runs OpenMP threads, which a fork can
+        # deadlock; reading the preview runs none of it (nothing here develops the raw data)
+        warnings.filterwarnings('ignore', message='rawpy is being used in a process created by multiprocessing')
+        with rawpy.imread(fp if hasattr(fp, 'read') else str(fp)) as r:
+            flip = r.sizes.flip
+            try: th = r.extract_thumb()
+            except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+                raise BadImageError('camera raw file without a preview fastdupe can read (export it as JPEG or TIFF)') from None
+    img = Image.open(io.BytesIO(th.data)) if th.format == rawpy.ThumbFormat.JPEG else Image.fromarray(th.data)
+    img.load(); img.info.pop('exif', None)  # LibRaw's flip, not the preview's own tag, says how to turn it
     return img.transpose(_LIBRAW_FLIPS[flip]) if flip in _LIBRAW_FLIPS else img
 
 # %% ../nbs/01_intake.ipynb #13bdb4b3
