@@ -730,6 +730,7 @@ def cache_store(
     "The store `find_duplicates(..., db=)` reads and adds to, checked before any image is read: its folder is found and holds every item."
     p = None if isinstance(db, Store) else Path(db)
     store = db if p is None else Store(p, root=None if p.is_file() and p.stat().st_size else _common_folder(items))
+    store.check()  # a damaged page that this run would never read is still a store not to trust, or to add to
     if not store.root_found:
         raise StoreError(f"{store.root}, the folder {store.path} indexes, is missing: if it moved, run "
                          f"`fastdupe index NEW_PLACE --db {store.path}` first")
@@ -860,6 +861,7 @@ def _recorded(path:Path, key:str) -> str|None:
 
 def _damaged(path:Path, why) -> StoreDamaged:
     root = _recorded(path, 'root_absolute') or 'FOLDER'
+    why = ' '.join(str(why).split())  # quick_check's report spans lines: one line, the way to rebuild on it too
     return StoreDamaged(f"{path} is damaged ({why}): rebuild it from the images with `fastdupe index {root} --db {path} "
                         "--rebuild` (image files are never changed)")
 
@@ -1126,6 +1128,7 @@ def query(self:Store,
     from fastdupe.pipeline import PAIR_FINDERS, FUSED_HASH, DEFAULT_THRESHOLDS
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ValueError(f"k must be a whole number >= 1, got {k!r}")
     method, opts = self._query_options(method, threshold)
+    self.check()  # a damaged page anywhere: the clear error, not answers from a store that cannot be trusted
     groups = [items] if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc') else list(items)
     qs = list(dict.fromkeys(Path(p) for g in groups for p in (get_items(g) if isinstance(g, (str, os.PathLike)) else [g])))
     if add:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import given, settings, strategies as st, HealthCheck, example, event
 from conftest import run_cli, SAMPLE, ROOT
 from fastdupe.cli import main
 from fastdupe.store import Store, StoreError, DEFAULT_DB, SCHEMA_VERSION
@@ -455,3 +455,94 @@ def test_index_and_query_option_combinations(option_dir, a):
         lines = [l for l in err.splitlines() if 'error:' in l]
         assert len(lines) == 1 and len(lines[0]) > len('fastdupe: error: ') + 5, (argv, err)
     assert integrity(d/'good.db') == 'ok'
+
+NAME = b'caf\xe9 copy.jpg'  # Latin-1 bytes: a legal file name on Linux that is not UTF-8
+
+def cli_bytes(*args):
+    "`fastdupe ARGS` in a real process, each argument as its bytes, on a UTF-8 stdout that refuses what is not UTF-8."
+    cmd = [os.fsencode(a) if not isinstance(a, bytes) else a for a in fastdupe_cmd(*[os.fsdecode(a) for a in args])]
+    return subprocess.run(cmd, capture_output=True, timeout=600, env={**ENV, 'PYTHONIOENCODING': 'utf-8'})
+
+def damage_page(db:Path, table:str):
+    "Garbage over one page in the middle of a real store, as tests/test_safety_data.py does: the root page of `table`."
+    assert not Path(f'{db}-wal').exists() or Path(f'{db}-wal').stat().st_size == 0
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        page = c.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        pages = c.execute('PRAGMA page_count').fetchone()[0]
+    assert 1 < page < pages, (table, page, pages)  # neither the header page nor the last one
+    raw = bytearray(db.read_bytes())
+    size = int.from_bytes(raw[16:18], 'big')
+    raw[(page-1)*size:page*size] = bytes(range(256))*(size//256)
+    db.write_bytes(bytes(raw))
+
+def result_names(fn:Path) -> list[bytes]:
+    "The file names (as bytes) in a CSV or JSON that `find` or `query` wrote."
+    if fn.suffix == '.json': rows = json.loads(fn.read_bytes().decode('utf-8'))['rows']  # valid UTF-8 JSON
+    else:
+        with open(fn, newline='', encoding='utf-8', errors='surrogateescape') as f: rows = list(csv.DictReader(f))
+    return sorted(os.fsencode(Path(r['path']).name) for r in rows)
+
+STORE_DATA = st.fixed_dictionaries({
+    'non_utf8': st.booleans(),  # the folder holds a byte copy of coffee.jpg under NAME
+    'damaged': st.sampled_from([None, None, 'files', 'readings', 'hashes', 'files_by_digest']),  # None: a healthy store
+    'command': st.sampled_from(['index', 'find', 'query']),
+    'method': st.sampled_from(['phash', 'ahash', 'dhash', 'combined', 'exact']),
+    'db': st.sampled_from(['default', 'beside']),  # PATH/.fastdupe/store.db, or a file outside the folder
+    'target': st.sampled_from(['coffee.jpg', NAME]),  # what `query` asks about (NAME only when it is there)
+    'out': st.sampled_from(['o.csv', 'o.json']),
+})
+
+def _case(command, damaged, non_utf8=True, target=NAME, out='o.csv', method='phash', db='default'):
+    return example(a=dict(non_utf8=non_utf8, damaged=damaged, command=command, method=method, db=db, target=target,
+                          out=out))
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(a=STORE_DATA)
+@_case('query', 'files', target='coffee.jpg', out='o.json')  # the cases that matter most, whatever else is drawn
+@_case('find', 'files_by_digest', db='beside')
+@_case('index', 'readings', method='exact')
+def test_non_utf8_names_and_damaged_stores_option_combinations(tmp_path_factory, a):
+    """Never a traceback; a damaged store is named with the way to rebuild it, and `--rebuild` recovers; a name that is
+    not UTF-8 is indexed and comes back, the same bytes, from `find --db` and `query`."""
+    event(f"{a['command']}, {'damaged ' + a['damaged'] if a['damaged'] else 'healthy'}, "
+          f"{'a name not UTF-8' if a['non_utf8'] else 'UTF-8 names'}")
+    d = tmp_path_factory.mktemp('store_data')
+    photos = d/'photos'; photos.mkdir()
+    for n in ('coffee.jpg', 'rocket.jpg', 'clock.jpg'): shutil.copy(SAMPLE/n, photos/n)
+    if a['non_utf8']: shutil.copy(photos/'coffee.jpg', os.fsencode(photos) + b'/' + NAME)
+    db = photos/DEFAULT_DB if a['db'] == 'default' else d/'beside.db'
+    where = [] if a['db'] == 'default' else ['--db', db]
+    rc, out, err = run_main(['index', photos, *where, '--method', a['method'], '--workers', '0', '--quiet'])
+    assert rc == 0 and integrity(db) == 'ok', err
+    by_name = a['target'] == NAME and a['non_utf8']  # query the file named NAME itself
+    target = os.fsencode(photos) + b'/' + NAME if by_name else photos/'coffee.jpg'
+    o = d/a['out']
+    argv = {'index': ['index', photos, *where, '--workers', '0'],
+            'find': ['find', photos, '--db', db, '--method', a['method'], '--out', o, '--workers', '0'],
+            'query': ['query', target, '--db', db, '--out', o]}[a['command']]
+    if a['damaged']:
+        damage_page(db, a['damaged'])
+        r = cli_bytes(*argv)
+        err = r.stderr.decode('utf-8', 'surrogateescape')
+        lines = [l for l in err.splitlines() if 'error:' in l]
+        assert b'Traceback' not in r.stdout + r.stderr and len(lines) == 1, (a, err)
+        assert r.returncode in (1, 2) and str(db) in lines[0] and 'damaged' in lines[0], (a, lines)
+        assert 'fastdupe index' in lines[0] and '--rebuild' in lines[0], (a, lines)
+        assert not o.exists()  # no output from a store that cannot be trusted
+        r = cli_bytes('index', photos, *where, '--rebuild', '--workers', '0')
+        assert r.returncode == 0 and b'rebuilt' in r.stdout and b'Traceback' not in r.stderr, (a, r.stdout + r.stderr)
+        assert integrity(db) == 'ok'
+        assert not [p for p in db.parent.iterdir() if 'rebuild' in p.name]  # nothing left beside it
+    r = cli_bytes(*argv)
+    assert r.returncode == 0 and b'Traceback' not in r.stdout + r.stderr, (a, r.stderr)
+    assert b'error:' not in r.stderr, (a, r.stderr)
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        stored = {p if isinstance(p, bytes) else os.fsencode(p) for (p,) in c.execute('SELECT path FROM files')}
+    assert stored == {b'coffee.jpg', b'rocket.jpg', b'clock.jpg'} | ({NAME} if a['non_utf8'] else set()), (a, stored)
+    if a['command'] == 'find':
+        assert result_names(o) == (sorted([b'coffee.jpg', NAME]) if a['non_utf8'] else []), a
+    elif a['command'] == 'query':
+        want = [] if not a['non_utf8'] else [b'coffee.jpg'] if by_name else [NAME]
+        assert result_names(o) == want, a
+        if a['non_utf8']: assert os.fsencode(photos) + b'/' + want[0] in r.stdout  # printed as its bytes, as ls does
+    shutil.rmtree(d)
