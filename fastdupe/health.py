@@ -16,16 +16,20 @@ from .core import BadFile, atomic_open, json_text
 from .intake import get_items, safe_read
 
 # %% auto #0
-__all__ = ['HEALTH_ISSUES', 'WORK_SIDE', 'HEALTH_THRESHOLDS', 'MIN_BLUR_SIDE', 'ODD_Z', 'HEALTH_COLUMNS', 'TUNING_SOURCES',
-           'REPORT_SOURCES', 'check_issues', 'sharpness', 'gradient_entropy', 'measure_image', 'robust_z',
-           'health_scores', 'Health', 'find_health', 'load_photo', 'HealthTruth', 'health_benchmark', 'issue_scores',
-           'health_report', 'calibrate']
+__all__ = ['HEALTH_ISSUES', 'WORK_SIDE', 'HEALTH_DECODE', 'HEALTH_THRESHOLDS', 'MIN_BLUR_SIDE', 'ODD_Z', 'HEALTH_COLUMNS',
+           'ISSUE_SEP', 'TUNING_SOURCES', 'REPORT_SOURCES', 'check_issues', 'check_issue', 'check_thresholds',
+           'sharpness', 'gradient_entropy', 'measure_image', 'robust_z', 'health_scores', 'measure_decoded',
+           'measure_file', 'Health', 'health_of', 'find_health', 'load_photo', 'HealthTruth', 'health_benchmark',
+           'issue_scores', 'health_report', 'calibrate']
 
 # %% ../nbs/05d_health.ipynb #62aae1fc
 HEALTH_ISSUES = ('blurry', 'dark', 'light', 'low_information', 'odd_aspect_ratio', 'odd_size', 'grayscale')
-WORK_SIDE = 384 # longest side, in pixels, of the decode every measure is taken from (JPEGs decode this small)
+WORK_SIDE = 256 # longest side, in pixels, of the picture every measure is taken from
+# the decode it is cut from (`intake.read_image(size=)`: smallest side, longest side), the very decode `fastdupe find`'s
+# default method makes for its model (128) and keypoints (256): `find --health` scores from it, no second read
+HEALTH_DECODE = (128, 256)
 # calibrated on the tuning family (see "Calibration" below); an image is flagged when its score reaches the threshold
-HEALTH_THRESHOLDS = dict(blurry=0.572, dark=0.745, light=0.045, low_information=0.692, odd_aspect_ratio=0.469,
+HEALTH_THRESHOLDS = dict(blurry=0.485, dark=0.747, light=0.043, low_information=0.69, odd_aspect_ratio=0.469,
                          odd_size=0.441, grayscale=0.8)
 
 def check_issues(issues:str|Iterable[str]|None, # comma-separated names, a list of them, or None (all)
@@ -39,6 +43,24 @@ def check_issues(issues:str|Iterable[str]|None, # comma-separated names, a list 
                              f"choose from {', '.join(HEALTH_ISSUES)}")
     if not got: raise ValueError(f"no issue named; choose from {', '.join(HEALTH_ISSUES)}")
     return tuple(dict.fromkeys(got))
+
+def check_issue(issue:str, # one name of `HEALTH_ISSUES`
+               ) -> str:
+    "`issue` when it is one name of `HEALTH_ISSUES`; a `ValueError` that names the vocabulary otherwise."
+    got = check_issues(issue) if isinstance(issue, str) else None
+    if got is None or len(got) != 1: raise ValueError(f"issue is one name of {', '.join(HEALTH_ISSUES)}; got {issue!r}")
+    return got[0]
+
+def check_thresholds(thresholds:dict|None, # issue -> the score from which an image is flagged
+                    ) -> dict[str, float]:
+    "`HEALTH_THRESHOLDS` updated with `thresholds`, each checked: a known issue, a score from 0 to 1."
+    th = dict(HEALTH_THRESHOLDS)
+    for k, v in (thresholds or {}).items():
+        if k not in HEALTH_ISSUES:
+            raise ValueError(f"thresholds: unknown issue {k!r}; choose from {', '.join(HEALTH_ISSUES)}")
+        if not 0 <= v <= 1: raise ValueError(f"thresholds: scores run from 0 to 1, got {k}={v}")
+        th[k] = float(v)
+    return th
 
 # %% ../nbs/05d_health.ipynb #72a6a88e
 _DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
@@ -127,17 +149,24 @@ def health_scores(measures:Sequence[dict], # `measure_image` of each image, plus
     return {k: s[k] for k in HEALTH_ISSUES}
 
 # %% ../nbs/05d_health.ipynb #d6471544
-def _measure_file(path, work:int=WORK_SIDE):
-    "`measure_image` of one file plus its size, or a `BadFile`."
-    r = safe_read(path, size=(1, work))
-    if isinstance(r, BadFile): return r
-    img, info = r
-    if max(img.size) > work:
-        k = work/max(img.size)
+def measure_decoded(img:Image.Image, # the image as `intake.read_image(path, size=HEALTH_DECODE)` decodes it
+                    info, # its `ImageInfo` (the file's own width and height)
+                   ) -> dict:
+    "`measure_image` of the decode shrunk to `WORK_SIDE` on its longest side, plus the file's `width` and `height`."
+    if max(img.size) > WORK_SIDE:
+        k = WORK_SIDE/max(img.size)
         img = img.resize((max(1, round(img.width*k)), max(1, round(img.height*k))), Image.Resampling.BOX)
     return dict(measure_image(img), width=info.width, height=info.height)
 
+def measure_file(path, # an image file or URL
+                 data:bytes|None=None, # its bytes, when already read
+                ):
+    "`measure_decoded` of one file, or a `BadFile`."
+    r = safe_read(path, size=HEALTH_DECODE, data=data)
+    return r if isinstance(r, BadFile) else measure_decoded(*r)
+
 HEALTH_COLUMNS = ('path', 'issue', 'score')
+ISSUE_SEP = ';' # between the names of an image's issues, in `fastdupe find --health`'s `issues` column
 
 @dataclass
 class Health:
@@ -158,6 +187,11 @@ class Health:
         k = [str(p) for p in self.paths].index(str(path))
         return [i for i in self.issues if self.scores[i][k] >= self.thresholds[i]]
 
+    def issue_names(self) -> dict[str, str]:
+        "Each image's issues as one text, `ISSUE_SEP`-separated (e.g. 'blurry;dark'), '' for none: path -> text."
+        hit = {i: self.scores[i] >= self.thresholds[i] for i in self.issues}
+        return {str(p): ISSUE_SEP.join(i for i in self.issues if hit[i][k]) for k, p in enumerate(self.paths)}
+
     def rows(self) -> list[dict]:
         "One row per flagged image and issue (`HEALTH_COLUMNS`), highest score first."
         res = [(float(self.scores[i][k]), i, str(p)) for i in self.issues for k, p in enumerate(self.paths)
@@ -170,6 +204,12 @@ class Health:
         return dict(images=len(self.paths), bad_files=len(self.bad),
                     **{i: int((self.scores[i] >= self.thresholds[i]).sum()) for i in self.issues})
 
+    def as_json(self) -> dict:
+        "What the JSON outputs hold: summary, thresholds, the flagged rows, the bad files."
+        bad = [dict(path=str(b.path), reason=b.reason) for b in self.bad]
+        return dict(summary=self.summary(), thresholds={i: self.thresholds[i] for i in self.issues},
+                    rows=self.rows(), bad_files=bad)
+
     def save(self, fn:str|Path) -> Path:
         "Write the flagged rows to `fn` in one step: .csv (`HEALTH_COLUMNS`), or .json (rows, summary, bad files)."
         fn = Path(fn)
@@ -178,12 +218,19 @@ class Health:
             with atomic_open(fn, newline='') as f:
                 w = csv.DictWriter(f, HEALTH_COLUMNS); w.writeheader(); w.writerows(self.rows())
         elif fn.suffix.lower() == '.json':
-            bad = [dict(path=str(b.path), reason=b.reason) for b in self.bad]
-            text = json_text(dict(summary=self.summary(), thresholds={i: self.thresholds[i] for i in self.issues},
-                                  rows=self.rows(), bad_files=bad), indent=1)
-            with atomic_open(fn) as f: f.write(text)
+            with atomic_open(fn) as f: f.write(json_text(self.as_json(), indent=1))
         else: raise ValueError(f"output must end in .csv or .json, got {fn.name!r}")
         return fn
+
+def health_of(paths:list, # the images that were read
+              measures:Sequence[dict], # `measure_decoded` of each
+              issues:str|Iterable[str]|None=None, # which of `HEALTH_ISSUES` to flag (None: all)
+              thresholds:dict|None=None, # issue -> score from which an image is flagged (default `HEALTH_THRESHOLDS`)
+              bad:list|None=None, # unreadable files
+             ) -> Health:
+    "The `Health` of a collection from its measures: what `find_health` and `find_duplicates(health=True)` return."
+    return Health(list(paths), health_scores(measures), check_thresholds(thresholds), check_issues(issues),
+                  list(bad or []))
 
 # %% ../nbs/05d_health.ipynb #eda0d126
 def find_health(src, # a folder (searched recursively), an image file, a CSV of paths, or a list of paths
@@ -195,12 +242,7 @@ def find_health(src, # a folder (searched recursively), an image file, a CSV of 
                ) -> Health:
     "Score every image under `src` for each of `HEALTH_ISSUES`, and flag those at or above the thresholds."
     issues = check_issues(issues)
-    th = dict(HEALTH_THRESHOLDS)
-    for k, v in (thresholds or {}).items():
-        if k not in HEALTH_ISSUES:
-            raise ValueError(f"thresholds: unknown issue {k!r}; choose from {', '.join(HEALTH_ISSUES)}")
-        if not 0 <= v <= 1: raise ValueError(f"thresholds: scores run from 0 to 1, got {k}={v}")
-        th[k] = float(v)
+    th = check_thresholds(thresholds)
     if n_workers is not None and n_workers < 0: raise ValueError(f"n_workers must be >= 0, got {n_workers}")
     bad = []
     items = get_items(src, column=column, bad=bad)
@@ -211,13 +253,13 @@ def find_health(src, # a folder (searched recursively), an image file, a CSV of 
         pb = lambda it: progress_bar(it, total=len(items), leave=False)
     if n_workers > 1 and len(items) > 1:
         from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(n_workers) as ex: results = list(pb(ex.map(_measure_file, items)))
-    else: results = list(pb(map(_measure_file, items)))
+        with ThreadPoolExecutor(n_workers) as ex: results = list(pb(ex.map(measure_file, items)))
+    else: results = list(pb(map(measure_file, items)))
     paths, ms = [], []
     for p, r in zip(items, results):
         if isinstance(r, BadFile): bad.append(r)
         else: paths.append(p); ms.append(r)
-    return Health(paths, health_scores(ms), th, issues, bad)
+    return health_of(paths, ms, issues, th, bad)
 
 # %% ../nbs/05d_health.ipynb #fc05f157
 TUNING_SOURCES = ('skimage:astronaut', 'skimage:chelsea', 'skimage:coffee', 'skimage:rocket', 'skimage:retina',
