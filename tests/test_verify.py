@@ -5,7 +5,7 @@ import contextlib, csv, io
 import numpy as np, pandas as pd, pytest
 from pathlib import Path
 from fastdupe.cli import main
-from fastdupe.eval import build_benchmark, load_truth
+from fastdupe.eval import PIP_SOURCES, build_benchmark, load_truth
 from fastdupe.intake import get_items
 from fastdupe.pipeline import find_duplicates, FUSED_HASH
 from fastdupe.verify import (groups_from_pattern, train_verifier, load_verifier, pair_probabilities, pair_evidence,
@@ -15,8 +15,17 @@ PATTERN = r'(?P<group>\d+)_'  # the benchmark names each file after its original
 
 @pytest.fixture(scope='module')
 def bench(tmp_path_factory):
+    "184 real photos with known copies: the 24 that pip installs (the same on every machine), 20 of them with 8 copies."
     d = tmp_path_factory.mktemp('verify')/'bench'
-    build_benchmark(d, n_originals=30, copies_per_original=8, seed=3)
+    build_benchmark(d, sources=PIP_SOURCES, copies_per_original=8, seed=3)
+    return d
+
+@pytest.fixture(scope='module')
+def few(tmp_path_factory):
+    "Eight photos (four and a copy of each) and a file that is not a verifier, for the messages for bad input."
+    d = tmp_path_factory.mktemp('few')/'bench'
+    build_benchmark(d, sources=PIP_SOURCES[:4], copies_per_original=1, n_negatives=0, seed=3)
+    (d/'model.pkl').write_bytes(b'not a verifier: the options are refused before it is read')
     return d
 
 @pytest.fixture(scope='module')
@@ -206,12 +215,13 @@ def test_fine_tuned_body(bench, tmp_path):
     (['find', '{b}', '--trust-pickle'], 'give --verify too'),
     (['train-verifier', '{b}', '--out', '{t}/m.pkl', '--fine-tune', '1', '--engine', 'onnx'], 'a fine-tuned body runs with --engine torch'),
 ])
-def test_bad_arguments_exit_2(bench, self_supervised, tmp_path, argv, message):
-    argv = [a.format(b=bench/'images', m=self_supervised[1], t=tmp_path) for a in argv]
+def test_bad_arguments_exit_2(few, tmp_path, argv, message):
+    argv = [a.format(b=few/'images', m=few/'model.pkl', t=tmp_path) for a in argv]
     rc, out, err = _run(argv)
     assert rc == 2 and message in err, (argv, rc, err)
 
-def test_bad_input(bench, tmp_path):
+def test_bad_input(few, tmp_path):
+    bench = few
     with pytest.raises(ValueError, match='has no field named group'):
         train_verifier(bench/'images', groups=r'(\d+)_', progress=False)
     csv_fn = tmp_path/'groups.csv'
