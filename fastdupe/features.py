@@ -41,12 +41,13 @@ class Features:
     thumbnails: np.ndarray|None = None # (n, 32, 32) float16 grey thumbnails of the model's input, when the images were read from files
     keypoints: list|None = None # each item's `keypoints.Keypoints` (a list, or a `keypoints.KeypointFile` on disk), when asked for
     hashes: dict|None = None # perceptual hash codes from the same file read, as `hashing.hash_items(turns=True)` makes them, when asked for
+    health: list|None = None # each item's `health.measure_decoded`, from the same decode, when asked for
 
     def __post_init__(self):
         n = len(self.items)
         if self.vectors.ndim != 2 or len(self.vectors) != n:
             raise ValueError(f"vectors must have shape (n, d) with n={n} items; got {self.vectors.shape}")
-        for k in ('splits', 'labels', 'detail', 'thumbnails', 'keypoints'):
+        for k in ('splits', 'labels', 'detail', 'thumbnails', 'keypoints', 'health'):
             v = getattr(self, k)
             if v is not None and len(v) != n: raise ValueError(f"{k} has {len(v)} entries for {n} items")
         for k, v in (self.hashes or {}).items():
@@ -322,37 +323,46 @@ def _grey_thumbnail(a:np.ndarray) -> np.ndarray:
     h, w = a.shape[:2]
     return a.mean(-1, dtype=np.float32).reshape(32, h//32, 32, w//32).mean((1, 3))
 
-def _load(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None):
-    "`(uint8 picture, ImageInfo or None, Keypoints or None, hash codes or None)` for `item` (a path or a PIL image), or a `BadFile`."
+def _load(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None, health:bool=False):
+    """`(uint8 picture, ImageInfo or None, Keypoints or None, hash codes or None, health measures or None)` for `item`
+    (a path or a PIL image), or a `BadFile`."""
     from fastdupe.hashing import _hash_one
-    h = None
+    h = hm = None
     if isinstance(item, Image.Image): img, info = item.convert('RGB'), None
     else:
         need = round(size/0.875) if fit == 'crop' else size
         # keypoints need the longest side at `KEYPOINT_SIDE`, the model both sides at `size`: decode no larger
+        spec = (need, max(need, KEYPOINT_SIDE)) if keypoints else need
+        if health: from fastdupe.health import HEALTH_DECODE, measure_decoded
+        shared = health and spec == HEALTH_DECODE  # the default method's decode is the one health measures
         try:
-            data = read_bytes(item) if hashes else None  # one read of the file for both decodes
-            img, info = read_image(item, size=(need, max(need, KEYPOINT_SIDE)) if keypoints else need, data=data)
+            # one read of the file for every decode
+            data = read_bytes(item) if hashes or (health and not shared) else None
+            img, info = read_image(item, size=spec, data=data)
+            # health: from this very decode, in this thread; another decode of the same bytes when this one differs
+            if health: hm = measure_decoded(*((img, info) if shared else read_image(item, HEALTH_DECODE, data=data)))
         except BadImageError as e: return BadFile(as_item(item), str(e))
         if hashes:  # exactly what `hash_items(turns=True)` gives: its own small decode (about 0.3 ms), from the same bytes
             h = _hash_one((as_item(item), [hashes], DEFAULT_MAX_PIXELS, True, True), data)
             if isinstance(h, BadFile): return h
             h = h[1]
-    if not keypoints: return _input_array(img, size, fit), info, None, h
+    if not keypoints: return _input_array(img, size, fit), info, None, h, hm
     x, kp = _with_keypoints(img, size, fit)
-    return x, info, kp, h
+    return x, info, kp, h, hm
 
-def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None):
+def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop', keypoints:bool=False,
+                    hashes:str|None=None, health:bool=False):
     "Yield `(items, results)` per batch, reading the next batch while the caller works on this one."
     chunks = [items[i:i+bs] for i in range(0, len(items), bs)]
     if n_workers <= 0:
-        for c in chunks: yield c, [_load(o, size, fit, keypoints, hashes) for o in c]
+        for c in chunks: yield c, [_load(o, size, fit, keypoints, hashes, health) for o in c]
         return
     with ThreadPoolExecutor(n_workers) as ex:
-        nxt = [ex.submit(_load, o, size, fit, keypoints, hashes) for o in chunks[0]] if chunks else []
+        nxt = [ex.submit(_load, o, size, fit, keypoints, hashes, health) for o in chunks[0]] if chunks else []
         for i,c in enumerate(chunks):
             cur = nxt
-            nxt = [ex.submit(_load, o, size, fit, keypoints, hashes) for o in chunks[i+1]] if i+1 < len(chunks) else []
+            nxt = ([ex.submit(_load, o, size, fit, keypoints, hashes, health) for o in chunks[i+1]]
+                   if i+1 < len(chunks) else [])
             yield c, [f.result() for f in cur]
 
 # %% ../nbs/03_features.ipynb #7c202dd2
@@ -430,6 +440,7 @@ def image_features(
     keypoints:bool=False, # also find each image's ORB keypoints (`fastdupe.keypoints`), from the same decode
     engine:str='auto', # 'auto': ONNX Runtime for the offline backbone on a CPU, PyTorch on a GPU; or 'torch', 'onnx' (`fastdupe.engine`)
     hashes:str|None=None, # also this perceptual hash (and its 7 turns) of each file, from the same read: `hash_items(turns=True)`'s codes
+    health:bool=False, # also each file's `health.measure_decoded` (blur, brightness, colour...), from the same decode
 ) -> Features:
     "Pooled, L2-normalised ImageNet features (1280-d float32) of every readable image; unreadable ones go to `.bad`."
     from fastdupe.engine import check_engine, engine_model
@@ -454,7 +465,10 @@ def image_features(
         if any(isinstance(o, Image.Image) for o in items): raise ValueError("hashes are made from files: pass paths, not PIL images")
     codes = {hashes: np.zeros(n, np.uint64), f'{hashes}@turns': np.zeros((n, 7), np.uint64)} if hashes else {}
     buf = torch.empty((bs, 3, size, size))  # one input buffer, filled again for each batch
-    batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints, hashes)
+    if health and any(isinstance(o, Image.Image) for o in items):
+        raise ValueError("health is measured from files: pass paths, not PIL images")
+    measures = [] if health else None
+    batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints, hashes, health)
     if progress:
         from fastprogress.fastprogress import progress_bar
         batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
@@ -476,13 +490,15 @@ def image_features(
                 good += [o for o,_ in ok]
                 infos += [r[1] for _,r in ok]
                 if keypoints: kps.extend(r[2] for _,r in ok)
+                if health: measures.extend(r[4] for _,r in ok)
                 at += m
                 if b % 8 == 7: _release_memory()
     finally: restore()
     if vecs is None: vecs = np.zeros((0, getattr(model, 'num_features', 0)), np.float32)
     fit_rows = lambda a: a if len(a) == at else a[:at].copy()  # bad files leave rows unfilled at the end
     return Features(fit_rows(vecs), good, bad=bad, infos=infos, detail=fit_rows(detail), thumbnails=fit_rows(thumbs),
-                    keypoints=kps, hashes={k: fit_rows(c) for k, c in codes.items()} if hashes else None)
+                    keypoints=kps, hashes={k: fit_rows(c) for k, c in codes.items()} if hashes else None,
+                    health=measures)
 
 # %% ../nbs/03_features.ipynb #62543469
 @functools.lru_cache(maxsize=None)
