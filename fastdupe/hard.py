@@ -6,7 +6,9 @@ Docs: https://fastdupe.github.io/fastdupe/hard.html.md"""
 
 # %% ../nbs/11_hard.ipynb #95cd86e0
 from __future__ import annotations
-import colorsys, shutil
+import colorsys, glob, shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -16,34 +18,111 @@ import warnings
 from .eval import load_source, seeded_rng, save_image, load_truth, Truth, source_available
 
 # %% auto #0
-__all__ = ['HARD_ORIGINALS', 'HARD_LOOKALIKES', 'HARD_DONT_CARE', 'HARD_EDITS', 'CROWD_EDITS', 'HOST_SOURCES', 'HARD_CROWD',
-           'build_hard_benchmark']
+__all__ = ['HARD_ORIGINALS', 'HARD_LOOKALIKES', 'HARD_DONT_CARE', 'HARD_EDITS', 'CROWD_EDITS', 'HOST_SOURCES', 'TUNING', 'REPORT',
+           'FAMILIES', 'HARD_CROWD', 'source_package', 'install_hint', 'expand_sources', 'ZooKind', 'Family',
+           'family_sources', 'family_packages', 'build_hard_benchmark']
+
+# %% ../nbs/11_hard.ipynb #36966691
+_PKG = {'skimage': 'scikit-image', 'sklearn': 'scikit-learn', 'mpl': 'matplotlib', 'opencv': 'opencv-doc'}
+
+def source_package(src:str) -> str:
+    "The package that installs a source's photo: a pip one (scikit-image, scikit-learn, matplotlib) or a Debian one."
+    kind, _, rest = src.partition(':')
+    if kind == 'deb': return rest.partition(':')[0]
+    if kind == 'wall':
+        return ('mate-backgrounds' if rest.startswith('mate/') else
+                'lomiri-wallpapers' if 'lomiri' in rest or 'warty' in rest else 'ukui-wallpapers')
+    if kind in _PKG: return _PKG[kind]
+    raise ValueError(f"unknown source kind {kind!r} in {src!r}")
+
+def _mpl_dir() -> Path:
+    import matplotlib
+    return Path(matplotlib.get_data_path())/'sample_data'
+
+def _file_of(src:str) -> Path|None:
+    "The file a `deb:PACKAGE:/path` or `mpl:NAME` source names (None for the other kinds)."
+    if src.startswith('deb:'): return Path(src.split(':', 2)[2])
+    if src.startswith('mpl:'): return _mpl_dir()/src[4:]
+    return None
+
+def install_hint(pkgs:Sequence[str]) -> str:
+    "The command that installs these packages (Debian's with apt-get, the pip ones with pip)."
+    pkgs = sorted(set(pkgs)); pip = [p for p in pkgs if p in ('scikit-image', 'scikit-learn', 'matplotlib')]
+    deb = [p for p in pkgs if p not in pip]
+    return '; '.join(([f"apt-get install {' '.join(deb)}"] if deb else []) +
+                     ([f"pip install {' '.join(pip)}"] if pip else []))
+
+def expand_sources(srcs:Sequence[str]) -> list[str]:
+    """Sources with file patterns expanded, sorted: `deb:PACKAGE:/usr/share/x/*.png` is every matching file, and a
+    `|START:STOP:STEP` suffix keeps that slice of them (`|::6`: every sixth). A pattern that matches nothing (its
+    package is not installed) stays as it is, so that it is reported as missing."""
+    out = []
+    for s in srcs:
+        s, _, sl = s.partition('|')
+        if not s.startswith('deb:') or not any(c in s for c in '*?['): out.append(s); continue
+        pre, f = s.rsplit(':', 1)
+        fs = sorted(glob.glob(f, recursive=True))
+        if sl: fs = fs[slice(*[int(x) if x else None for x in sl.split(':')])]
+        out += [f'{pre}:{x}' for x in fs] if fs else [s]
+    return list(dict.fromkeys(out))
+
 
 # %% ../nbs/11_hard.ipynb #4b6ad9b5
 _WALL = Path('/usr/share/backgrounds')
 
 def _installed(src:str) -> bool:
-    "Whether a source's photo is installed (`wall:` needs Debian's wallpaper packages, `opencv:` opencv-doc)."
-    return (_WALL/src[5:]).exists() if src.startswith('wall:') else source_available(src)
-
-_EXTRAS = "Debian's opencv-doc, mate-backgrounds, ukui-wallpapers and lomiri-wallpapers add them"
+    "Whether a source's photo is installed (`wall:`: the wallpaper packages, `opencv:` opencv-doc, `deb:` its package)."
+    if src.startswith('wall:'): return (_WALL/src[5:]).exists()
+    if (f := _file_of(src)) is not None: return f.exists()
+    return source_available(src)
 
 def _only_installed(srcs:Sequence[str], what:str) -> list[str]:
-    "The installed sources, with one warning naming how many are missing."
+    "The installed sources, with one warning naming how many are missing and what installs them."
     ok = [s for s in srcs if _installed(s)]
-    if len(ok) < len(srcs): warnings.warn(f"{len(srcs)-len(ok)} of {len(srcs)} {what} are not installed ({_EXTRAS}); using the other {len(ok)}")
+    if len(ok) < len(srcs):
+        hint = install_hint([source_package(s) for s in srcs if s not in ok])
+        warnings.warn(f"{len(srcs)-len(ok)} of {len(srcs)} {what} are not installed ({hint} adds them); "
+                      f"using the other {len(ok)}")
     return ok
 
-def _load_any(src:str, max_side:int=512) -> Image.Image:
-    "A `BENCH_SOURCES`-style source, or `wall:<file under /usr/share/backgrounds>` (Debian's wallpaper packages)."
-    if not src.startswith('wall:'): return load_source(src, max_side)
-    f = _WALL/src[5:]
-    if not f.exists(): raise FileNotFoundError(f"{f} is missing: install Debian's mate-backgrounds and ukui-wallpapers packages")
-    with Image.open(f) as im:
-        im.draft('RGB', (max_side, max_side))
-        img = im.convert('RGB')
+def _on(im:Image.Image, bg) -> Image.Image:
+    "An RGB image, its transparent parts (if any) laid on the colour `bg`."
+    if im.mode in ('RGBA', 'LA', 'PA') or 'transparency' in im.info:
+        im = im.convert('RGBA'); out = Image.new('RGBA', im.size, (*bg, 255)); out.alpha_composite(im)
+        return out.convert('RGB')
+    return im.convert('RGB')
+
+def _read_pat(f) -> Image.Image:
+    "A GIMP pattern (`.pat`): a big-endian header (size, version, width, height, depth, 'GPAT', name), pixels."
+    b = Path(f).read_bytes()
+    hs, _, w, h, bpp = (int(v) for v in np.frombuffer(b[:20], '>u4'))
+    if b[20:24] != b'GPAT' or bpp not in (1, 2, 3, 4): raise ValueError(f"{f} is not a GIMP pattern")
+    a = np.frombuffer(b[hs:hs+w*h*bpp], np.uint8).reshape(h, w, bpp)
+    mode = {1: 'L', 2: 'LA', 3: 'RGB', 4: 'RGBA'}[bpp]
+    return _on(Image.fromarray(a[..., 0] if bpp == 1 else a, mode), (255, 255, 255))
+
+def _load_any(src:str, max_side:int=512, bg=(255, 255, 255)) -> Image.Image:
+    """A `BENCH_SOURCES`-style source, `wall:<file under /usr/share/backgrounds>` (Debian's wallpaper packages),
+    `deb:PACKAGE:/path/to/file` (any Debian package's image; transparent parts on `bg`) or `mpl:NAME` (matplotlib's
+    sample data)."""
+    if src.startswith('wall:'):
+        f = _WALL/src[5:]
+        if not f.exists():
+            raise FileNotFoundError(f"{f} is missing: install Debian's mate-backgrounds and ukui-wallpapers packages")
+        with Image.open(f) as im:
+            im.draft('RGB', (max_side, max_side))
+            img = im.convert('RGB')
+    elif (f := _file_of(src)) is not None:
+        if not f.exists(): raise FileNotFoundError(f"{f} is missing: {install_hint([source_package(src)])}")
+        if f.suffix == '.pat': img = _read_pat(f)
+        else:
+            with Image.open(f) as im:
+                if im.format == 'JPEG': im.draft('RGB', (max_side, max_side))
+                img = _on(im, bg)
+    else: return load_source(src, max_side)
     if max(img.size) > max_side: img.thumbnail((max_side, max_side), Image.LANCZOS)
     return img
+
 
 # %% ../nbs/11_hard.ipynb #cca9889d
 # Originals that get copies: photos of every kind (people, animals, objects, scenes, documents, microscopy, art).
@@ -222,12 +301,13 @@ class _Cells:
         for s in sources:
             img = _load_any(s, max_side)
             r0, r1 = int(img.height*rows[0])//cell, int(img.height*rows[1])//cell
-            self.cells += [(img, x*cell, y*cell, cell) for y in range(r0, r1) for x in range(img.width//cell)]
+            self.cells += [(img, x*cell, y*cell, cell, s) for y in range(r0, r1) for x in range(img.width//cell)]
         self.order = rng.permutation(len(self.cells)).tolist()
     def __len__(self): return len(self.order)
     def take(self) -> Image.Image:
         if not self.order: raise ValueError("not enough distinct cells for this many crowd images; ask for fewer")
-        img, x, y, c = self.cells[self.order.pop()]
+        img, x, y, c, s = self.cells[self.order.pop()]
+        self.last = f'{s}@cell:{x},{y},{c}'  # the source of the cell just taken
         return img.crop((x, y, x+c, y+c))
 
 def _cutout(tile, rng, bg, size=224):
@@ -259,68 +339,233 @@ _CROWDS = {
 }
 HOST_SOURCES = ('wall:seeding_by_Clements_Engelhardt.jpg', 'wall:umang_by_Abhishek_Mudgal.jpg')  # backgrounds for pasted copies
 
+# %% ../nbs/11_hard.ipynb #6edff233
+@dataclass(frozen=True)
+class ZooKind:
+    "One kind of a crowd zoo: distinct real images that look alike."
+    what: str # what they are, for people
+    sources: tuple # sources (`expand_sources` patterns); each file is one image, or with `cell` a large photo to cut
+    n: int = 60 # images of this kind in a family's benchmark
+    bg: tuple = (255, 255, 255) # colour under transparent parts
+    min_side: int = 48 # files whose short side is smaller (once shrunk to `side`) are skipped: bullets, 16 px icons
+    side: int = 320 # an image's long side is at most this
+    cell: int = 0 # >0: non-overlapping square cells of this size (at `decode` px) of each source instead of whole files
+    decode: int = 1200 # long side the sources are decoded at, for `cell` kinds
+    rows: tuple = (0, 1) # the share of each source's height cells come from, for `cell` kinds
+    make: Callable|None = None # for `cell` kinds: `make(cell, rng)` -> the image (default: the cell at 192 px)
+    max_corr: float = 0.9 # an image whose grey 16x16 layout correlates above this with one taken is not distinct
+
+@dataclass(frozen=True)
+class Family:
+    "The sources of one hard benchmark: originals (copied with every edit), look-alikes, pasting hosts and a crowd zoo."
+    name: str
+    originals: tuple # `expand_sources` patterns
+    lookalikes: tuple = () # different photos of what an original shows: hard negatives
+    dont_care: tuple = () # pairs of sources whose cross pairs count neither way
+    hosts: tuple = () # photos whose cells are the backgrounds of pasted copies (used for nothing else)
+    zoo: dict = field(default_factory=dict) # kind -> `ZooKind`
+
+def family_sources(fam:Family) -> list[str]:
+    "Every source a family can draw on, patterns expanded (installed or not)."
+    return expand_sources([*fam.hosts, *fam.originals, *fam.lookalikes,
+                           *(s for z in fam.zoo.values() for s in z.sources)])
+
+def family_packages(fam:Family) -> list[str]:
+    "The packages a family's photos come from."
+    return sorted({source_package(s) for s in family_sources(fam)})
+
+_ES, _ST = 'deb:endless-sky-data:/usr/share/games/endless-sky/images', 'deb:stellarium-data:/usr/share/stellarium'
+_OX = 'deb:oxygen-icon-theme:/usr/share/icons/oxygen/base/256x256'
+_TS = 'deb:tuxpaint-stamps-default:/usr/share/tuxpaint/stamps'
+_GH = 'deb:gimp-help-en:/usr/share/gimp/2.0/help/en/images'
+_KDE = 'deb:plasma-workspace-wallpapers:/usr/share/wallpapers'
+_KG = 'deb:kgeography-data:/usr/share/kgeography'
+_MARBLE = 'deb:marble-data:/usr/share/marble/data/maps/earth'
+_BLACK = (0, 0, 0)
+
+TUNING = Family('tuning',
+    originals=(*[f'skimage:{n}' for n in ('astronaut','camera','cell','chelsea','clock','coffee','coins',
+                                         'immunohistochemistry','page','retina','rocket','text','motorcycle_left')],
+               f'{_ES}/land/*.jpg|::9', f'{_KDE}/*/contents/images/1920x1080.*|3:'),
+    lookalikes=('skimage:motorcycle_right',),
+    dont_care=(('skimage:motorcycle_left', 'skimage:motorcycle_right'),),
+    hosts=(f'{_KDE}/*/contents/images/1920x1080.*|:3',),
+    zoo=dict(
+        stars=ZooKind("star fields: cells of the Hubble deep field, darkened", ('skimage:hubble_deep_field',), n=120,
+                      cell=72, decode=1000, make=lambda t, rng: _dark(t, rng)),
+        planets=ZooKind("rendered planets on black (Endless Sky)", (f'{_ES}/planet/*.png',), bg=_BLACK,
+                        max_corr=0.98),  # every planet is a sphere: their layouts correlate however different
+        landscapes=ZooKind("landscape photographs: skies, seas, deserts, cities (Endless Sky)", (f'{_ES}/land/*.jpg',)),
+        on_black=ZooKind("rendered objects on black (Endless Sky's outfits)", (f'{_ES}/outfit/*.png',), bg=_BLACK),
+        ui=ZooKind("application screenshots (the KStars handbook)",
+                   ('deb:kstars-data:/usr/share/doc/HTML/en/kstars/*.png',), min_side=100),
+        app_icons=ZooKind("application, device and place icons on white (Oxygen)",
+                          tuple(f'{_OX}/{d}/*.png' for d in ('apps', 'places', 'devices', 'applets', 'categories'))),
+        file_icons=ZooKind("file-type icons on white: a sheet of paper and a sign (Oxygen)",
+                           (f'{_OX}/mimetypes/*.png',)),
+        relief=ZooKind("grey relief tiles of the Earth (Marble's SRTM level 3)", (f'{_MARBLE}/srtm/3/*/*.jpg',)),
+        old_map=ZooKind("cells of a scanned 1689 world map (Marble)", (f'{_MARBLE}/schagen1689/schagen1689.jpg',),
+                        cell=160, decode=2700, make=lambda t, rng: t.resize((192, 192), Image.BICUBIC)),
+        textures=ZooKind("textures: cells of brick, gravel and grass photos",
+                         tuple(f'skimage:{n}' for n in ('brick', 'gravel', 'grass')), cell=96),
+    ))
+
+REPORT = Family('report',
+    originals=('sklearn:china.jpg', 'sklearn:flower.jpg', 'mpl:grace_hopper.jpg',
+               'deb:tuxpaint-data:/usr/share/tuxpaint/templates/*.jpg',
+               *[f'{_ST}/landscapes/{f}' for f in (
+                   'garching/garching-gl1.png', 'grossmugl/grossmugl_leeberg_crop11.25_2048.png',
+                   'guereins/guereins1.png', 'hurricane/hurricane1.png', 'ocean/ocean1.png', 'mars/mars.png',
+                   'moon/apollo17.png')],
+               *[f'{_GH}/tutorials/quickie-{f}-source.jpg' for f in ('crop-example', 'flip-example', 'rotate-example',
+                                                                    'remove-background')],
+               f'{_GH}/toolbox/3DTransf-orig.jpg', f'{_GH}/toolbox/gradient-step-orig.jpg'),
+    # the next segment of the same panorama: the same place, another view
+    lookalikes=tuple(f'{_ST}/landscapes/{p}/{p}2.png' for p in ('guereins', 'hurricane', 'ocean')),
+    hosts=(f'{_ST}/landscapes/garching/garching-gl[234].png',
+           *(f'{_ST}/landscapes/{p}/{p}[3-8].png' for p in ('guereins', 'hurricane', 'ocean'))),
+    zoo=dict(
+        nebulae=ZooKind("photographs of galaxies, nebulae and star clusters (Stellarium's deep-sky images)",
+                        (f'{_ST}/nebulae/default/*.png',), n=120, bg=_BLACK),
+        constellations=ZooKind("constellation art, grey on black (Stellarium's sky cultures but the western one)",
+                               (f'{_ST}/skycultures/[a-hj-vx-z]*/*.png',), bg=_BLACK, min_side=96),
+        stamp_photos=ZooKind("photos of animals, food and plants cut out on white (Tux Paint's stamps)",
+                             tuple(f'{_TS}/{d}/**/*.png' for d in ('animals', 'food', 'plants'))),
+        clip_art=ZooKind("clip art on white: houses, vehicles, toys, clothes (Tux Paint's stamps)",
+                         tuple(f'{_TS}/{d}/**/*.png' for d in ('town', 'vehicles', 'seasonal', 'hobbies', 'household',
+                                                               'clothes', 'sports', 'cartoon'))),
+        glyphs=ZooKind("letters, digits, signs and hand signs on white (Tux Paint's stamps)",
+                       (f'{_TS}/symbols/**/*.png',)),
+        ui=ZooKind("dialog screenshots (the GIMP handbook)", (f'{_GH}/dialogs/*.png',), min_side=100),
+        menus=ZooKind("menu screenshots (the GIMP handbook)", (f'{_GH}/menus/**/*.png',), min_side=100),
+        textures=ZooKind("textures: GIMP's patterns (wood, stone, fabric, paper, sky)",
+                         ('deb:gimp-data:/usr/share/gimp/2.0/patterns/**/*.pat',), n=50, min_side=32),
+        icons=ZooKind("toolbar icons (Tux Paint)", tuple(f'deb:tuxpaint-data:/usr/share/tuxpaint/images/{d}/*.png'
+                                                         for d in ('ui', 'tools', 'shapes')), min_side=24),
+        maps=ZooKind("maps of countries and regions, flat colours (KGeography)", (f'{_KG}/*.png',)),
+        flags=ZooKind("national flags (KGeography)", (f'{_KG}/flags/*.png',), min_side=24),
+    ))
+FAMILIES = {'tuning': TUNING, 'report': REPORT}
+
+
 # %% ../nbs/11_hard.ipynb #855c7de8
 HARD_CROWD = dict(stars=150, night=90, blur_sky=60, on_black=100, on_white=120, texture=160)
 
-def build_hard_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv` and `dont_care.csv` (must be empty or missing)
+def _layout(img) -> np.ndarray|None:
+    "An image's grey 16x16 layout, zero mean and unit length (None when flat): near-equal layouts are not distinct."
+    a = np.asarray(img.convert('L').resize((16, 16), Image.BILINEAR), np.float32).ravel()
+    a = a - a.mean(); n = np.linalg.norm(a)
+    return a/n if n > 16 else None
+
+class _Distinct:
+    "Accepts an image only when no image taken before has nearly its layout, or its mirror image's."
+    def __init__(self): self.seen = np.zeros((0, 256), np.float32)
+    def take(self, img, max_corr:float=0.9) -> bool:
+        a = _layout(img)
+        if a is None: return False
+        m = _layout(ImageOps.mirror(img))
+        if len(self.seen) and max((self.seen@a).max(), (self.seen@m).max()) > max_corr: return False
+        self.seen = np.vstack([self.seen, a]); return True
+
+def _zoo_images(kind:str, z:ZooKind, n:int, rng, used:set, distinct:_Distinct, seen:set):
+    "Up to `n` (image, source) of a zoo kind: whole files never used before, each distinct from every image taken."
+    if z.cell:
+        srcs = _only_installed(expand_sources(z.sources), f'photos of the {kind!r} crowd')
+        if not srcs: return
+        cells = _Cells(srcs, z.cell, z.decode, rng, z.rows)
+        make = z.make or (lambda t, rng: t.resize((192, 192), Image.BICUBIC))
+        for _ in range(n):
+            img = make(cells.take(), rng)
+            # a blank cell (a flat corner of the photo) would make images that are the same: those are not distinct
+            while np.asarray(img.convert('L'), np.float32).std() < 1 or img.tobytes() in seen:
+                img = make(cells.take(), rng)
+            seen.add(img.tobytes()); yield img, cells.last
+        return
+    files = [s for s in _only_installed(expand_sources(z.sources), f'images of the {kind!r} crowd') if s not in used]
+    k = 0
+    for j in rng.permutation(len(files)).tolist():
+        if k == n: break
+        try: img = _load_any(files[j], z.side, z.bg)
+        except (OSError, ValueError): continue  # a file Pillow cannot read (an SVG named .png, a broken file)
+        if min(img.size) < z.min_side or not distinct.take(img, z.max_corr): continue
+        used.add(files[j]); k += 1
+        yield img, files[j]
+    if k < n: warnings.warn(f"the {kind!r} crowd has {k} distinct images installed, not {n}")
+
+def build_hard_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv`, `dont_care.csv` (empty or missing)
                          seed:int=0, # every random choice derives from it
                          edits:Sequence[str]=tuple(HARD_EDITS), # edits applied to every original (one copy each)
-                         crowd:dict|None=None, # crowd kind -> number of distinct look-alike images (default `HARD_CROWD`)
+                         crowd:dict|None=None, # crowd kind -> distinct look-alikes (default `HARD_CROWD`, or the zoo's)
                          crowd_copy_share:float=0.12, # share of crowd images that get one planted copy
-                         n_originals:int|None=None, # originals with copies (a seeded subset of `HARD_ORIGINALS`); None: all
-                         lookalikes:bool=True, # include `HARD_LOOKALIKES` (hard negatives)
+                         n_originals:int|None=None, # originals with copies (a seeded subset); None: all
+                         lookalikes:bool=True, # include the look-alikes (hard negatives)
                          max_side:int=512, # originals are shrunk to at most this many pixels on the long side
+                         family:Family|None=None, # the sources (`TUNING`, `REPORT`); None: `HARD_ORIGINALS`, ...
                         ) -> Truth:
     "Write the hard benchmark: originals with hard edits, look-alike hard negatives and crowds of distinct look-alikes."
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()): raise FileExistsError(f"{dest} is not empty; build_hard_benchmark writes a fresh folder")
-    if bad := [e for e in edits if e not in HARD_EDITS]: raise ValueError(f"unknown edit {bad[0]!r}; known: {', '.join(HARD_EDITS)}")
-    crowd = dict(HARD_CROWD if crowd is None else crowd)
-    if bad := [k for k in crowd if k not in _CROWDS]: raise ValueError(f"unknown crowd kind {bad[0]!r}; known: {', '.join(_CROWDS)}")
+    if dest.exists() and any(dest.iterdir()):
+        raise FileExistsError(f"{dest} is not empty; build_hard_benchmark writes a fresh folder")
+    if bad := [e for e in edits if e not in HARD_EDITS]:
+        raise ValueError(f"unknown edit {bad[0]!r}; known: {', '.join(HARD_EDITS)}")
+    kinds = family.zoo if family is not None else {
+        k: ZooKind(k, s, cell=c, decode=d, rows=r, make=m) for k, (s, c, d, r, m) in _CROWDS.items()}
+    crowd = dict((HARD_CROWD if family is None else {k: z.n for k, z in kinds.items()}) if crowd is None else crowd)
+    if bad := [k for k in crowd if k not in kinds]:
+        raise ValueError(f"unknown crowd kind {bad[0]!r}; known: {', '.join(kinds)}")
     if not 0 <= crowd_copy_share <= 1: raise ValueError("crowd_copy_share must be in [0, 1]")
-    origs = _only_installed(HARD_ORIGINALS, 'originals')
-    looks = _only_installed(HARD_LOOKALIKES, 'look-alikes') if lookalikes else []
+    used = set()  # every file a family uses, used once
+    if family is None:
+        origs = _only_installed(HARD_ORIGINALS, 'originals')
+        looks = _only_installed(HARD_LOOKALIKES, 'look-alikes') if lookalikes else []
+        # backgrounds for pasted copies: the wallpapers, or without them two texture photos that pip installs
+        hsrc = [s for s in HOST_SOURCES if _installed(s)] or ['skimage:brick', 'skimage:gravel']
+        dont_care = HARD_DONT_CARE
+    else:
+        hsrc = _only_installed(expand_sources(family.hosts), f'{family.name} hosts') or ['skimage:brick']
+        used.update(hsrc)
+        def ok(srcs, what): return [s for s in _only_installed(expand_sources(srcs), f'{family.name} {what}')
+                                    if s not in used]
+        origs = ok(family.originals, 'originals')
+        used.update(origs)
+        looks = ok(family.lookalikes, 'look-alikes') if lookalikes else []
+        used.update(looks); dont_care = family.dont_care
     if n_originals is not None:
         if not 0 <= n_originals <= len(origs): raise ValueError(f"n_originals must be in 0..{len(origs)}")
         origs = [origs[k] for k in sorted(seeded_rng(seed, 'subset').permutation(len(origs))[:n_originals].tolist())]
     (dest/'images').mkdir(parents=True)
     rows, gid = [], 0
-    # backgrounds for pasted copies: the wallpapers, or without them two texture photos that pip installs
-    hsrc = [s for s in HOST_SOURCES if _installed(s)] or ['skimage:brick', 'skimage:gravel']
     hosts = _Cells(hsrc, 256, 2400, seeded_rng(seed, 'hosts')) if origs and 'paste' in edits else None
     def add(img, name, src, kind, copy_edits):
         nonlocal gid
         orig = f'images/{gid:04d}_{name}.jpg'
         save_image(img, dest/orig, 90)
-        rows.append(dict(path=orig, group=gid, original=orig, transform='original', params='', source=src, kind=kind))
+        row = dict(group=gid, original=orig, source=src, package=source_package(src), kind=kind)
+        rows.append(dict(path=orig, transform='original', params='', **row))
         for e in copy_edits:
             fn, q = HARD_EDITS[e]
             erng = seeded_rng(seed, name, e)
             c, params = fn(img, erng, hosts.take() if e == 'paste' else None)
             cp = f'images/{gid:04d}_{name}__{e}.jpg'
             save_image(c, dest/cp, q)
-            rows.append(dict(path=cp, group=gid, original=orig, transform=e, params=params, source=src, kind=kind))
+            rows.append(dict(path=cp, transform=e, params=params, **row))
         gid += 1
     src_gid = {}
     for src, kind, copy_edits in [(s, 'copies', edits) for s in origs] + [(s, 'lookalike', ()) for s in looks]:
         src_gid[src] = gid
-        add(_load_any(src, max_side), src.split(':', 1)[1].replace('/', '_').rsplit('.', 1)[0], src, kind, copy_edits)
-    seen = set()
+        name = (Path(src.rsplit(':', 1)[1]).stem if src.startswith('deb:') else
+                src.split(':', 1)[1].replace('/', '_').rsplit('.', 1)[0])
+        add(_load_any(src, max_side), name, src, kind, copy_edits)
+    seen, distinct = set(), _Distinct()
     for kind, n in crowd.items():
-        srcs, cell, side, keep_rows, make = _CROWDS[kind]
-        srcs = _only_installed(srcs, f'photos of the {kind!r} crowd')
-        if not srcs: continue
         rng = seeded_rng(seed, 'crowd', kind)
-        cells = _Cells(srcs, cell, side, rng, keep_rows)
-        for k in range(n):
-            img = make(cells.take(), rng)
-            # a blank cell (a flat corner of the photo) would make images that are the same: those are not distinct
-            while np.asarray(img.convert('L'), np.float32).std() < 1 or img.tobytes() in seen: img = make(cells.take(), rng)
-            seen.add(img.tobytes())
+        for k, (img, src) in enumerate(_zoo_images(kind, kinds[kind], n, rng, used, distinct, seen)):
             e = [str(rng.choice(CROWD_EDITS))] if rng.random() < crowd_copy_share else []
-            add(img, f'{kind}{k:03d}', f'crowd:{kind}', f'crowd:{kind}', e)
+            add(img, f'{kind}{k:03d}', src, f'crowd:{kind}', e)
     dc = [dict(group_a=src_gid[a], group_b=src_gid[b], why='the same scene a moment apart, or a recoloured design')
-          for a, b in HARD_DONT_CARE if a in src_gid and b in src_gid]
-    pd.DataFrame(rows).to_csv(dest/'truth.csv', index=False)
+          for a, b in dont_care if a in src_gid and b in src_gid]
+    cols = ['path','group','original','transform','params','source','package','kind']
+    pd.DataFrame(rows, columns=cols).to_csv(dest/'truth.csv', index=False)
     pd.DataFrame(dc, columns=['group_a','group_b','why']).to_csv(dest/'dont_care.csv', index=False)
     return load_truth(dest)
+
