@@ -12,17 +12,20 @@ from dataclasses import dataclass
 from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
+from scipy.special import gammaln
 
 # %% auto #0
-__all__ = ['KEYPOINT_SIDE', 'N_KEYPOINTS', 'MIN_INLIERS', 'VETO_INLIERS', 'VETO_KEYPOINTS', 'VERIFY_TOP', 'Keypoints',
-           'image_keypoints', 'KeypointFile', 'keypoint_counts', 'match_inliers', 'pair_inliers', 'KeypointRule']
+__all__ = ['KEYPOINT_SIDE', 'N_KEYPOINTS', 'MIN_INLIERS', 'MAX_NFA', 'VETO_INLIERS', 'VETO_KEYPOINTS', 'VERIFY_TOP', 'Keypoints',
+           'image_keypoints', 'KeypointFile', 'keypoint_counts', 'transform_nfa', 'match_inliers', 'pair_inliers',
+           'KeypointRule']
 
 # %% ../nbs/04c_keypoints.ipynb #0e9282bd
 KEYPOINT_SIDE = 256 # longest side, in pixels, of the grey image keypoints are found on
 N_KEYPOINTS = 250 # keypoints per image (and as many on its mirror image)
 MIN_INLIERS = 15 # matches one similarity transform must explain to confirm a copy
+MAX_NFA = 1.0 # a transform counts when chance would give fewer than this many as good (the a-contrario convention)
 VETO_INLIERS = 5 # a pair only the cosine vouches for is refused below this many inliers...
-VETO_KEYPOINTS = 150 # ...when both images have at least this many keypoints
+VETO_KEYPOINTS = 100 # ...when both images have at least this many keypoints (150 before the NFA test; see Measured)
 VERIFY_TOP = 10 # pairs checked: those within either image's this many nearest neighbours
 
 # %% ../nbs/04c_keypoints.ipynb #ddbe9f84
@@ -125,20 +128,54 @@ def keypoint_counts(keypoints) -> np.ndarray:
     return np.maximum(c, 0)
 
 # %% ../nbs/04c_keypoints.ipynb #a8668554
-def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:float) -> int:
-    if len(da) < 2 or len(db) < 2: return 0
+def _log10_binomial_tail(n:int, k:int, p:float) -> float:
+    "log10 of P(X >= k) for X ~ Binomial(n, p)."
+    from scipy.special import betainc
+    if k <= 0: return 0.0
+    if k > n or p <= 0: return -np.inf
+    with np.errstate(divide='ignore'): return float(np.log10(betainc(k, n - k + 1, min(p, 1.0))))
+
+def _distinct(pts:np.ndarray, eps:float) -> np.ndarray:
+    "Which points have no earlier point within `eps`: one blob found at several scales is one observation."
+    d2 = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
+    return ~np.triu(d2 <= eps * eps, 1).any(0)
+
+def transform_nfa(
+    src:np.ndarray, dst:np.ndarray, # the tentative matches: positions in image a and (their nearest descriptor's) in b
+    inliers:np.ndarray, # which matches the transform explains
+    M:np.ndarray, # the 2x3 similarity transform from a to b
+    points_b:np.ndarray, # every keypoint of b
+    eps:float, # pixels a match may lie off the transform
+    orientations:int=2, # views of b tried (the image and its mirror image)
+) -> float: # log10 of the number of false alarms: below 0, chance rarely does as well
+    "log10 NFA of a similarity transform: how many as good chance would give (Moisan & Stival's a-contrario test)."
+    keep = _distinct(src, eps)
+    n, k = int(keep.sum()), int((keep & inliers).sum())
+    if n < 3 or k < 3: return np.inf
+    # under chance a match's destination is any keypoint of b: the share of b's keypoints within eps of where the
+    # transform sends the source, on average over the matches (dense star fields and packed objects make it large)
+    pred = src[keep] @ M[:, :2].T + M[:, 2]
+    p = float((((pred[:, None, :] - points_b[None]) ** 2).sum(-1) <= eps * eps).sum(1).mean()) / len(points_b)
+    # a similarity transform is fixed by 2 matches: C(n, 2) models, n - 2 inlier counts, each orientation
+    tests = np.log10(orientations) + np.log10(n - 2) + (gammaln(n + 1) - gammaln(3) - gammaln(n - 1)) / np.log(10)
+    return float(tests + _log10_binomial_tail(n - 2, k - 2, p))
+
+def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:float) -> tuple[int, float]:
+    "Inliers of the best similarity transform from a to b, and its log10 NFA (inf: no transform)."
+    if len(da) < 2 or len(db) < 2: return 0, np.inf
     # each keypoint's two nearest descriptors in the other image, as arrays (no Python object per match)
     d, nearest = cv2.batchDistance(da, db, -1, normType=cv2.NORM_HAMMING, K=2)
     good = np.flatnonzero(d[:, 0] < ratio * d[:, 1])
-    if len(good) < 6: return 0
+    if len(good) < 6: return 0, np.inf
     src, dst = pa[good], pb[nearest[good, 0]]
     M, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=reprojection)
-    if M is None: return 0
+    if M is None: return 0, np.inf
     m = inl.ravel().astype(bool)
     scale = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
     # a collapsed transform maps many points onto one spot: the inliers must spread over both pictures
-    if m.sum() < 3 or not 0.2 <= scale <= 5 or min(src[m].std(0).min(), dst[m].std(0).min()) < min_spread: return 0
-    return int(m.sum())
+    if m.sum() < 3 or not 0.2 <= scale <= 5 or min(src[m].std(0).min(), dst[m].std(0).min()) < min_spread:
+        return 0, np.inf
+    return int(m.sum()), transform_nfa(src, dst, m, M, pb, reprojection)
 
 def match_inliers(
     a:Keypoints, b:Keypoints, # the two images' keypoints
@@ -146,12 +183,19 @@ def match_inliers(
     ratio:float=0.8, # Lowe's ratio test: best match closer than `ratio` times the second best
     reprojection:float=5.0, # pixels a match may lie off the transform and still count
     min_spread:float=8.0, # pixels the inliers must spread (standard deviation) along each axis, in both images
-) -> int:
-    "How many matches between `a` and `b` (or `b`'s mirror image) one similarity transform explains: 0 for unrelated pictures, dozens to hundreds for copies."
+    max_nfa:float|None=MAX_NFA, # a transform chance would give this many times or more counts 0 inliers (None: no test)
+    return_nfa:bool=False, # also return the log10 NFA of the best transform (inf: none)
+) -> int: # or (inliers, log10 NFA)
+    "Matches between `a` and `b` (or its mirror image) one meaningful similarity transform explains: 0 if none."
     cv2 = _cv2()
-    k = _inliers(cv2, a.points, a.descriptors, b.points, b.descriptors, ratio, reprojection, min_spread)
-    if enough is not None and k >= enough: return k
-    return max(k, _inliers(cv2, a.points, a.descriptors, b.mirror_points, b.mirror_descriptors, ratio, reprojection, min_spread))
+    def one(pb, db):
+        k, lnfa = _inliers(cv2, a.points, a.descriptors, pb, db, ratio, reprojection, min_spread)
+        return (0 if max_nfa is not None and lnfa >= np.log10(max_nfa) else k), lnfa
+    best = one(b.points, b.descriptors)
+    if enough is None or best[0] < enough:
+        best = max(best, one(b.mirror_points, b.mirror_descriptors), key=lambda r: (r[0], -r[1]))
+    return best if return_nfa else best[0]
+
 
 # %% ../nbs/04c_keypoints.ipynb #d7707053
 def pair_inliers(
@@ -159,6 +203,7 @@ def pair_inliers(
     i:np.ndarray, j:np.ndarray, # the pairs to match
     enough:int|np.ndarray|None=MIN_INLIERS, # see `match_inliers`; or one value per pair
     n_workers:int|None=None, # threads (OpenCV releases the GIL); default: the CPU count
+    max_nfa:float|None=MAX_NFA, # see `match_inliers`
 ) -> np.ndarray: # inliers per pair; -1 where an image has no keypoints computed
     "`match_inliers` of every pair `(i[t], j[t])`, in threads."
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
@@ -167,7 +212,8 @@ def pair_inliers(
     has = keypoints.counts >= 0 if isinstance(keypoints, KeypointFile) else np.array([k is not None for k in keypoints], bool)
     todo = np.flatnonzero(has[i] & has[j]).tolist() if len(i) else []
     if not todo: return out
-    def run(ts): return [match_inliers(keypoints[i[t]], keypoints[j[t]], None if enough[t] < 0 else int(enough[t])) for t in ts]
+    def run(ts): return [match_inliers(keypoints[i[t]], keypoints[j[t]], None if enough[t] < 0 else int(enough[t]),
+                                   max_nfa=max_nfa) for t in ts]
     n_workers = n_workers or os.cpu_count() or 1
     chunks = [todo[s:s+256] for s in range(0, len(todo), 256)]
     if n_workers == 1 or len(chunks) == 1: res = [run(c) for c in chunks]
@@ -184,6 +230,7 @@ class KeypointRule:
     veto_inliers:int=VETO_INLIERS # fewer inliers refuse a pair only the cosine vouches for...
     veto_keypoints:int=VETO_KEYPOINTS # ...when both images have at least this many keypoints
     top:int=VERIFY_TOP # pairs within either image's `top` nearest neighbours are matched
+    max_nfa:float|None=MAX_NFA # inliers count for a transform chance gives fewer times than this (None: always)
 
     def __post_init__(self):
         for k in ('min_inliers', 'veto_inliers', 'veto_keypoints', 'top'):
@@ -213,6 +260,7 @@ class KeypointRule:
         # a count from an earlier judge is exact below `veto_inliers` (both orientations were tried) and a lower bound
         # above: it settles a refusal, and a confirmation unless it lies between `veto_inliers` and `min_inliers`
         todo = (refute | confirm) & ((inl < 0) | (confirm & (inl >= self.veto_inliers) & (inl < self.min_inliers)))
-        inl[todo] = pair_inliers(keypoints, i[todo], j[todo], np.where(refute, self.veto_inliers, self.min_inliers)[todo], n_workers)
+        inl[todo] = pair_inliers(keypoints, i[todo], j[todo], np.where(refute, self.veto_inliers, self.min_inliers)[todo], n_workers,
+                                max_nfa=self.max_nfa)
         verdict = np.where(refute, inl >= self.veto_inliers, accepted | (confirm & (inl >= self.min_inliers)))
         return (verdict, inl) if return_inliers else verdict

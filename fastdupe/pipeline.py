@@ -19,19 +19,21 @@ from .splits import read_splits, check_splits_option, protected_splits, leak_spl
 from .hashing import (hash_items, hamming_pairs, hamming_distance, identical_pairs, combined_pairs, HASH_METHODS, HASH_BITS,
                               turned_pairs, turned_distance, pixel_digest, file_digest, COMBINED_KINDS, DEFAULT_THRESHOLDS)
 from .group import Group, group_pairs, keep_policy, LINKS, DEFAULT_LINK
+from .health import Health, check_issues, health_of, measure_file
 
 # %% auto #0
-__all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'LINK_COLUMN', 'IDENTICAL_DISTANCE', 'MODEL_OPTIONS',
-           'HASH_OPTIONS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'COSINE_SLACK', 'FUSED_HASH', 'FUSED_HASH_K',
-           'DEFAULT_METHOD', 'EXACT_BYTES', 'VERIFY_THRESHOLD', 'identical_pixels', 'match_kinds', 'Duplicates',
-           'Found', 'check_hash_options', 'hash_threshold', 'candidate_pairs', 'extraction_options', 'fused_codes',
-           'model_pairs', 'same_files', 'find_duplicates']
+__all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'LINK_COLUMN', 'ISSUES_COLUMN', 'IDENTICAL_DISTANCE',
+           'MODEL_OPTIONS', 'HASH_OPTIONS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'COSINE_SLACK', 'FUSED_HASH',
+           'FUSED_HASH_K', 'DEFAULT_METHOD', 'EXACT_BYTES', 'VERIFY_THRESHOLD', 'identical_pixels', 'match_kinds',
+           'Duplicates', 'Found', 'check_hash_options', 'hash_threshold', 'candidate_pairs', 'extraction_options',
+           'fused_codes', 'model_pairs', 'same_files', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
 SPLIT_COLUMNS = ('split', 'leak') # added after `OUTPUT_COLUMNS` when splits are known
 MATCH_COLUMN = 'match' # how each image matches its group's first kept image (exact, pixels or near)
 LINK_COLUMN = 'link' # last, only when an image in a group is a symlink: the file it leads to ('' for the others)
+ISSUES_COLUMN = 'issues' # with `health=`, last: the image's health issues, ';'-separated ('' for none)
 
 IDENTICAL_DISTANCE = 1e-4 # model methods: a pair this close may have identical pixels (checked by decoding both)
 
@@ -94,6 +96,7 @@ class Duplicates:
     protect: tuple = () # split names protected besides valid and test
     skipped: list[BadFile] = field(default_factory=list) # files not read (not images, camera raw, a plugin missing), with reasons
     links: list[str]|None = None # each path's link target (`intake.link_target`), '' when it is no symlink
+    health: Health|None = None # with `health=`: every image's health scores and flags (`fastdupe.health`)
 
     @property
     def to_remove(self) -> list[Path]: return [self.paths[k] for g in self.groups for k in g.remove]
@@ -102,7 +105,7 @@ class Duplicates:
     def columns(self) -> tuple[str, ...]:
         "The CSV's columns: `OUTPUT_COLUMNS`, `SPLIT_COLUMNS` when splits are known, `match`, `link` if one is a link."
         return (OUTPUT_COLUMNS + (SPLIT_COLUMNS if self.splits is not None else ()) + (MATCH_COLUMN,)
-                + ((LINK_COLUMN,) if self.linked else ()))
+                + ((LINK_COLUMN,) if self.linked else ()) + ((ISSUES_COLUMN,) if self.health is not None else ()))
 
     @property
     def linked(self) -> bool:
@@ -116,6 +119,7 @@ class Duplicates:
     def rows(self) -> list[dict]:
         "One row per image in a group, columns `self.columns`."
         res, linked = [], self.linked
+        issues = self.health.issue_names() if self.health is not None else None  # one decision: `Health`'s
         for gi, g in enumerate(self.groups):
             leak = int(bool(self.leaks(g)))
             match = g.match or [''] + ['near']*(len(g) - 1)
@@ -126,6 +130,7 @@ class Duplicates:
                 if self.splits is not None: r.update(split=self.splits[k] or '', leak=leak)
                 r[MATCH_COLUMN] = mk
                 if linked: r[LINK_COLUMN] = self.links[k]
+                if issues is not None: r[ISSUES_COLUMN] = issues.get(str(self.paths[k]), '')
                 res.append(r)
         return res
 
@@ -148,6 +153,7 @@ class Duplicates:
                 w = csv.DictWriter(f, self.columns); w.writeheader(); w.writerows(self.rows())
         elif fn.suffix.lower() == '.json':
             extra = dict(leakage=self.leakage()) if self.splits is not None else {}
+            if self.health is not None: extra['health'] = self.health.as_json()  # every flagged image, grouped or not
             text = json_text(dict(method=self.method, threshold=self.threshold, summary=self.summary(), **extra,
                 rows=self.rows(), bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad],
                 skipped_files=[dict(path=str(b.path), reason=b.reason) for b in self.skipped]), indent=1)
@@ -172,6 +178,7 @@ class Found:
     bad: list[BadFile]
     threshold: float
     dist_fn: Callable|None = None
+    health: list|None = None # each path's `health.measure_decoded`, when the finder took them from its own decode
 
 MODEL_OPTIONS = ('crowd', 'keypoints', 'index', 'k', 'tta', 'hash_threshold', 'engine') # options of `cnn` and `fused` only
 
@@ -328,7 +335,7 @@ VERIFY_THRESHOLD = 0.5 # `verify=`: the probability a pair needs
 
 def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto', k=10, tta=False,
               fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, extract=None,
-              verify=None, verify_threshold=None, **kwargs):
+              verify=None, verify_threshold=None, health:bool=False, **kwargs):
     """`extract`: what computes the `Features` in place of `features.image_features` (a Dask cluster's: `cluster.cluster_features`).
     `verify`: a verifier (`verify.load_verifier`) that judges the candidates in place of the rules."""
     from fastdupe.features import image_features
@@ -343,6 +350,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     # fused: the hash comes from the same read of each file (a store keeps its own hashes, made the same way)
     opts = extraction_options('fused' if fused else 'cnn', tta, kp_rule is not None, **kwargs)
     if store is not None: opts.pop('hashes', None)
+    if health: opts['health'] = True  # from the decode the model gets: no second read (`find_duplicates(health=)`)
     f = image_features(items, progress=progress, n_workers=n_workers, **opts)
     index = _index_backend(index, f.vectors)
     paths = [as_item(p) for p in f.items]
@@ -353,7 +361,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
         vt = VERIFY_THRESHOLD if verify_threshold is None else float(verify_threshold)
         pairs, dist_fn = verified_search(verify, f, vt, index, side, codes, n_workers)
         # distances are the verifier's too: 1 - its probability, for the pairs it kept and for each member and its kept image
-        return Found(paths, f.infos, pairs, f.bad, 1 - vt, dist_fn)
+        return Found(paths, f.infos, pairs, f.bad, 1 - vt, dist_fn, f.health)
     pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold)
     # a threshold given bounds every pair, those keypoints or hashes confirmed too (by default they go below it)
     if threshold is not None and len(pairs): pairs = pairs[pairs.dist <= 1 - t + COSINE_SLACK]
@@ -361,7 +369,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     # a cosine of two copies can round above 1: a distance is never below 0
     dist_fn = lambda idx, kk: np.maximum(1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32), 0)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
-    return Found(paths, f.infos, pairs, f.bad, thr, dist_fn)
+    return Found(paths, f.infos, pairs, f.bad, thr, dist_fn, f.health)
 
 def _pair_table(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray) -> Callable:
     "`lookup(a, b)`: `values` of the pairs `(a, b)` (either order) among the pairs `(i, j)` (`i > j`), -1 where absent; sorted once for any number of lookups."
@@ -405,6 +413,25 @@ def _alias_pairs(aliases:dict) -> Pairs:
     a, b = (np.array(x, np.int64) for x in zip(*ab))
     return Pairs.from_unordered(a, b, np.zeros(len(a), np.float32))
 
+# %% ../nbs/05a_pipeline.ipynb #b7e2a1d4
+def _health_option(health) -> tuple[str, ...]:
+    "`find_duplicates(health=)` as the issues to flag: () for False or None, every issue for True, else checked names."
+    if health is None or health is False: return ()
+    return check_issues(None if health is True else health)
+
+def _health(f:Found, issues:tuple, n_workers:int|None) -> Health:
+    "The `Health` of the images the finder read: from its own decode when it took the measures, else a small read each."
+    ms = f.health
+    if ms is None or len(ms) != len(f.paths):
+        from concurrent.futures import ThreadPoolExecutor
+        nw = (os.cpu_count() or 1) if n_workers is None else n_workers
+        if nw > 1 and len(f.paths) > 1:
+            with ThreadPoolExecutor(nw) as ex: ms = list(ex.map(measure_file, f.paths))
+        else: ms = [measure_file(p) for p in f.paths]
+    ok = [k for k, m in enumerate(ms) if isinstance(m, dict)]  # a file changed since the finder read it is reported
+    bad = [m for m in ms if not isinstance(m, dict)]
+    return health_of([f.paths[k] for k in ok], [ms[k] for k in ok], issues, bad=bad)
+
 # %% ../nbs/05a_pipeline.ipynb #701d729a
 def find_duplicates(
     src, # folder, file list, CSV or DataFrame (see `intake.get_items`)
@@ -424,10 +451,12 @@ def find_duplicates(
     shards:str|Path|None=None, # with `client`: the folder or URL the workers write their Parquet shards to (default: a temporary folder)
     verify=None, # a pair verifier (`verify.train_verifier`'s Learner or the file it exported): judges fused's candidates in place of its rules
     verify_threshold:float|None=None, # with `verify`: the probability a pair needs (default `VERIFY_THRESHOLD`)
+    health:bool|str|Sequence[str]=False, # also score every image's health (`fastdupe.health`): True, or issue names
     **kwargs, # passed to the pair finder
 ) -> Duplicates:
     "Find duplicate groups among the images of `src` (or, with `against`, between `src` and another set)."
     if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
+    health_issues = _health_option(health)  # a bad issue name stops here
     if link not in LINKS: raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
     check_splits_option(splits)
     if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
@@ -475,6 +504,8 @@ def find_duplicates(
         folder = ShardFolder(shards if shards is not None else temporary_folder()).check()  # before any image is read
         client = connect(client)
         kwargs['extract'] = partial(cluster_features, client=client, folder=folder, **({'shard_size': kwargs.pop('shard_size')} if 'shard_size' in kwargs else {}))
+    # health from the model's own decode; a store, a cluster or a hash method: one more small read per image, below
+    if health_issues and method not in HASH_METHODS and db is None and client is None: kwargs['health'] = True
     try:
         f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
         if client is not None: write_pairs(folder, f.paths, f.pairs)  # beside the shards, for whatever reads them next
@@ -492,5 +523,6 @@ def find_duplicates(
     groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn, splits=item_splits,
                          protect=protect, identical=identical, aliases=aliases)
     for g in groups: g.match = match_kinds(f.paths, f.infos, g, identical)
+    hl = _health(f, health_issues, n_workers) if health_issues else None
     return Duplicates(f.paths, f.infos, groups, listing_bad + f.bad, method, f.threshold, f.pairs, item_splits,
-                      tuple(protect), skipped, links)
+                      tuple(protect), skipped, links, hl)

@@ -12,8 +12,8 @@ from .intake import LOW_DETAIL
 from .core import pair_dots
 
 # %% auto #0
-__all__ = ['CROWD_K', 'CROWD_MARGIN', 'LOW_DETAIL_MARGIN', 'CORRELATION_FLOOR', 'CORRELATION_K', 'crowd_levels', 'within_top',
-           'detail_correlation', 'CrowdRule']
+__all__ = ['CROWD_K', 'CROWD_MARGIN', 'LOW_DETAIL_MARGIN', 'CORRELATION_FLOOR', 'CORRELATION_K', 'HASH_K', 'HASH_MARGIN',
+           'crowd_levels', 'within_top', 'detail_correlation', 'CrowdRule']
 
 # %% ../nbs/04a_score.ipynb #2ff274f7
 CROWD_K = 20 # neighbours that define an image's crowd level
@@ -21,6 +21,9 @@ CROWD_MARGIN = 0.1 # cosine a pair must stand above both images' crowd levels
 LOW_DETAIL_MARGIN = 0.15 # the margin asked of a pair that involves a flat image
 CORRELATION_FLOOR = 0.7 # detail correlation that confirms a pair with a flat image
 CORRELATION_K = 10 # neighbour that sets an image's crowd level of correlations
+HASH_K = CORRELATION_K # neighbour (by cosine) whose hash distance sets an image's crowd level of hash distances
+HASH_MARGIN = 0 # bits a hash match must stand below both crowd levels: 0, 2, 4 measured alike (see above)
+
 
 # %% ../nbs/04a_score.ipynb #d979bf56
 def _ranked(n:int, i, j, sim):
@@ -84,6 +87,7 @@ class CrowdRule:
     k:int=CROWD_K # neighbour that sets the crowd level
     low_detail:float=LOW_DETAIL # detail under which an image is flat
     low_margin:float=LOW_DETAIL_MARGIN # margin for a pair with a flat image
+    hash_margin:int|None=HASH_MARGIN # bits a hash match must stand below both images' hash crowd levels (None: no test)
 
     def __post_init__(self):
         if not -1 <= self.floor <= 1: raise ValueError(f"floor is a cosine similarity in [-1, 1], got {self.floor!r}")
@@ -112,6 +116,18 @@ class CrowdRule:
         if detail is None or correlated is None: return ok
         f = self.flat(detail)
         return ok & (~(f[np.asarray(i, np.int64)] | f[np.asarray(j, np.int64)]) | correlated)
+
+    def hash_agrees(self,
+                    n:int, # number of items
+                    i:np.ndarray, j:np.ndarray, hd:np.ndarray, # each item's cosine neighbours, their hash distances
+                    a:np.ndarray, b:np.ndarray, d:np.ndarray, # hash matches and their distances
+                   ) -> np.ndarray: # boolean mask over the hash matches
+        "Hash matches closer, by more than `hash_margin` bits, than either image's `HASH_K`-th cosine neighbour."
+        if self.hash_margin is None: return np.ones(len(a), bool)
+        # +inf where an image has fewer neighbours: no crowd
+        lv = -crowd_levels(n, i, j, -np.asarray(hd, np.float32), HASH_K)
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        return np.asarray(d) < np.minimum(lv[a], lv[b]) - self.hash_margin
 
     def flat(self, detail:np.ndarray|None) -> np.ndarray|None:
         "Which images are flat (their hash matches are no evidence)."
