@@ -321,8 +321,12 @@ def model_pairs(
         hp = turned_pairs(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], ht, k=FUSED_HASH_K)
         if len(hp):
             a, b = m[hp.i], m[hp.j]
+            hd = hp.dist
             if flat is not None:  # flat images hash alike: their hash matches are no evidence
-                informative = ~(flat[a] | flat[b]); a, b = a[informative], b[informative]
+                informative = ~(flat[a] | flat[b]); a, b, hd = a[informative], b[informative], hd[informative]
+            if rule and len(a):  # nor are those no closer than the crowd's: dark skies agree with all their kind
+                sd = _turned_pair_distance(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], m, sp.i, sp.j)
+                ok = rule.hash_agrees(n, sp.i, sp.j, sd, a, b, hd); a, b = a[ok], b[ok]
             if kp_rule:  # two textures can share a hash; keypoints refuse that as they refuse a cosine
                 known = _pair_table(n, sp.i, sp.j, counted)(a, b)  # pairs the cosine stage matched already are not matched again
                 ok = kp_rule.judge(f.keypoints, a, b, np.ones(len(a), bool), np.ones(len(a), bool), known=known)
@@ -330,6 +334,20 @@ def model_pairs(
             d = 1 - pair_dots(v, a, b)
             pairs = _min_pairs_union(pairs, _cross_only(Pairs.from_unordered(a, b, d), side))
     return pairs
+
+def _turned_pair_distance(codes:np.ndarray, turned:np.ndarray, m:np.ndarray, i:np.ndarray, j:np.ndarray) -> np.ndarray:
+    "Smallest hash distance over orientations of the item pairs `(i, j)`; `m`: the item of each code (`fused_codes`)."
+    row = np.full(int(max(m.max(initial=-1), i.max(initial=-1), j.max(initial=-1))) + 1, -1, np.int64)
+    row[m] = np.arange(len(m))
+    ri, rj = row[np.asarray(i, np.int64)], row[np.asarray(j, np.int64)]
+    out = np.full(len(ri), 64, np.int32)
+    has = (ri >= 0) & (rj >= 0); ri, rj = ri[has], rj[has]
+    d = hamming_distance(codes[ri], codes[rj])
+    for v in range(turned.shape[1]):
+        d = np.minimum(d, hamming_distance(turned[ri, v], codes[rj]))
+        d = np.minimum(d, hamming_distance(codes[ri], turned[rj, v]))
+    out[has] = d
+    return out
 
 VERIFY_THRESHOLD = 0.5 # `verify=`: the probability a pair needs
 
