@@ -112,6 +112,12 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--sniff', action='store_true',
                    help='also read files whose extension is not an image\'s (a JPEG named .svg, .dat or with no extension) '
                         'when their first bytes are an image\'s')
+    f.add_argument('--health', action='store_true',
+                   help='also flag blurred, dark, over-exposed, near-empty, odd-sized, odd-shaped and greyscale images '
+                        '(as fastdupe health): an issues column in the CSV, a health field in the JSON, a section in the '
+                        'report; the default method scores them from the decode its model makes')
+    f.add_argument('--issues', metavar='NAMES', default=None,
+                   help='with --health: comma-separated issues to flag (default: all)')
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
     _store_parsers(sub)
     _train_parser(sub)
@@ -205,6 +211,15 @@ def _check_verify_arguments(a, p):
         p.error(f"--verify-threshold is a probability between 0 and 1, got {a.verify_threshold:g}")
     if not Path(a.verify).is_file(): p.error(f"--verify {a.verify}: no such file (train one with fastdupe train-verifier)")
 
+def _health_argument(a, p):
+    "--health and --issues as `find_duplicates(health=)` takes them, checked before any work."
+    if not a.health:
+        if a.issues is not None: p.error('--issues picks the issues --health flags: give --health too')
+        return False
+    from fastdupe.health import check_issues
+    try: return check_issues(a.issues)
+    except ValueError as e: p.error(f'--issues: {e}')
+
 def find_command(a, p, out=None) -> int:
     out = out or sys.stdout
     if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'):
@@ -220,6 +235,7 @@ def find_command(a, p, out=None) -> int:
     if a.engine is not None and a.method not in MODEL_METHODS:
         p.error(f"--engine applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
     _check_verify_arguments(a, p)
+    health = _health_argument(a, p)
     inputs = [('PATH', a.path), ('--against', a.against), ('--verify', a.verify), ('--db', a.db)]
     _check_outputs(p, [('--out', a.out), ("--out's list of bad files", _bad_list(a.out)), ('--report', a.report)],
                    inputs)
@@ -266,7 +282,7 @@ def find_command(a, p, out=None) -> int:
     try:
         r = find_duplicates(path, a.method, thr, link=a.link, keep=keep, n_workers=a.workers, progress=progress,
                             splits=splits, protect=protect, against=a.against, db=a.db, client=a.scheduler, shards=shards,
-                            sniff=a.sniff, **kw)
+                            sniff=a.sniff, health=health, **kw)
     except StoreError as e: p.error(f"--db: {e}")
     except (ConnectionError, PermissionError, FileNotFoundError, ImportError) as e:  # the cluster, the shard folder, a URL
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
@@ -280,6 +296,10 @@ def find_command(a, p, out=None) -> int:
               file=sys.stderr)
         return 1
     _print_result(r, out, a.quiet)
+    if r.health is not None:
+        s = r.health.summary()
+        print('health, images flagged: ' + ', '.join(f"{i} {s[i]}" for i in r.health.issues)
+              + ' (each image in a group: the issues column; every flagged image: the JSON and the report)', file=out)
     if a.out is not None:
         bad_fn, any_bad = _bad_list(a.out), bool(r.bad or r.skipped)
         olds = [f for f in (Path(a.out),) + ((bad_fn,) if any_bad else ()) if f.exists()]
