@@ -6,13 +6,12 @@ Docs: https://fastdupe.github.io/fastdupe/keypoints.html.md"""
 
 # %% ../nbs/04c_keypoints.ipynb #f5ef0361
 from __future__ import annotations
-import os
+import math, os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
-from scipy.special import gammaln
 
 # %% auto #0
 __all__ = ['KEYPOINT_SIDE', 'N_KEYPOINTS', 'MIN_INLIERS', 'MAX_NFA', 'VETO_INLIERS', 'VETO_KEYPOINTS', 'VERIFY_TOP', 'Keypoints',
@@ -157,7 +156,8 @@ def transform_nfa(
     pred = src[keep] @ M[:, :2].T + M[:, 2]
     p = float((((pred[:, None, :] - points_b[None]) ** 2).sum(-1) <= eps * eps).sum(1).mean()) / len(points_b)
     # a similarity transform is fixed by 2 matches: C(n, 2) models, n - 2 inlier counts, each orientation
-    tests = np.log10(orientations) + np.log10(n - 2) + (gammaln(n + 1) - gammaln(3) - gammaln(n - 1)) / np.log(10)
+    log_models = (math.lgamma(n + 1) - math.lgamma(3) - math.lgamma(n - 1)) / math.log(10)  # log10 C(n, 2)
+    tests = np.log10(orientations) + np.log10(n - 2) + log_models
     return float(tests + _log10_binomial_tail(n - 2, k - 2, p))
 
 def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:float) -> tuple[int, float]:
