@@ -71,23 +71,35 @@ def _shift(g, dy, dx, d):
     return g[d+dy:h-d+dy, d+dx:w-d+dx]
 
 def _top_cut(v:np.ndarray, q:float) -> int:
-    "The `q`-quantile of non-negative integers below 256, from their histogram."
-    cum = np.cumsum(np.bincount(v.ravel(), minlength=256))
+    "The `q`-quantile of uint8 values, from their histogram."
+    import cv2  # here: `import fastdupe.health` stays cheap
+    cum = np.cumsum(cv2.calcHist([v], [0], None, [256], [0, 256]).ravel().astype(np.int64))
     return int(np.searchsorted(cum, q*cum[-1]))
+
+def _percentile(x:np.ndarray, q:float) -> float:
+    "`np.percentile(x, q)` (linear interpolation) by one partition: a tenth of its cost on a few thousand values."
+    n = len(x)
+    vi = n*(q/100) + (1 - q/100) - 1  # numpy's virtual index for 'linear'
+    lo = int(math.floor(vi)); hi = min(lo + 1, n - 1)
+    part = np.partition(x, (lo, hi))
+    a, b, t = float(part[lo]), float(part[hi]), vi - lo
+    return b - (b - a)*(1 - t) if t >= 0.5 else a + (b - a)*t
 
 def sharpness(grey:np.ndarray, # (h, w) grey levels 0-255 (uint8)
               step:int=2, # the coarse scale, in pixels
              ) -> float: # about 0.75-1 for a sharp photo, toward 0.5 for a blurred one; NaN when it cannot be judged
     "How sharp the strongest edges are: across 2 pixels over across `2*step`, at the 5% strongest, weakest direction."
-    g = np.asarray(grey, np.int16)
+    import cv2
+    g = np.asarray(grey)
+    if g.dtype != np.uint8: g = np.clip(np.rint(g), 0, 255).astype(np.uint8)
     if max(g.shape) < MIN_BLUR_SIDE or min(g.shape) <= 2*step + 2: return float('nan')
     rs = []
-    for vy, vx in _DIRECTIONS:
-        coarse = np.abs(_shift(g, step*vy, step*vx, step) - _shift(g, -step*vy, -step*vx, step))
+    for vy, vx in _DIRECTIONS:  # |a - b| of uint8 pictures by OpenCV: exact, and several times numpy's speed
+        coarse = cv2.absdiff(_shift(g, step*vy, step*vx, step), _shift(g, -step*vy, -step*vx, step))
         edges = coarse >= max(_top_cut(coarse, 0.95), 8)
-        if edges.sum() < 20: continue
-        fine = np.abs(_shift(g, vy, vx, step) - _shift(g, -vy, -vx, step))[edges]
-        rs.append(np.percentile(fine/coarse[edges], 90))
+        if np.count_nonzero(edges) < 20: continue
+        fine = cv2.absdiff(_shift(g, vy, vx, step), _shift(g, -vy, -vx, step))[edges]
+        rs.append(_percentile(fine/coarse[edges].astype(np.float64), 90))
     return float(min(rs)) if rs else float('nan')
 
 # %% ../nbs/05d_health.ipynb #aa387e03
@@ -109,7 +121,7 @@ def _chroma(img:Image.Image) -> float:
     t = img.copy(); t.thumbnail((64, 64), Image.Resampling.BOX)
     a = np.asarray(t, np.int16)
     mx = a.max(2); lit = mx >= 24  # colour is not judged in near-black pixels
-    return float(np.percentile((mx - a.min(2))[lit]/mx[lit], 95)) if lit.sum() >= 16 else 0.0
+    return _percentile((mx - a.min(2))[lit]/mx[lit], 95) if np.count_nonzero(lit) >= 16 else 0.0
 
 def measure_image(img:Image.Image, # a small RGB or grey ('L') decode
                  ) -> dict: # sharpness, p99 (brightness, 0-1), white (share >= 250), gradient_entropy, chroma
