@@ -33,15 +33,27 @@ TURNS = (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image
          Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE)
 
 def _imagehash():
-    import imagehash  # imported when hashing (it brings scipy), not for `fastdupe --help`
+    import imagehash  # imported when hashing, not for `fastdupe --help`
     return imagehash
 
+# rows 0..7 of scipy.fftpack.dct's default (type II, unnormalised: 2 cos(pi k (2n+1) / 2N)) for N = 32
+_DCT8 = 2 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(32)[None] + 1) / 64)
+
+def _phash_bits(grey32:np.ndarray) -> np.ndarray:
+    "imagehash's phash bits of grey 32×32 thumbnails `(..., 32, 32)`: the 8×8 lowest DCT frequencies over their median."
+    low = np.round(_DCT8 @ np.asarray(grey32, np.float64) @ _DCT8.T, 6)  # rounded: exact ties stay ties
+    return low > np.median(low.reshape(*low.shape[:-2], 64), axis=-1)[..., None, None]
+
+def _phash(im:Image.Image) -> np.ndarray:
+    "`imagehash.phash(im, 8).hash` without scipy: the same thumbnail (grey, 32×32 Lanczos), the DCT in numpy."
+    return _phash_bits(np.asarray(im.convert('L').resize((32, 32), Image.Resampling.LANCZOS)))
+
 _hash_funcs = dict(
-    ahash=lambda im: _imagehash().average_hash(im, 8),
-    phash=lambda im: _imagehash().phash(im, 8),
-    dhash=lambda im: _imagehash().dhash(im, 8),
-    whash=lambda im: _imagehash().whash(im, 8, image_scale=64),
-    colorhash=lambda im: _imagehash().colorhash(im, binbits=3),
+    ahash=lambda im: _imagehash().average_hash(im, 8).hash,
+    phash=_phash,
+    dhash=lambda im: _imagehash().dhash(im, 8).hash,
+    whash=lambda im: _imagehash().whash(im, 8, image_scale=64).hash,
+    colorhash=lambda im: _imagehash().colorhash(im, binbits=3).hash,
 )
 HASH_BITS = dict(ahash=64, phash=64, dhash=64, whash=64, colorhash=42)
 
@@ -74,7 +86,7 @@ def trim_border(img:Image.Image, tol:int=24, min_keep:float=0.2) -> Image.Image:
 def perceptual_hash(img:Image.Image, method:str='phash', trim:bool=True) -> int:
     "The `method` hash of an RGB (or grey) image as an int (packed as by `pack_bits`), after `trim_border` if `trim`."
     if method not in _hash_funcs: raise ValueError(f"unknown hash method {method!r}; choose from {', '.join(PERCEPTUAL_METHODS)}")
-    return int(pack_bits(_hash_funcs[method](trim_border(img) if trim else img).hash)[0])
+    return int(pack_bits(_hash_funcs[method](trim_border(img) if trim else img))[0])
 
 # %% ../nbs/02_hashing.ipynb #c85f8ce1
 def file_digest(path:str|Path, chunk:int=1<<20) -> bytes:
@@ -140,11 +152,8 @@ _TURN_ARRAYS = {Image.Transpose.FLIP_LEFT_RIGHT: lambda a: a[:, ::-1], Image.Tra
 
 def _turned_phashes(small:Image.Image) -> list[int]:
     "imagehash's phash of the 7 `TURNS` of `small`, from one 32x32 thumbnail turned as an array: a quarter of the cost of 7 phash calls."
-    import scipy.fftpack
     p = np.asarray(small.convert('L').resize((32, 32), Image.Resampling.LANCZOS))
-    d = scipy.fftpack.dct(scipy.fftpack.dct(np.stack([_TURN_ARRAYS[t](p) for t in TURNS]).astype(np.float64), axis=1), axis=2)[:, :8, :8]
-    bits = d > np.median(d.reshape(len(TURNS), -1), axis=1)[:, None, None]
-    return [int(pack_bits(b)[0]) for b in bits]
+    return [int(pack_bits(b)[0]) for b in _phash_bits(np.stack([_TURN_ARRAYS[t](p) for t in TURNS]))]
 
 def _expand_methods(methods) -> list[str]:
     if isinstance(methods, str): methods = [methods]
@@ -175,7 +184,7 @@ def hash_items(
     pb = (lambda it: progress_bar(it, total=len(jobs), leave=False)) if progress and jobs else (lambda it: it)
     if n_workers > 1 and len(jobs) > 32:
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
-        # hash a blank thumbnail here first: what the hashes import (imagehash, scipy's DCT) is then imported once,
+        # hash a blank thumbnail here first: what the hashes import (imagehash, PyWavelets) is then imported once,
         # before the fork, not once in every worker
         for m in methods:
             if m in _hash_funcs: _hash_funcs[m](Image.new('RGB', (64, 64)))

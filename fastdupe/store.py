@@ -96,7 +96,7 @@ def _statements(script:str) -> list[str]:
 # %% ../nbs/04b_store.ipynb #82d7d363
 _HASH_CODE = ('hashing._hash_one', 'hashing._turned_phashes', 'hashing._hash_funcs', 'hashing.perceptual_hash', 'hashing.trim_border', 'hashing.pack_bits',
               'hashing.file_digest', 'hashing.pixel_digest', 'intake.read_image', 'intake._open', 'intake.to_rgb',
-              'intake.detail_of', 'intake.image_detail')
+              'intake.detail_of', 'intake.image_detail', 'hashing._phash', 'hashing._phash_bits', 'hashing._DCT8')
 _VECTOR_CODE = ('features.image_features', 'features._loaded_batches', 'features._load', 'features.preprocess', 'features._squash',
                 'features._embed', 'features._view', 'features._tta_views', 'features._detail', 'features.pretrained_model',
                 'features.fuse_batchnorm', 'features._timm_key', 'hashing.trim_border', 'intake.read_image', 'intake._open',
