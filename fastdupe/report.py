@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 from PIL import Image
 import io
-from .core import shown_name, atomic_open
+from .core import shown_name, atomic_open, rel_name
 from .group import Group
 from .pipeline import Duplicates
 from .formatter import CleanerDataset, dataset_from_duplicates
@@ -20,7 +20,7 @@ from .splits import leakage_table, leak_pairs
 from .show import thumbnail, ds_groups, format_bytes, format_score, html_name, score_label
 
 # %% auto #0
-__all__ = ['thumb_data_uri', 'html_report', 'show_duplicates']
+__all__ = ['HEALTH_SHOWN', 'thumb_data_uri', 'html_report', 'show_duplicates']
 
 # %% ../nbs/08_report.ipynb #4373246b
 def _as_ds(src, idxs=None, path=None) -> tuple[CleanerDataset, list[Group], dict]:
@@ -76,6 +76,33 @@ def _leakage_section(ds, groups) -> str:
     return ('<h2>Leakage</h2><table class="bad leakage"><tr><th>splits</th><th>groups</th><th>images</th><th>which groups</th>'
             f'</tr>{body}</table>')
 
+# %% ../nbs/08_report.ipynb #c3d9a0e1
+HEALTH_SHOWN = 12 # the worst images of each issue that the report shows
+
+def _health_section(h, root:Path, size:int, per_issue:int|None=HEALTH_SHOWN) -> str:
+    "The report's health section: per issue, how many images it flags and the worst of them, score highest first."
+    esc, s = html.escape, h.summary()
+    head = ', '.join(f'<a href="#health-{i}">{i}</a> <b>{s[i]}</b>' for i in h.issues)
+    parts = [f'<h2 id="health">Dataset health</h2><p class="summary">Images flagged per issue (scores run from 0, '
+             f'fine, to 1; flagged from the issue\'s threshold): {head}</p>']
+    for i in h.issues:
+        paths = h.flagged(i)
+        if not paths: continue
+        score = dict(zip(map(str, h.paths), h.scores[i]))
+        shown = paths if per_issue is None else paths[:per_issue]
+        figs = []
+        for p in shown:
+            name = rel_name(p, root)
+            figs.append(f'<figure class="health"><img src="{thumb_data_uri(p, size)}" alt="{esc(name)}"><figcaption>'
+                        f'<span class="name" title="{esc(str(p))}">{html_name(name)}</span><br>'
+                        f'{esc(i)} score <b>{score[str(p)]:.3f}</b></figcaption></figure>')
+        more = (f'<p class="more">… and {len(paths) - len(shown)} more (the JSON output lists every one)</p>'
+                if len(shown) < len(paths) else '')
+        parts.append(f'<section class="group health" id="health-{esc(i)}"><h2>{esc(i)} · {len(paths)} images, '
+                     f'the worst first (threshold {h.thresholds[i]:.3f})</h2><div class="members">{"".join(figs)}</div>'
+                     f'{more}</section>')
+    return '\n'.join(parts)
+
 # %% ../nbs/08_report.ipynb #8dc8ea68
 def html_report(
     src, # a `Duplicates` (from `find_duplicates`) or a `CleanerDataset`
@@ -84,6 +111,7 @@ def html_report(
     title:str='Duplicate images', # page title
     thumb_size:int=160, # longest side of a thumbnail, in pixels
     max_groups:int|None=1000, # at most this many groups get thumbnails (the page says how many were left out)
+    max_health:int|None=HEALTH_SHOWN, # a `Duplicates` with `health`: the worst images shown per issue
 ) -> str:
     "A self-contained HTML page of the duplicate groups: thumbnails embedded, inline CSS, no external fetches."
     if fn is not None and Path(fn).suffix.lower() not in ('.html', '.htm'):
@@ -103,6 +131,8 @@ def html_report(
              f'is outlined in green: one per group, and every valid or test image when splits are known)' + (f' · <b>{leaks}</b> groups span two splits' if leaks else '')
              + f' · {len(ds.bad)} bad files · made {datetime.now():%Y-%m-%d %H:%M} by fastdupe</p>']
     if any(s is not None for s in ds.splits): parts.append(_leakage_section(ds, groups))
+    if (h := getattr(src, 'health', None)) is not None:  # `find_duplicates(health=...)`
+        parts.append(_health_section(h, ds.path, thumb_size, max_health))
     shown = groups if max_groups is None else groups[:max_groups]
     for gi, g in enumerate(shown):
         leak = ds.leaks(g.members)
