@@ -2,8 +2,10 @@
 SVG, PDF-like, camera raw, files with no extension), which the listing skips and counts by extension and reason.
 
 Prints, for `--method phash` (hashing is fast, so listing overhead shows most) and the default method on fewer photos:
-the time of `find_duplicates` on each folder (best of `--repeat` runs), their ratio, and the same with `sniff=True`
-(the first 32 bytes of every file that is not named as an image are read). Also the listing alone.
+the time of `find_duplicates` on each folder (best of `--repeat` interleaved runs), their ratio, and the same with
+`sniff=True` (the first 32 bytes of every file that is not named as an image are read). On a busy shared machine the
+whole runs' ratio drifts either way by more than the effect, so the listing alone is timed too: what the other files
+add to it, as a ratio to the run without them, is the overhead.
 
 Run: python bench/formats_bench.py [--n 1000] [--n-fused 300] [--others 1000] [--workers 2] [--repeat 3]
 """
@@ -30,11 +32,13 @@ def folders(root:Path, n:int, others:int) -> tuple[Path, Path]:
             (sub/f'other_{i:05d}{ext}').write_bytes(data)
     return alone, mixed
 
-def best(fn, repeat:int) -> float:
-    ts = []
+def best(fns, repeat:int) -> list[float]:
+    "Best time of each function; the runs interleaved, so a busy spell on a shared machine slows all alike."
+    ts = [[] for _ in fns]
     for _ in range(repeat):
-        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
-    return min(ts)
+        for f, t in zip(fns, ts):
+            t0 = time.perf_counter(); f(); t.append(time.perf_counter() - t0)
+    return [min(t) for t in ts]
 
 def main(a):
     from fastdupe.pipeline import find_duplicates
@@ -46,16 +50,16 @@ def main(a):
         find_duplicates(alone, method, n_workers=a.workers, progress=False)  # warm: imports, the model, the page cache
         r = find_duplicates(mixed, method, n_workers=a.workers, progress=False, sniff=True)
         assert len(r.paths) == n and len(r.skipped) == a.others, (len(r.paths), len(r.skipped))
-        t0 = best(lambda: find_duplicates(alone, method, n_workers=a.workers, progress=False), a.repeat)
-        t1 = best(lambda: find_duplicates(mixed, method, n_workers=a.workers, progress=False), a.repeat)
-        t2 = best(lambda: find_duplicates(mixed, method, n_workers=a.workers, progress=False, sniff=True), a.repeat)
+        t0, t1, t2 = best([lambda: find_duplicates(alone, method, n_workers=a.workers, progress=False),
+                           lambda: find_duplicates(mixed, method, n_workers=a.workers, progress=False),
+                           lambda: find_duplicates(mixed, method, n_workers=a.workers, progress=False, sniff=True)], a.repeat)
         print(f"{method:>6}, {n:,} photos: alone {t0:.2f} s; among the other files {t1:.2f} s ({t1/t0:.3f}x); "
               f"with sniff {t2:.2f} s ({t2/t0:.3f}x)")
-    l0 = best(lambda: find_images(alone), a.repeat)
-    l1 = best(lambda: find_images(mixed, skipped=[]), a.repeat)
-    l2 = best(lambda: find_images(mixed, skipped=[], sniff=True), a.repeat)
-    print(f"listing {a.n_fused:,} photos: alone {l0*1e3:.1f} ms; among {a.others:,} other files, counted {l1*1e3:.1f} ms; "
-          f"sniffed {l2*1e3:.1f} ms")
+        # the whole runs' ratio drifts with the machine's load; what the other files add is the listing's extra work
+        l0, l1, l2 = best([lambda: find_images(alone), lambda: find_images(mixed, skipped=[]),
+                           lambda: find_images(mixed, skipped=[], sniff=True)], max(a.repeat, 5))
+        print(f"        listing: alone {l0*1e3:.1f} ms; counting the other files {l1*1e3:.1f} ms, sniffing them {l2*1e3:.1f} ms: "
+              f"{1 + (l1 - l0)/t0:.4f}x and {1 + (l2 - l0)/t0:.4f}x the run alone")
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])

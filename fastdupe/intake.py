@@ -37,9 +37,10 @@ IMAGE_EXTENSIONS = PILLOW_EXTENSIONS + tuple(PLUGIN_EXTENSIONS)
 NOT_IMAGE = 'not an image'
 
 # %% ../nbs/01_intake.ipynb #5aeb31fc
-# extra -> (module, its function that registers the opener or None when importing registers it, PyPI name, formats)
-PLUGINS = {'heic': ('pillow_heif', 'register_heif_opener', 'pillow-heif', 'HEIC/HEIF'),
-           'jxl': ('pillow_jxl', None, 'pillow-jxl-plugin', 'JPEG XL'), 'raw': ('rawpy', None, 'rawpy', 'a camera raw file')}
+# extra -> (modules, the first installed is used; its function that registers the opener, or None when importing
+# registers it; PyPI name; formats). HEIC: pi-heif, pillow-heif's decoder alone (without the x265 encoder), else pillow-heif
+PLUGINS = {'heic': (('pi_heif', 'pillow_heif'), 'register_heif_opener', 'pi-heif', 'HEIC/HEIF'),
+           'jxl': (('pillow_jxl',), None, 'pillow-jxl-plugin', 'JPEG XL'), 'raw': (('rawpy',), None, 'rawpy', 'a camera raw file')}
 _registered:set = set()
 
 def _installed(module:str) -> bool:
@@ -49,17 +50,20 @@ def _installed(module:str) -> bool:
 
 def plugin_reason(extra:str) -> str|None:
     "Why files of a plugin's formats cannot be read here (the plugin is not installed), or None when they can."
-    mod, _, pkg, what = PLUGINS[extra]
-    if extra in _registered or _installed(mod): return None
+    mods, _, pkg, what = PLUGINS[extra]
+    if extra in _registered or any(map(_installed, mods)): return None
     return f'{what[0].upper() + what[1:]} needs {pkg}: pip install "fastdupe[{extra}]"'
 
 def register_plugin(extra:str) -> bool:
     "Import and register a plugin (once per process); False when it is not installed."
     if extra in _registered: return True
-    mod, fn, _, _ = PLUGINS[extra]
-    try: m = __import__(mod)
-    except ImportError: return False
-    if fn: getattr(m, fn)()
+    mods, fn, _, _ = PLUGINS[extra]
+    for mod in mods:
+        try: m = __import__(mod)
+        except ImportError: continue
+        if fn: getattr(m, fn)()
+        break
+    else: return False
     _registered.add(extra); return True
 
 def _avif_reason() -> str|None:

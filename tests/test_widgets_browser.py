@@ -196,8 +196,7 @@ def test_heic_beside_its_jpeg(lab, browser, artifacts):
     "A phone's HEIC copy of a photo shows beside the JPEG in JupyterLab: Chromium cannot show HEIC, so the widget sends a JPEG thumbnail."
     from playwright.sync_api import expect
     from PIL import Image
-    from fastdupe.intake import register_plugin
-    register_plugin('heic')
+    import pillow_heif; pillow_heif.register_heif_opener()  # writes the HEIC (the kernel reads it with pi-heif)
     phone = lab.root/'phone'; phone.mkdir()
     shutil.copy2(SAMPLE/'astronaut.jpg', phone/'astronaut.jpg'); shutil.copy2(SAMPLE/'coffee.jpg', phone/'coffee.jpg')
     with Image.open(SAMPLE/'astronaut.jpg') as im: im.convert('RGB').save(phone/'astronaut.heic', quality=85)
