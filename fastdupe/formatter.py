@@ -38,6 +38,8 @@ class CleanerDataset:
     keep: Sequence[str]|Callable|None = None # keep policy for suggestions (None: `split` first when splits are known)
     protect: tuple = () # split names never suggested for removal, besides valid and test
     losses: np.ndarray|None = None # each item's loss, from `from_toplosses`
+    issue: str|None = None # the health issue reviewed, from `from_health`
+    issue_scores: np.ndarray|None = None # each item's score for `issue` (0 fine, 1 worst), from `from_health`
     _infos: dict = field(default_factory=dict, repr=False)
 
     def __len__(self): return len(self.items)
@@ -198,4 +200,36 @@ def from_toplosses(cls:DatasetFormatter,
         _, _, losses = learn.get_preds(dl=dl, with_loss=True)
     ds = _learner_dataset(learn, item_paths(learn, items), labels, splits, {}, 'loss', losses=losses.numpy())
     order = np.argsort(-ds.losses, kind='stable').tolist()
+    return ds, order[:n_imgs] if n_imgs is not None else order
+
+# %% ../nbs/06_formatter.ipynb #d4e7b1a1
+@patch(cls_method=True)
+def from_health(cls:DatasetFormatter,
+    src, # a folder, list of files or CSV (as `health.find_health` reads it), a `Health`, or a `Duplicates` with health
+    issue:str='blurry', # the issue to review: one of `health.HEALTH_ISSUES`
+    path:str|Path|None=None, # folder that `cleaned.csv` names are relative to (default: `src` when a folder)
+    n_imgs:int|None=None, # at most this many images (default: every one flagged)
+    flagged_only:bool=True, # only the images flagged for `issue` (False: every image, highest score first)
+    **kwargs, # passed to `find_health` (thresholds, n_workers, column, progress)
+) -> tuple[CleanerDataset, list[int]]:
+    "`(ds, idxs)`: the images of `src` by their score for one health `issue`, highest first, for `ImageCleaner`."
+    from fastdupe.health import Health, check_issue, find_health
+    issue = check_issue(issue)  # before any image is read
+    if n_imgs is not None and n_imgs < 0: raise ValueError(f"n_imgs must be >= 0, got {n_imgs}")
+    h = getattr(src, 'health', src)
+    if not isinstance(h, Health):
+        if h is None: raise ValueError("this Duplicates has no health scores: find_duplicates(..., health=True)")
+        h = find_health(src, **kwargs)
+    if issue not in h.scores: raise ValueError(f"{issue} was not scored")
+    items = [Path(p).absolute() for p in h.paths]
+    if path is None and isinstance(src, (str, os.PathLike)) and Path(src).is_dir(): path = src
+    root = Path(path).absolute() if path is not None else _root_of(items)
+    ls = [folder_label_split(p, root) for p in items]
+    labels = [l for l, _ in ls]
+    ds = CleanerDataset(items, root, labels, [s for _, s in ls], sorted({l for l in labels if l is not None}),
+                        score_name=f'{issue} score', bad=list(h.bad), issue=issue,
+                        issue_scores=np.asarray(h.scores[issue], np.float64))
+    shown = h.flagged(issue) if flagged_only else [h.paths[k] for k in np.argsort(-h.scores[issue], kind='stable')]
+    at = {str(p): k for k, p in enumerate(h.paths)}
+    order = [at[str(p)] for p in shown]  # `Health.flagged`: the one decision of what is flagged, worst first
     return ds, order[:n_imgs] if n_imgs is not None else order
