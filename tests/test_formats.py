@@ -213,3 +213,17 @@ def test_heic_read_by_the_decoder_alone(formats):
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ['False', '(256, 256)', 'True False']
+
+def test_cluster_reads_them(tmp_path):
+    "The Dask path (find --scheduler local:1) reads HEIC, AVIF, JPEG XL and DNG in its worker and groups them with the JPEG."
+    pytest.importorskip('distributed')
+    d = tmp_path/'c'; d.mkdir()
+    photo = _photo()
+    for f, kw in [('jpg', dict(quality=90)), ('heic', dict(quality=90)), ('avif', dict(quality=85)), ('jxl', dict(quality=90))]:
+        photo.save(d/f'photo.{f}', **kw)
+    save_dng(d/'photo.dng', photo); _other().save(d/'coffee.jpg', quality=90)
+    r = run_cli('find', d, '--scheduler', 'local:1', '--shards', tmp_path/'shards', '--out', tmp_path/'c.csv')
+    assert r.returncode == 0 and 'Traceback' not in r.stdout + r.stderr, r.stderr
+    rows = list(csv.DictReader(open(tmp_path/'c.csv', encoding='utf-8')))
+    assert sorted(Path(x['path']).name for x in rows) == ['photo.avif', 'photo.dng', 'photo.heic', 'photo.jpg', 'photo.jxl']
+    assert len({x['group'] for x in rows}) == 1
