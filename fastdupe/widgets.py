@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 import ipywidgets as widgets
 from fastcore.basics import patch
-from .formatter import CleanerDataset
+from .formatter import CleanerDataset, DatasetFormatter
 from .show import thumbnail, format_bytes, format_score, html_name, score_label, ds_groups
 from .decisions import (Decisions, rel_name, label_text, cleaned_rows, write_cleaned_rows, write_cleaned_csv, decisions_lock,
                                 CSV_NAME, DECISIONS_NAME)
@@ -142,6 +142,7 @@ _SKIP_WHY = {'pairs': 'an image already deleted', 'groups': 'all but one already
 def _build(self:ImageCleaner):
     W = widgets
     what = f"{len(self.units)} {dict(pairs='duplicate pairs', groups='duplicate groups', items='images')[self.mode]}"
+    if self.mode == 'items' and getattr(self.ds, 'issue', None): what += f' flagged {self.ds.issue}, the worst first'
     self.header = W.HTML(f"<b>fastdupe</b> · reviewing {what} · every click is saved to "
                          f"<code>{html.escape(str(self.csv_path))}</code>").add_class('fastdupe-header')
     self.progress = W.HTML().add_class('fastdupe-progress')
@@ -295,6 +296,9 @@ def _info_html(self:ImageCleaner, k:int, suggested:bool=False, score_line:str|No
     if self.label(k): meta.append(f'label <span class="fastdupe-label-text">{esc(self.label(k))}</span>')
     losses = getattr(self.ds, 'losses', None)  # from_toplosses
     if losses is not None and k < len(losses): meta.append(f'loss {float(losses[k]):.3g}')
+    iss = getattr(self.ds, 'issue_scores', None)  # from_health: the issue's score, not a loss
+    if iss is not None and k < len(iss):
+        meta.append(f'<span class="fastdupe-issue-score">{esc(str(self.ds.issue))} score {float(iss[k]):.3f}</span>')
     if meta: lines.append(' · '.join(meta))
     if score_line: lines.append(score_line)
     if suggested: lines.append('<span class="fastdupe-keep" style="color:#1b5e20;font-weight:bold">✓ keep (suggested)</span>')
@@ -431,3 +435,24 @@ class GroupCleaner(ImageCleaner):
     "`ImageCleaner` over whole duplicate groups, kept image first: `GroupCleaner(ds, path)`."
     def __init__(self, ds:CleanerDataset, path:str|Path, fns_idxs:Sequence[int]=(), batch_size:int=3, **kwargs):
         super().__init__(ds, fns_idxs, path, batch_size=batch_size, duplicates=True, groups=True, **kwargs)
+
+# %% ../nbs/07_widgets.ipynb #e5f8c2b1
+@patch(cls_method=True)
+def from_health(cls:ImageCleaner,
+    path:str|Path, # the dataset folder: its images are scored, `cleaned.csv` goes here
+    issue:str='blurry', # the issue to review: one of `health.HEALTH_ISSUES`
+    health=None, # the folder's `Health` (or a `Duplicates` with health), when already scored (default: scored now)
+    n_imgs:int|None=None, # at most this many images (default: every one flagged)
+    thresholds:dict|None=None, # issue -> the score from which an image is flagged (default `health.HEALTH_THRESHOLDS`)
+    n_workers:int|None=None, # threads reading the images (default: one per core)
+    **kwargs, # passed to `ImageCleaner`: batch_size, thumb_size, display
+) -> ImageCleaner:
+    "Review the images flagged for one health `issue`, worst first, each with its score; Delete, Apply, Undo as ever."
+    from fastdupe.health import check_issue
+    issue = check_issue(issue)  # before any image is read
+    if kwargs.get('duplicates') or kwargs.get('groups') or kwargs.get('leaks_only'):
+        raise ValueError("from_health reviews single images: duplicates, groups and leaks_only do not apply")
+    if not Path(path).is_dir(): raise FileNotFoundError(f"{path} is not a folder; pass the dataset folder as path")
+    opts = {} if health is not None else dict(thresholds=thresholds, n_workers=n_workers)
+    ds, idxs = DatasetFormatter.from_health(path if health is None else health, issue, path=path, n_imgs=n_imgs, **opts)
+    return cls(ds, idxs, path, **kwargs)
