@@ -220,3 +220,49 @@ def test_heic_beside_its_jpeg(lab, browser, artifacts):
         assert w == jpg.locator('img.fastdupe-thumb').evaluate('i => i.naturalWidth') and w > 100
         page.locator('.fastdupe-cleaner').screenshot(path=artifacts/'widget_heic_pair.png')
     finally: ctx.close()
+
+HEALTH_CELLS = ["from fastdupe.widgets import ImageCleaner\n"
+                "ImageCleaner.from_health('data', 'blurry', batch_size=3)"]
+
+def test_health_review_in_jupyterlab(lab, browser, artifacts):
+    "ImageCleaner.from_health reviews `blurry` in JupyterLab: the blurred photo first with its blur score; Delete on it writes cleaned.csv without it."
+    from playwright.sync_api import expect
+    from PIL import Image, ImageFilter
+    from fastdupe.health import find_health
+    blurred = 'train/astronaut/astronaut blurred.jpg'
+    with Image.open(lab.data/'train/astronaut/astronaut.jpg') as im: im.filter(ImageFilter.GaussianBlur(4)).save(lab.data/blurred)
+    (lab.root/'health.ipynb').write_text(json.dumps(notebook(HEALTH_CELLS)))
+    h = find_health(lab.data)
+    flagged = [Path(p).relative_to(lab.data).as_posix() for p in h.flagged('blurry')]
+    assert flagged[0] == blurred  # the planted blur is the worst; what the widget must show first
+    score = dict(zip(map(str, h.paths), h.scores['blurry']))[str(lab.data/blurred)]
+    n_images = len(digests(lab.data))
+    expect.set_options(timeout=T)
+    ctx = browser.new_context(viewport=dict(width=1400, height=1200))
+    page = ctx.new_page()
+    page.set_default_timeout(T)
+    try:
+        page.goto(lab.url.replace('review.ipynb', 'health.ipynb'))
+        page.locator('.jp-Notebook .jp-CodeCell').first.wait_for()
+        page.locator('.jp-StatusBar-TextItem', has_text=re.compile(r'\(ipykernel\) \| Idle')).first.wait_for()
+        page.locator('.lm-MenuBar-itemLabel', has_text=re.compile('^Run$')).click()
+        page.locator('.lm-Menu-itemLabel', has_text=re.compile('^Run All Cells$')).click()
+        w = page.locator('.fastdupe-cleaner')
+        w.wait_for()
+        expect(page.locator('.fastdupe-header')).to_contain_text(f'reviewing {len(flagged)} images flagged blurry')
+        assert thumbs_loaded(page) == min(3, len(flagged))
+        c = card(page, blurred)
+        expect(page.locator('.fastdupe-card').first.locator('.fastdupe-name')).to_have_text(blurred)  # worst first
+        expect(c.locator('.fastdupe-issue-score')).to_have_text(f'blurry score {score:.3f}')  # labelled as such
+        expect(c).not_to_contain_text('loss')
+        w.screenshot(path=artifacts/'widget_health_blurry.png')
+        c.locator('.fastdupe-delete').click()
+        expect(c).to_contain_text('marked for deletion')  # the kernel has handled the click (it saves first)
+        df = pd.read_csv(lab.data/'cleaned.csv')
+        assert blurred not in set(df.name) and len(df) == n_images - 1
+        assert (lab.data/blurred).exists()  # Delete only marks: no file moves before Apply
+    except Exception:
+        page.screenshot(path=artifacts/'widget_health_failure.png')
+        print(lab.log.read_text()[-3000:])
+        raise
+    finally: ctx.close()
