@@ -72,3 +72,55 @@ def test_options_checked_first(tmp_path, args, msg):
 def test_missing_path(tmp_path):
     r = run_cli('health', tmp_path/'nope')
     assert r.returncode == 1 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr
+
+@pytest.fixture(scope='module')
+def planted(tmp_path_factory):
+    "The sample plus a blurred astronaut and its copy (a duplicate group with an issue), and a near-black coffee."
+    from PIL import Image, ImageFilter
+    d = tmp_path_factory.mktemp('find_health')/'s'
+    shutil.copytree(SAMPLE, d, ignore=shutil.ignore_patterns('*.md', '*.json'))
+    with Image.open(SAMPLE/'astronaut.jpg') as im: im.filter(ImageFilter.GaussianBlur(4)).save(d/'astronaut blurred.jpg')
+    shutil.copy2(d/'astronaut blurred.jpg', d/'astronaut blurred copy.jpg')
+    with Image.open(SAMPLE/'coffee.jpg') as im: im.point(lambda v: v//12).save(d/'coffee dark.jpg')
+    return d
+
+def _health_rows(fn):
+    with open(fn, newline='') as f: return [(r['path'], r['issue'], float(r['score'])) for r in csv.DictReader(f)]
+
+def test_find_health_flags_what_health_flags(planted, tmp_path):
+    "`find --health` (the default method, health from the model's decode) scores exactly as `fastdupe health` does."
+    r = run_cli('find', planted, '--health', '--out', tmp_path/'f.json', '--report', tmp_path/'r.html', '--quiet')
+    assert r.returncode == 0, r.stderr
+    h = run_cli('health', planted, '--out', tmp_path/'h.csv', '--quiet')
+    assert h.returncode == 0, h.stderr
+    d = json.loads((tmp_path/'f.json').read_text())
+    own = _health_rows(tmp_path/'h.csv')
+    assert [(x['path'], x['issue'], x['score']) for x in d['health']['rows']] == own
+    assert {(Path(p).name, i) for p, i, _ in own} >= {('astronaut blurred.jpg', 'blurry'), ('coffee dark.jpg', 'dark')}
+    issues = {}
+    for p, i, _ in own: issues.setdefault(p, []).append(i)
+    rows = {Path(x['path']).name: x for x in d['rows']}
+    assert rows['astronaut blurred copy.jpg']['issues'] == 'blurry' and rows['astronaut blurred.jpg']['issues'] == 'blurry'
+    for x in d['rows']:  # every grouped image: exactly its flagged issues, in the vocabulary's order
+        want = [i for i in HEALTH_ISSUES if i in issues.get(x['path'], [])]
+        assert (x['issues'].split(';') if x['issues'] else []) == want, x
+    assert 'health, images flagged: blurry' in r.stdout
+    page = (tmp_path/'r.html').read_text()
+    assert '<h2 id="health">Dataset health</h2>' in page and 'id="health-dark"' in page
+    assert 'coffee dark.jpg</span><br>dark score' in page
+
+def test_find_health_csv_column(planted, tmp_path):
+    r = run_cli('find', planted, '--method', 'phash', '--health', '--issues', 'blurry,dark', '--out', tmp_path/'f.csv')
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path/'f.csv', newline='') as f: rows = list(csv.DictReader(f))
+    assert list(rows[0])[-1] == 'issues'
+    got = {Path(x['path']).name: x['issues'] for x in rows}
+    assert got['astronaut blurred.jpg'] == got['astronaut blurred copy.jpg'] == 'blurry'
+    assert got['astronaut.jpg'] == '' and set(got.values()) <= {'', 'blurry', 'dark', 'blurry;dark'}
+
+@pytest.mark.parametrize('args, msg', [(['--issues', 'dark'], '--issues picks the issues --health flags'),
+                                       (['--health', '--issues', 'fuzzy'], "--issues: unknown issue 'fuzzy'")])
+def test_find_health_options_checked_first(tmp_path, args, msg):
+    r = run_cli('find', SAMPLE, *args, '--out', tmp_path/'f.csv')
+    assert r.returncode == 2 and msg in r.stderr and 'usage: fastdupe find' in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path/'f.csv').exists()

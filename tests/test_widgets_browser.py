@@ -225,12 +225,14 @@ HEALTH_CELLS = ["from fastdupe.widgets import ImageCleaner\n"
                 "ImageCleaner.from_health('data', 'blurry', batch_size=3)"]
 
 def test_health_review_in_jupyterlab(lab, browser, artifacts):
-    "ImageCleaner.from_health reviews `blurry` in JupyterLab: the blurred photo first with its blur score; Delete on it writes cleaned.csv without it."
+    """ImageCleaner.from_health reviews `blurry` in JupyterLab: the blurred photo first, with its blur score; Delete on
+    it writes cleaned.csv without it."""
     from playwright.sync_api import expect
     from PIL import Image, ImageFilter
     from fastdupe.health import find_health
     blurred = 'train/astronaut/astronaut blurred.jpg'
-    with Image.open(lab.data/'train/astronaut/astronaut.jpg') as im: im.filter(ImageFilter.GaussianBlur(4)).save(lab.data/blurred)
+    with Image.open(lab.data/'train/astronaut/astronaut.jpg') as im:
+        im.filter(ImageFilter.GaussianBlur(4)).save(lab.data/blurred)
     (lab.root/'health.ipynb').write_text(json.dumps(notebook(HEALTH_CELLS)))
     h = find_health(lab.data)
     flagged = [Path(p).relative_to(lab.data).as_posix() for p in h.flagged('blurry')]
