@@ -463,7 +463,9 @@ def image_features(
         from fastdupe.hashing import PERCEPTUAL_METHODS
         if hashes not in PERCEPTUAL_METHODS: raise ValueError(f"hashes must be one of {', '.join(PERCEPTUAL_METHODS)}, not {hashes!r}")
         if any(isinstance(o, Image.Image) for o in items): raise ValueError("hashes are made from files: pass paths, not PIL images")
-    codes = {hashes: np.zeros(n, np.uint64), f'{hashes}@turns': np.zeros((n, 7), np.uint64)} if hashes else {}
+    from fastdupe.hashing import DECODE_DIGEST  # the hash decode's digest too: `match = pixels` without a full decode
+    codes = ({hashes: np.zeros(n, np.uint64), f'{hashes}@turns': np.zeros((n, 7), np.uint64),
+              DECODE_DIGEST: np.zeros((n, 2), np.uint64)} if hashes else {})
     buf = torch.empty((bs, 3, size, size))  # one input buffer, filled again for each batch
     if health and any(isinstance(o, Image.Image) for o in items):
         raise ValueError("health is measured from files: pass paths, not PIL images")

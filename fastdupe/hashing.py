@@ -18,10 +18,10 @@ from .intake import safe_read, detail_of, as_item, open_file, LOW_DETAIL, DEFAUL
 
 # %% auto #0
 __all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'DECODE_NEEDS', 'TURNS', 'HASH_BITS',
-           'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest', 'pixel_digest',
-           'HashResult', 'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'min_pairs',
-           'hamming_neighbours', 'turned_pairs', 'turned_distance', 'identical_pairs', 'combined_pairs',
-           'chance_match_rate']
+           'DECODE_DIGEST', 'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest',
+           'pixel_digest', 'decode_digest', 'pixels_differ', 'HashResult', 'default_workers', 'hash_items',
+           'hamming_distance', 'hamming_pairs', 'min_pairs', 'hamming_neighbours', 'turned_pairs', 'turned_distance',
+           'identical_pairs', 'combined_pairs', 'chance_match_rate']
 
 # %% ../nbs/02_hashing.ipynb #d061bf49
 PERCEPTUAL_METHODS = ('ahash', 'phash', 'dhash', 'whash', 'colorhash')
@@ -104,6 +104,28 @@ def pixel_digest(img:Image.Image) -> bytes:
 
 def _digest_words(d:bytes) -> list[int]: return [int.from_bytes(d[:8], 'big'), int.from_bytes(d[8:], 'big')]
 
+DECODE_DIGEST = 'decoded' # `HashResult.codes` key: each file's `decode_digest`, (n, 2) words
+_JPEG_SCALED = 1 << 63 # top bit of a `decode_digest`'s first word: the decode was scaled by the JPEG decoder
+
+def decode_digest(img:Image.Image, jpeg_scaled:bool) -> list[int]:
+    "127 bits of BLAKE2b over a decode's size, mode and pixels, with `jpeg_scaled` (how it was made) in the top bit."
+    h = hashlib.blake2b(f'{img.width}x{img.height}{img.mode}'.encode(), digest_size=16)
+    h.update(img.tobytes())
+    w = _digest_words(h.digest())
+    return [(w[0] & (_JPEG_SCALED - 1)) | (_JPEG_SCALED if jpeg_scaled else 0), w[1]]
+
+def pixels_differ(
+    digests:np.ndarray, # (n, 2) `decode_digest` words of each item (a row of zeros: none)
+    i:np.ndarray, j:np.ndarray, # pairs of items
+) -> np.ndarray:
+    """Which pairs `decode_digest` proves to have different full-size pixels: both digests known, made the same way,
+    and different. Decodes made the same way from the same full-size pixels are the same (JPEGs: from the same
+    dequantised coefficients), so a pair it does not rule out has to be decoded in full to be called identical."""
+    a, b = digests[np.asarray(i, np.int64)], digests[np.asarray(j, np.int64)]
+    known = a.any(1) & b.any(1)
+    same_way = (a[:, 0] >> np.uint64(63)) == (b[:, 0] >> np.uint64(63))
+    return known & same_way & (a != b).any(1)
+
 # %% ../nbs/02_hashing.ipynb #9c5bcbac
 @dataclass
 class HashResult:
@@ -135,7 +157,10 @@ def _hash_one(args, data:bytes|None=None):
     out = {'detail': detail_of(img)}
     if exact:
         out['file'], out['pixels'] = _digest_words(file_digest(path)), _digest_words(pixel_digest(img))
+        out[DECODE_DIGEST] = [out['pixels'][0] & (_JPEG_SCALED - 1), out['pixels'][1]]  # the full decode's
         if perc and min(img.size) > 2*size: img = img.reduce(min(img.size)//size)  # as the reduced decode would give
+    # this decode's digest, for `match = pixels`: a pair whose digests differ needs no second, full-size decode
+    else: out[DECODE_DIGEST] = decode_digest(img, _is_jpeg(path, data))
     if perc and trim: img = trim_border(img)
     for m in perc: out[m] = perceptual_hash(img, m, trim=False)
     if turns:
@@ -143,6 +168,14 @@ def _hash_one(args, data:bytes|None=None):
         views = [small.transpose(t) for t in TURNS] if any(m != 'phash' for m in perc) else []  # phash turns its thumbnail as an array
         for m in perc: out[m+'@turns'] = _turned_phashes(small) if m == 'phash' else [perceptual_hash(v, m, trim=False) for v in views]
     return info, out
+
+def _is_jpeg(path, data:bytes|None) -> bool:
+    "Whether the file is a JPEG (its decode may be scaled by the decoder, `intake.read_image`): its first 3 bytes."
+    if data is None:
+        try:
+            with open_file(path) as f: data = f.read(3)
+        except OSError: return True  # unknown: a JPEG's digest rules out only another JPEG's
+    return data[:3] == b'\xff\xd8\xff'
 
 # the 7 `TURNS` as array operations (checked against PIL's below)
 _TURN_ARRAYS = {Image.Transpose.FLIP_LEFT_RIGHT: lambda a: a[:, ::-1], Image.Transpose.FLIP_TOP_BOTTOM: lambda a: a[::-1],
@@ -200,8 +233,9 @@ def hash_items(
         for k, v in out.items(): vals.setdefault(k, []).append(v)
     detail = np.array(vals.pop('detail', []), np.float32)
     perc = [m for m in methods if m != 'exact']
-    keys = perc + (['file', 'pixels'] if 'exact' in methods else []) + ([m+'@turns' for m in perc] if turns else [])
-    width = lambda k: (2,) if k in ('file', 'pixels') else (len(TURNS),) if k.endswith('@turns') else ()
+    keys = (perc + (['file', 'pixels'] if 'exact' in methods else []) + ([m+'@turns' for m in perc] if turns else [])
+            + [DECODE_DIGEST])
+    width = lambda k: (2,) if k in ('file', 'pixels', DECODE_DIGEST) else (len(TURNS),) if k.endswith('@turns') else ()
     codes = {k: np.array(vals.get(k, []), dtype=np.uint64).reshape((len(paths),) + width(k)) for k in keys}
     return HashResult(paths, infos, codes, bad, detail)
 

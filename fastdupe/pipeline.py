@@ -17,7 +17,8 @@ from .score import CrowdRule, crowd_levels, within_top
 from .keypoints import KeypointRule
 from .splits import read_splits, check_splits_option, protected_splits, leak_splits, leakage_table
 from .hashing import (hash_items, hamming_pairs, hamming_distance, identical_pairs, combined_pairs, HASH_METHODS, HASH_BITS,
-                              turned_pairs, turned_distance, pixel_digest, file_digest, COMBINED_KINDS, DEFAULT_THRESHOLDS)
+                              turned_pairs, turned_distance, pixel_digest, file_digest, COMBINED_KINDS,
+                              DEFAULT_THRESHOLDS, DECODE_DIGEST, pixels_differ)
 from .group import Group, group_pairs, keep_policy, LINKS, DEFAULT_LINK
 from .health import Health, check_issues, health_of, measure_file
 
@@ -41,14 +42,19 @@ def identical_pixels(
     paths:Sequence[Path], infos:Sequence[ImageInfo], # the items
     pairs:Pairs, # candidate pairs
     tolerance:float=0, # pairs at most this far apart, and of the same size, are decoded and compared
+    digests:np.ndarray|None=None, # (n, 2) `hashing.decode_digest` of the decode already made (rows of 0: none)
+    full:np.ndarray|None=None, # (n, 2) words of each item's full-size `pixel_digest`, when known (`exact`'s codes)
 ) -> dict[int, int]:
     "Items whose decoded pixels are identical to another's: item -> its class (the smallest item of the class)."
     close = pairs[pairs.dist <= tolerance] if len(pairs) else pairs
+    if digests is not None and full is None and len(close):  # decodes that differ: full-size pixels that differ
+        close = close[~pixels_differ(digests, close.i, close.j)]
     cand = [(a, b) for a, b in zip(close.i.tolist(), close.j.tolist())
             if (infos[a].width, infos[a].height) == (infos[b].width, infos[b].height)]
     digest = {}
     for k in sorted({x for ab in cand for x in ab}):
-        r = safe_read(paths[k])
+        if full is not None: digest[k] = tuple(full[k].tolist()); continue
+        r = safe_read(paths[k])  # decoded again at full size: only where the small decodes agree
         if not isinstance(r, BadFile): digest[k] = pixel_digest(r[0])
     parent = {}
     def find(a):
@@ -61,11 +67,12 @@ def identical_pixels(
     return {x: find(x) for x in list(parent)}
 
 # %% ../nbs/05a_pipeline.ipynb #09bd23ea
-def _identical_or(pairs:Pairs, ok:np.ndarray, paths:Sequence[Path], infos:Sequence[ImageInfo], tolerance:float) -> Pairs:
+def _identical_or(pairs:Pairs, ok:np.ndarray, paths:Sequence[Path], infos:Sequence[ImageInfo], tolerance:float,
+                  digests:np.ndarray|None=None, full:np.ndarray|None=None) -> Pairs:
     "The pairs `ok` keeps, and those it refused whose images have the same pixels (or bytes): no rule refuses a copy."
     cand = pairs[~ok & (pairs.dist <= tolerance)]
     if not len(cand): return pairs[ok]
-    cls = identical_pixels(paths, infos, cand, tolerance)
+    cls = identical_pixels(paths, infos, cand, tolerance, digests, full)
     same = np.array([cls.get(a, -1) == cls.get(b, -2) for a, b in zip(cand.i.tolist(), cand.j.tolist())], bool)
     return Pairs.concat([pairs[ok], cand[same]]).sorted()
 
@@ -179,6 +186,8 @@ class Found:
     threshold: float
     dist_fn: Callable|None = None
     health: list|None = None # each path's `health.measure_decoded`, when the finder took them from its own decode
+    digests: np.ndarray|None = None # (n, 2) `hashing.decode_digest` of each path's decode, when the finder made one
+    full: np.ndarray|None = None # (n, 2) each path's full-size pixel digest, when the finder made one (`exact`)
 
 MODEL_OPTIONS = ('crowd', 'keypoints', 'index', 'k', 'tta', 'hash_threshold', 'engine') # options of `cnn` and `fused` only
 
@@ -220,6 +229,7 @@ def _hash_finder(method):
         t = hash_threshold(method, threshold)
         res = (hash_items if store is None else store.hash_items)(items, method, n_workers=n_workers, progress=progress, max_pixels=max_pixels, turns=turns)
         side = _sides(res.paths, first)
+        digests = res.codes.get(DECODE_DIGEST), res.codes.get('pixels')  # `match = pixels` from the decodes made here
         # hashes of both sets are compared in one multi-index pass (microseconds per image) and cut to the cross pairs
         if turns:
             c, tc = res.codes[method], res.codes[method+'@turns']
@@ -234,8 +244,8 @@ def _hash_finder(method):
             pairs, fn = hamming_pairs(c, t), lambda idx, k: hamming_distance(c[idx], c[k])
         if method != 'exact' and len(pairs):  # a flat image's hash matches any flat image: no evidence on its own
             flat = res.flat()
-            pairs = _identical_or(pairs, ~(flat[pairs.i] | flat[pairs.j]), res.paths, res.infos, 0)
-        return Found(res.paths, res.infos, _cross_only(pairs, side), res.bad, t, fn)
+            pairs = _identical_or(pairs, ~(flat[pairs.i] | flat[pairs.j]), res.paths, res.infos, 0, *digests)
+        return Found(res.paths, res.infos, _cross_only(pairs, side), res.bad, t, fn, None, *digests)
     return find
 
 PAIR_FINDERS = {m: _hash_finder(m) for m in HASH_METHODS}
@@ -311,7 +321,8 @@ def model_pairs(
         if kp_rule:
             ok, counted = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top), return_inliers=True)
         # copies with the same pixels are copies, however flat or crowded: decoded and compared, never refused
-        pairs = _identical_or(sp, ok, [as_item(p) for p in f.items], f.infos, IDENTICAL_DISTANCE)
+        pairs = _identical_or(sp, ok, [as_item(p) for p in f.items], f.infos, IDENTICAL_DISTANCE,
+                              _decode_digests(n, codes))
     elif n > 1: pairs = candidate_pairs(v, k, threshold, index, side)
     else: pairs = Pairs.empty()
     if codes is not None and n > 1:
@@ -334,6 +345,12 @@ def model_pairs(
             d = 1 - pair_dots(v, a, b)
             pairs = _min_pairs_union(pairs, _cross_only(Pairs.from_unordered(a, b, d), side))
     return pairs
+
+def _decode_digests(n:int, codes:tuple|None) -> np.ndarray|None:
+    "Each item's `hashing.decode_digest` from `fused_codes` (rows of 0 where none): fused's hash decode."
+    if codes is None or DECODE_DIGEST not in codes[0]: return None
+    d = np.zeros((n, 2), np.uint64); d[codes[1]] = codes[0][DECODE_DIGEST]
+    return d
 
 def _turned_pair_distance(codes:np.ndarray, turned:np.ndarray, m:np.ndarray, i:np.ndarray, j:np.ndarray) -> np.ndarray:
     "Smallest hash distance over orientations of the item pairs `(i, j)`; `m`: the item of each code (`fused_codes`)."
@@ -387,7 +404,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     # a cosine of two copies can round above 1: a distance is never below 0
     dist_fn = lambda idx, kk: np.maximum(1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32), 0)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
-    return Found(paths, f.infos, pairs, f.bad, thr, dist_fn, f.health)
+    return Found(paths, f.infos, pairs, f.bad, thr, dist_fn, f.health, _decode_digests(len(paths), codes))
 
 def _pair_table(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray) -> Callable:
     "`lookup(a, b)`: `values` of the pairs `(a, b)` (either order) among the pairs `(i, j)` (`i > j`), -1 where absent; sorted once for any number of lookups."
@@ -537,7 +554,8 @@ def find_duplicates(
     aliases = same_files(f.paths, links)
     if aliases:  # a symlink and its target are one image: a pair at distance 0, whatever the method saw
         f.pairs = _min_pairs_union(f.pairs, _cross_only(_alias_pairs(aliases), _sides(f.paths, first)))
-    identical = identical_pixels(f.paths, f.infos, f.pairs, 0 if method in HASH_METHODS else IDENTICAL_DISTANCE)
+    identical = identical_pixels(f.paths, f.infos, f.pairs, 0 if method in HASH_METHODS else IDENTICAL_DISTANCE,
+                                 f.digests, f.full)
     groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn, splits=item_splits,
                          protect=protect, identical=identical, aliases=aliases)
     for g in groups: g.match = match_kinds(f.paths, f.infos, g, identical)
