@@ -6,13 +6,13 @@ Docs: https://fastdupe.github.io/fastdupe/engine.html.md"""
 
 # %% ../nbs/03a_engine.ipynb #95ceaba8
 from __future__ import annotations
-import functools, importlib.util, os, uuid, warnings
+import functools, importlib.util, os, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['ENGINES', 'ONNX_OPSET', 'ONNX_BATCH', 'onnx_available', 'check_engine', 'onnx_path', 'OnnxModel', 'onnx_model',
-           'resolve_engine', 'engine_model']
+__all__ = ['ENGINES', 'ONNX_OPSET', 'ONNX_BATCH', 'EXPORT_SECONDS', 'onnx_available', 'check_engine', 'onnx_path', 'OnnxModel',
+           'onnx_model', 'resolve_engine', 'engine_model']
 
 # %% ../nbs/03a_engine.ipynb #0a69b8e8
 ENGINES = ('auto', 'torch', 'onnx')
@@ -40,8 +40,12 @@ def _cache_dirs(weights:Path) -> list[Path]:
     user = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fastdupe'
     return [weights.parent, user]
 
+EXPORT_SECONDS = 5 # about what the export takes on a 2-core machine: said before it starts
+
 def _export(arch:str, dest:Path) -> Path:
-    "Export `pretrained_model(arch)` (pooled features out, any batch and size in) to `dest`, atomically."
+    "Export `pretrained_model(arch)` (pooled features out, any batch and size in) to `dest`, atomically; said on stderr."
+    print(f"fastdupe: exporting the model to ONNX once, ~{EXPORT_SECONDS} s; cached at {dest}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
     import torch
     from fastdupe.features import pretrained_model
     class Pooled(torch.nn.Module):
@@ -56,6 +60,7 @@ def _export(arch:str, dest:Path) -> Path:
                               dynamic_axes={'images': {0: 'n', 2: 'height', 3: 'width'}, 'features': {0: 'n'}})
         os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
+    print(f"fastdupe: exported in {time.perf_counter() - t0:.1f} s; later runs start without it", file=sys.stderr, flush=True)
     return dest
 
 def onnx_path(
