@@ -43,8 +43,9 @@ def _cache_dirs(weights:Path) -> list[Path]:
 EXPORT_SECONDS = 5 # about what the export takes on a 2-core machine: said before it starts
 
 def _export(arch:str, dest:Path) -> Path:
-    "Export `pretrained_model(arch)` (pooled features out, any batch and size in) to `dest`, atomically; said on stderr."
-    print(f"fastdupe: exporting the model to ONNX once, ~{EXPORT_SECONDS} s; cached at {dest}", file=sys.stderr, flush=True)
+    "Export `pretrained_model(arch)` (pooled features, any batch and size) to `dest`, atomically, saying so on stderr."
+    say = lambda s: print(f"fastdupe: {s}", file=sys.stderr, flush=True)
+    say(f"exporting the model to ONNX once, ~{EXPORT_SECONDS} s; cached at {dest}")
     t0 = time.perf_counter()
     import torch
     from fastdupe.features import pretrained_model
@@ -60,7 +61,7 @@ def _export(arch:str, dest:Path) -> Path:
                               dynamic_axes={'images': {0: 'n', 2: 'height', 3: 'width'}, 'features': {0: 'n'}})
         os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
-    print(f"fastdupe: exported in {time.perf_counter() - t0:.1f} s; later runs start without it", file=sys.stderr, flush=True)
+    say(f"exported in {time.perf_counter() - t0:.1f} s; later runs start without it")
     return dest
 
 def onnx_path(
