@@ -529,6 +529,9 @@ def _health_parser(sub):
     h.add_argument('--column', metavar='NAME', default=None,
                    help='with a CSV as PATH: the column that holds the image paths')
     h.add_argument('--workers', type=int, default=None, help='threads decoding and measuring (default: one per core)')
+    h.add_argument('--db', metavar='FILE', default=None,
+                   help='a fingerprint database (see fastdupe index, which keeps the measures): images it holds are not '
+                        f'read again, new ones are added (default: PATH/{DEFAULT_DB.as_posix()} when it exists)')
     h.add_argument('--quiet', action='store_true', help='no progress bar and no per-image listing')
 
 def health_command(a, p, out=None) -> int:
@@ -548,7 +551,20 @@ def health_command(a, p, out=None) -> int:
         p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
     if a.out is not None and path.is_file() and Path(a.out).resolve() == path.resolve():
         p.error(f"--out {a.out} is PATH, the list being read: name another file")
-    try: h = find_health(path, issues, n_workers=a.workers, progress=not a.quiet and out.isatty(), column=a.column)
+    db = Path(a.db) if a.db else path/DEFAULT_DB if path.is_dir() and (path/DEFAULT_DB).is_file() else None
+    if db is not None and a.column is not None: p.error('--column and --db: a database keeps the images of a folder')
+    if a.out is not None and db is not None and same_file(a.out) == same_file(db):
+        p.error(f'--out {a.out} is the database (--db): writing it would destroy it; name another file')
+    progress = not a.quiet and out.isatty()
+    try:
+        if db is None: h = find_health(path, issues, n_workers=a.workers, progress=progress, column=a.column)
+        else:  # the measures `fastdupe index` kept: only images the database lacks are read (and added)
+            from fastdupe.store import cache_store
+            from fastdupe.intake import get_items
+            with cache_store(db, get_items(path)) as store:  # checked: its folder holds every image
+                h = store.health(path, issues, n_workers=a.workers, progress=progress)
+            print(f'measures from {db}', file=out)
+    except StoreError as e: p.error(f'--db: {e}')
     except (ValueError, FileNotFoundError) as e:
         print(f"fastdupe: error: {e}", file=sys.stderr); return 1
     rows = h.rows()

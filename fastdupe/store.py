@@ -20,9 +20,9 @@ try: import fcntl
 except ImportError: fcntl = None  # Windows: no writer lock file; SQLite's own locks still keep the database whole
 
 # %% auto #0
-__all__ = ['SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE', 'QUERY_COLUMNS', 'StoreError',
-           'StoreDamaged', 'hash_recipe', 'model_key', 'Store', 'cache_store', 'UpdateReport', 'rebuild_store',
-           'QueryResult']
+__all__ = ['SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE', 'HEALTH_MEASURES', 'QUERY_COLUMNS',
+           'StoreError', 'StoreDamaged', 'hash_recipe', 'model_key', 'Store', 'cache_store', 'UpdateReport',
+           'health_recipe', 'rebuild_store', 'QueryResult']
 
 # %% ../nbs/04b_store.ipynb #58b3c12a
 SCHEMA_VERSION = 1 # layout of the tables; a database written with a newer layout is refused, not misread
@@ -693,7 +693,9 @@ def _model_readings(self:Store, paths:Sequence[Path], kwargs:dict, data:bool=Tru
     source = self._model_source(kwargs)
     def compute(ps):
         from fastdupe.features import image_features
-        f = image_features(ps, **{**kwargs, 'progress': False})
+        memo = getattr(self, '_health_memo', None)  # `update`: health measures from this very decode (`Store.health`)
+        f = image_features(ps, **{**kwargs, 'progress': False, **({'health': True} if memo is not None else {})})
+        if memo is not None: memo.update(zip(map(str, f.items), f.health))
         return _split_results(ps, f.items, f.bad, lambda g: _Reading(
             None, float(f.detail[g]), f.infos[g].width, f.infos[g].height, f.vectors[g].astype(VECTOR_DTYPE), f.infos[g].mtime,
             f.infos[g].bytes, (f.thumbnails[g], None if f.keypoints is None else f.keypoints[g])))
@@ -785,6 +787,7 @@ def update(self:Store,
            n_workers:int|None=None, # processes for hashing (see `hashing.hash_items`)
            progress:bool=True, # show progress bars
            sniff:bool=False, # also read files whose extension is not an image's when their first bytes are (give it every time)
+           health:bool=True, # also keep each image's dataset-health measures (`Store.health`), from the model's decode
           ) -> UpdateReport:
     "Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep the rest without opening them."
     from fastdupe.pipeline import DEFAULT_METHOD
@@ -810,6 +813,7 @@ def update(self:Store,
         unseen = tuple(f'{r}/' for b in listing_bad if (r := self._rel(b.path, root)) is not None)
         gone = [r[0] for rel, r in rows.items() if rel not in present and not rel.startswith(unseen)]
         self._read, bad, paths, new, changed = set(), {str(b.path): b for b in listing_bad}, items, 0, 0
+        self._health_memo = {} if health else None
         try:
             for p, rel in zip(items, rels):
                 with contextlib.suppress(OSError): self._stats[str(p)] = os.stat(p)  # each file is looked at once in a run
@@ -824,7 +828,8 @@ def update(self:Store,
                 a.apply_defaults()
                 _, rs = self._hash_readings(paths, a.arguments, data=False)
                 bad.update({str(p): BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None})
-        finally: self._stats = {}
+            if health: self._health_readings(paths, n_workers, progress, data=False)
+        finally: self._stats, self._health_memo = {}, None
         with self._txn():
             if gone: self._by_ids('DELETE FROM files WHERE id IN ({})', gone)
             self._set_meta('indexed', json.dumps(dict(method=method, tta=tta, turns=bool(turns))))
@@ -835,6 +840,59 @@ def update(self:Store,
         read = len(self._read)
     return UpdateReport(self.root, len(items), new, changed, len(gone), read, sorted(bad.values(), key=lambda b: str(b.path)),
                         time.perf_counter() - t0, self.moved_from, skipped)
+
+# %% ../nbs/04b_store.ipynb #f6a9d3c1
+_HEALTH_CODE = ('health.measure_file', 'health.measure_decoded', 'health.measure_image', 'health.sharpness',
+                'health._top_cut', 'health._percentile', 'health._shift', 'health.gradient_entropy', 'health._entropy',
+                'health._chroma', 'health.HEALTH_DECODE', 'health.WORK_SIDE', 'intake.read_image', 'intake._open',
+                'intake.to_rgb', 'intake._needed')
+HEALTH_MEASURES = ('sharpness', 'p99', 'white', 'gradient_entropy', 'chroma') # `health.measure_image`'s, as stored
+
+def health_recipe() -> str:
+    "The name the dataset-health measures are stored under: the code that takes them and the packages it runs on."
+    return 'health:' + _code_digest(_HEALTH_CODE, ('Pillow', 'numpy', 'opencv-python-headless'))
+
+@patch
+def _health_readings(self:Store, paths:Sequence[Path], n_workers:int|None=None, progress:bool=False,
+                     data:bool=True) -> list[_Reading]:
+    "Each path's `health.measure_decoded`, as a reading: from the store, from `update`'s model decode, or read now."
+    from fastdupe.health import measure_file
+    memo = getattr(self, '_health_memo', None) or {}
+    def compute(ps):
+        todo = [p for p in ps if str(p) not in memo]
+        nw = (os.cpu_count() or 1) if n_workers is None else n_workers
+        if nw > 1 and len(todo) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(nw) as ex: got = dict(zip(map(str, todo), ex.map(measure_file, todo)))
+        else: got = {str(p): measure_file(p) for p in todo}
+        ms = [memo.get(str(p)) or got[str(p)] for p in ps]
+        return [_Reading(m.reason, None, None, None) if isinstance(m, BadFile) else
+                _Reading(None, None, m['width'], m['height'],
+                         {'measures': np.array([m[k] for k in HEALTH_MEASURES], '<f8').view(np.uint64)}) for m in ms]
+    return self._fingerprints(paths, health_recipe(), 'hash', compute, progress, data)
+
+@patch
+def health(self:Store,
+           items=None, # images under the store's folder, as `intake.get_items` takes them (default: the whole folder)
+           issues=None, # which of `health.HEALTH_ISSUES` to flag (None: all)
+           thresholds:dict|None=None, # issue -> the score from which an image is flagged
+           n_workers:int|None=None, # threads reading the images the store does not hold
+           progress:bool=False, # show a progress bar
+          ):
+    "`health.find_health` through the store: the same `Health`, reading only the images whose measures it lacks."
+    from fastdupe.health import check_issues, check_thresholds, health_of
+    issues, th = check_issues(issues), check_thresholds(thresholds)  # before any image is read
+    bad = []
+    paths = [Path(p) for p in get_items(self.root if items is None else items, bad=bad)]
+    if out := [p for p in paths if self._rel(p, self.root) is None]:
+        raise StoreError(f"{len(out)} images are outside {self.root}, the folder {self.path} indexes (e.g. {out[0]})")
+    with (self.writing() if not self.readonly else contextlib.nullcontext()):
+        rs = self._health_readings(paths, n_workers, progress)
+    good = [k for k, r in enumerate(rs) if r.bad is None]
+    ms = [dict(zip(HEALTH_MEASURES, np.asarray(rs[k].data['measures'], np.uint64).view('<f8').tolist()),
+               width=rs[k].width, height=rs[k].height) for k in good]
+    bad += [BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None]
+    return health_of([paths[k] for k in good], ms, issues, th, bad)
 
 # %% ../nbs/04b_store.ipynb #780c66d4
 @patch
@@ -1179,6 +1237,7 @@ def query(self:Store,
             with self._session(write=True):
                 if model_kw is not None: self.image_features(good, **model_kw, progress=False)
                 if hash_kw is not None: self.hash_items(good, hash_kw['methods'], turns=hash_kw['turns'], n_workers=n_workers, progress=False)
+                self._health_readings(good, n_workers)  # as `update` keeps them: its next run reads nothing
                 self._searchable(method, opts['tta'], opts['turns'])
     matches = [sorted(per[str(q)], key=lambda m: (m[1], str(m[0])))[:k] for q in good]
     return QueryResult(good, matches, list(bad.values()), method, opts['threshold'])

@@ -124,3 +124,30 @@ def test_find_health_options_checked_first(tmp_path, args, msg):
     r = run_cli('find', SAMPLE, *args, '--out', tmp_path/'f.csv')
     assert r.returncode == 2 and msg in r.stderr and 'usage: fastdupe find' in r.stderr and 'Traceback' not in r.stderr
     assert not (tmp_path/'f.csv').exists()
+
+def test_index_then_health_reads_no_image(tmp_path):
+    """`fastdupe index` keeps the measures: after it, every image's bytes are replaced by zeros of the same size with the
+    same modification time (what the database checks), and `fastdupe health` still writes the very same rows, from the
+    database alone; the same files read now are no images at all."""
+    import os
+    d = tmp_path/'photos'
+    shutil.copytree(SAMPLE, d, ignore=shutil.ignore_patterns('*.md', '*.json'))
+    r = run_cli('index', d)
+    assert r.returncode == 0, r.stderr
+    before = run_cli('health', d, '--out', tmp_path/'before.csv', '--quiet')
+    assert before.returncode == 0, before.stderr
+    files = [p for p in d.iterdir() if p.is_file()]
+    for p in files:
+        st = p.stat(); p.write_bytes(b'\0'*st.st_size); os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = run_cli('health', d, '--out', tmp_path/'after.csv', '--quiet')
+    assert after.returncode == 0, after.stderr
+    assert f'measures from {d/".fastdupe"/"store.db"}' in after.stdout
+    assert _health_rows(tmp_path/'after.csv') == _health_rows(tmp_path/'before.csv') != []
+    assert f'images read: {len(files)}, bad files: 0' in after.stdout
+    fresh = run_cli('health', d, '--db', tmp_path/'new.db', '--quiet')  # a database without them reads the files
+    assert fresh.returncode == 0 and f'images read: 0, bad files: {len(files)}' in fresh.stdout
+
+def test_health_db_options(tmp_path):
+    r = run_cli('health', SAMPLE, '--db', tmp_path/'x.csv', '--out', tmp_path/'x.csv')
+    assert r.returncode == 2 and 'is the database (--db)' in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path/'x.csv').exists()
