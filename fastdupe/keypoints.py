@@ -25,7 +25,7 @@ MIN_INLIERS = 15 # matches one similarity transform must explain to confirm a co
 MAX_NFA = 1.0 # a transform counts when chance would give fewer than this many as good (the a-contrario convention)
 VETO_INLIERS = 5 # a pair only the cosine vouches for is refused below this many inliers...
 VETO_KEYPOINTS = 100 # ...when both images have at least this many keypoints (150 before the NFA test; see Measured)
-VERIFY_TOP = 10 # pairs checked: those within either image's this many nearest neighbours
+VERIFY_TOP = 20 # pairs checked: those within either image's this many nearest neighbours (`score.CROWD_K`)
 
 # %% ../nbs/04c_keypoints.ipynb #ddbe9f84
 def _cv2():

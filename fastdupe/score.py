@@ -7,13 +7,14 @@ Docs: https://fastdupe.github.io/fastdupe/score.html.md"""
 # %% ../nbs/04a_score.ipynb #af4895f9
 from __future__ import annotations
 from dataclasses import dataclass
+import math
 import numpy as np
 from .intake import LOW_DETAIL
 from .core import pair_dots
 
 # %% auto #0
 __all__ = ['CROWD_K', 'CROWD_MARGIN', 'LOW_DETAIL_MARGIN', 'CORRELATION_FLOOR', 'CORRELATION_K', 'HASH_K', 'HASH_MARGIN',
-           'crowd_levels', 'within_top', 'detail_correlation', 'CrowdRule']
+           'HASH_BITS', 'MAX_HASH_NFA', 'crowd_levels', 'within_top', 'detail_correlation', 'hash_nfa', 'CrowdRule']
 
 # %% ../nbs/04a_score.ipynb #2ff274f7
 CROWD_K = 20 # neighbours that define an image's crowd level
@@ -23,6 +24,8 @@ CORRELATION_FLOOR = 0.7 # detail correlation that confirms a pair with a flat im
 CORRELATION_K = 10 # neighbour that sets an image's crowd level of correlations
 HASH_K = CORRELATION_K # neighbour (by cosine) whose hash distance sets an image's crowd level of hash distances
 HASH_MARGIN = 0 # bits a hash match must stand below both crowd levels: 0, 2, 4 measured alike (see above)
+HASH_BITS = 64 # bits of the fused hash (phash)
+MAX_HASH_NFA = 1.0 # a hash match counts when chance gives fewer than this many as close (a-contrario convention)
 
 
 # %% ../nbs/04a_score.ipynb #d979bf56
@@ -79,6 +82,34 @@ def detail_correlation(
     return np.where(flat[i] | flat[j], 0, pair_dots(z, i, j))
 
 # %% ../nbs/04a_score.ipynb #32dcd9dc
+def _log10_binomial_cdf(k:np.ndarray, n:int, p:np.ndarray) -> np.ndarray:
+    "log10 P(X <= k) for X ~ Binomial(n, p), elementwise (no scipy: a fused run's imports stay small)."
+    x = np.arange(n + 1)
+    lc = np.array([math.lgamma(n + 1) - math.lgamma(v + 1) - math.lgamma(n - v + 1) for v in x])
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)[:, None]
+    t = lc + x * np.log(p) + (n - x) * np.log1p(-p)  # log P(X = x), one row per pair
+    t = np.where(x <= np.asarray(k)[:, None], t, -np.inf)
+    top = t.max(1, keepdims=True)
+    return (top[:, 0] + np.log(np.exp(t - top).sum(1))) / np.log(10)
+
+def hash_nfa(
+    n:int, # number of items
+    i:np.ndarray, j:np.ndarray, hd:np.ndarray, # each item's cosine neighbours and their hash distances: its crowd
+    a:np.ndarray, b:np.ndarray, d:np.ndarray, # the hash matches tested and their distances
+    bits:int=HASH_BITS,
+) -> np.ndarray: # log10 NFA per match: below 0, chance rarely gives a match this close
+    "log10 number of false alarms of each hash match: its bits agree beyond what two images' crowds agree by chance."
+    # under chance a bit differs at the rate it differs from the image's crowd (its median distance to its cosine
+    # neighbours: images on black agree on their background bits with all their kind); the tests are the matches tested
+    _, s, start, count, _ = _ranked(n, i, j, -np.asarray(hd, np.float32))
+    mid = np.full(n, bits / 2, np.float64)  # no crowd: random bits
+    has = count > 0
+    lo, hi = start[has] + (count[has] - 1) // 2, start[has] + count[has] // 2
+    mid[has] = -(s[lo].astype(np.float64) + s[hi]) / 2
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    p = (mid[a] + mid[b]) / 2 / bits
+    return np.log10(max(len(a), 1)) + _log10_binomial_cdf(np.asarray(d, np.int64), bits, p)
+
 @dataclass(frozen=True)
 class CrowdRule:
     "Keeps a pair when it stands out from both images' crowds (see above)."
@@ -88,6 +119,7 @@ class CrowdRule:
     low_detail:float=LOW_DETAIL # detail under which an image is flat
     low_margin:float=LOW_DETAIL_MARGIN # margin for a pair with a flat image
     hash_margin:int|None=HASH_MARGIN # bits a hash match must stand below both images' hash crowd levels (None: no test)
+    hash_nfa:float|None=MAX_HASH_NFA # a hash match chance gives this many times or more is refused (None: no test)
 
     def __post_init__(self):
         if not -1 <= self.floor <= 1: raise ValueError(f"floor is a cosine similarity in [-1, 1], got {self.floor!r}")
@@ -122,12 +154,15 @@ class CrowdRule:
                     i:np.ndarray, j:np.ndarray, hd:np.ndarray, # each item's cosine neighbours, their hash distances
                     a:np.ndarray, b:np.ndarray, d:np.ndarray, # hash matches and their distances
                    ) -> np.ndarray: # boolean mask over the hash matches
-        "Hash matches closer, by more than `hash_margin` bits, than either image's `HASH_K`-th cosine neighbour."
-        if self.hash_margin is None: return np.ones(len(a), bool)
-        # +inf where an image has fewer neighbours: no crowd
-        lv = -crowd_levels(n, i, j, -np.asarray(hd, np.float32), HASH_K)
-        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-        return np.asarray(d) < np.minimum(lv[a], lv[b]) - self.hash_margin
+        "Hash matches `hash_margin` bits closer than both images' `HASH_K`-th cosine neighbours, and meaningful."
+        a, b, d = np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(d)
+        ok = np.ones(len(a), bool)
+        if self.hash_margin is not None:
+            # +inf where an image has fewer neighbours: no crowd
+            lv = -crowd_levels(n, i, j, -np.asarray(hd, np.float32), HASH_K)
+            ok &= d < np.minimum(lv[a], lv[b]) - self.hash_margin
+        if self.hash_nfa is not None and len(a): ok &= hash_nfa(n, i, j, hd, a, b, d) < np.log10(self.hash_nfa)
+        return ok
 
     def flat(self, detail:np.ndarray|None) -> np.ndarray|None:
         "Which images are flat (their hash matches are no evidence)."
