@@ -38,3 +38,12 @@ def artifacts():
     "Folder for screenshots a person can look at after the run."
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', "browser: uses Debian's Chromium (the `browser` fixture); .ci/run runs these "
+                                       "again once Chromium is installed")
+
+def pytest_collection_modifyitems(config, items):
+    "Every test that uses the `browser` fixture is marked `browser`, so `pytest -m browser` runs just those."
+    for item in items:
+        if 'browser' in getattr(item, 'fixturenames', ()): item.add_marker(pytest.mark.browser)
