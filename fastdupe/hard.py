@@ -388,7 +388,9 @@ TUNING = Family('tuning',
                                          'immunohistochemistry','page','retina','rocket','text','motorcycle_left')],
                f'{_ES}/land/*.jpg|::9', f'{_KDE}/*/contents/images/1920x1080.*|3:'),
     lookalikes=('skimage:motorcycle_right',),
-    dont_care=(('skimage:motorcycle_left', 'skimage:motorcycle_right'),),
+    dont_care=(('skimage:motorcycle_left', 'skimage:motorcycle_right'),
+               # the same valley from the same place a moment apart (seen side by side): a near-copy, not a look-alike
+               (f'{_ES}/land/mountain14-sfiera.jpg', f'{_ES}/land/mountain15-sfiera.jpg')),
     hosts=(f'{_KDE}/*/contents/images/1920x1080.*|:3',),
     zoo=dict(
         stars=ZooKind("star fields: cells of the Hubble deep field, darkened", ('skimage:hubble_deep_field',), n=120,
@@ -561,6 +563,7 @@ def build_hard_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv
         rng = seeded_rng(seed, 'crowd', kind)
         for k, (img, src) in enumerate(_zoo_images(kind, kinds[kind], n, rng, used, distinct, seen)):
             e = [str(rng.choice(CROWD_EDITS))] if rng.random() < crowd_copy_share else []
+            src_gid.setdefault(src, gid)  # a zoo image may be a near-copy of another source (`Family.dont_care`)
             add(img, f'{kind}{k:03d}', src, f'crowd:{kind}', e)
     dc = [dict(group_a=src_gid[a], group_b=src_gid[b], why='the same scene a moment apart, or a recoloured design')
           for a, b in dont_care if a in src_gid and b in src_gid]
