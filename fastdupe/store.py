@@ -21,8 +21,8 @@ except ImportError: fcntl = None  # Windows: no writer lock file; SQLite's own l
 
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE', 'HEALTH_MEASURES', 'QUERY_COLUMNS',
-           'StoreError', 'StoreDamaged', 'hash_recipe', 'model_key', 'Store', 'cache_store', 'UpdateReport',
-           'health_recipe', 'rebuild_store', 'QueryResult']
+           'StoreError', 'StoreDamaged', 'hash_recipe', 'model_key', 'Store', 'health_recipe', 'cache_store',
+           'UpdateReport', 'rebuild_store', 'QueryResult']
 
 # %% ../nbs/04b_store.ipynb #58b3c12a
 SCHEMA_VERSION = 1 # layout of the tables; a database written with a newer layout is refused, not misread
@@ -653,6 +653,59 @@ def hash_items(self:Store,
 
 def _info(p:Path, r:_Reading) -> ImageInfo: return ImageInfo(p, r.width, r.height, r.bytes, r.mtime)
 
+# %% ../nbs/04b_store.ipynb #f6a9d3c1
+_HEALTH_CODE = ('health.measure_file', 'health.measure_decoded', 'health.measure_image', 'health.sharpness',
+                'health._top_cut', 'health._percentile', 'health._shift', 'health.gradient_entropy', 'health._entropy',
+                'health._chroma', 'health.HEALTH_DECODE', 'health.WORK_SIDE', 'intake.read_image', 'intake._open',
+                'intake.to_rgb', 'intake._needed')
+HEALTH_MEASURES = ('sharpness', 'p99', 'white', 'gradient_entropy', 'chroma') # `health.measure_image`'s, as stored
+
+def health_recipe() -> str:
+    "The name the dataset-health measures are stored under: the code that takes them and the packages it runs on."
+    return 'health:' + _code_digest(_HEALTH_CODE, ('Pillow', 'numpy', 'opencv-python-headless'))
+
+@patch
+def _health_readings(self:Store, paths:Sequence[Path], n_workers:int|None=None, progress:bool=False,
+                     data:bool=True) -> list[_Reading]:
+    "Each path's `health.measure_decoded`, as a reading: from the store, from `update`'s model decode, or read now."
+    from fastdupe.health import measure_file
+    memo = getattr(self, '_health_memo', None) or {}
+    def compute(ps):
+        todo = [p for p in ps if str(p) not in memo]
+        nw = (os.cpu_count() or 1) if n_workers is None else n_workers
+        if nw > 1 and len(todo) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(nw) as ex: got = dict(zip(map(str, todo), ex.map(measure_file, todo)))
+        else: got = {str(p): measure_file(p) for p in todo}
+        ms = [memo.get(str(p)) or got[str(p)] for p in ps]
+        return [_Reading(m.reason, None, None, None) if isinstance(m, BadFile) else
+                _Reading(None, None, m['width'], m['height'],
+                         {'measures': np.array([m[k] for k in HEALTH_MEASURES], '<f8').view(np.uint64)}) for m in ms]
+    return self._fingerprints(paths, health_recipe(), 'hash', compute, progress, data)
+
+@patch
+def health(self:Store,
+           items=None, # images under the store's folder, as `intake.get_items` takes them (default: the whole folder)
+           issues=None, # which of `health.HEALTH_ISSUES` to flag (None: all)
+           thresholds:dict|None=None, # issue -> the score from which an image is flagged
+           n_workers:int|None=None, # threads reading the images the store does not hold
+           progress:bool=False, # show a progress bar
+          ):
+    "`health.find_health` through the store: the same `Health`, reading only the images whose measures it lacks."
+    from fastdupe.health import check_issues, check_thresholds, health_of
+    issues, th = check_issues(issues), check_thresholds(thresholds)  # before any image is read
+    bad = []
+    paths = [Path(p) for p in get_items(self.root if items is None else items, bad=bad)]
+    if out := [p for p in paths if self._rel(p, self.root) is None]:
+        raise StoreError(f"{len(out)} images are outside {self.root}, the folder {self.path} indexes (e.g. {out[0]})")
+    with (self.writing() if not self.readonly else contextlib.nullcontext()):
+        rs = self._health_readings(paths, n_workers, progress)
+    good = [k for k, r in enumerate(rs) if r.bad is None]
+    ms = [dict(zip(HEALTH_MEASURES, np.asarray(rs[k].data['measures'], np.uint64).view('<f8').tolist()),
+               width=rs[k].width, height=rs[k].height) for k in good]
+    bad += [BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None]
+    return health_of([paths[k] for k in good], ms, issues, th, bad)
+
 # %% ../nbs/04b_store.ipynb #32c4eb57
 @functools.lru_cache(maxsize=None)
 def _code_stamp() -> str:
@@ -711,7 +764,14 @@ def image_features(self:Store,
     from fastdupe.features import Features, _as_items
     paths = _as_items(items)
     if any(not isinstance(p, Path) for p in paths): raise TypeError("a store keeps fingerprints of files: pass image paths, not images")
-    source, rs = self._model_readings(paths, kwargs)
+    outer = getattr(self, '_health_memo', None)
+    if outer is None: self._health_memo = {}  # the images embedded now: their health measures from the same decode
+    try: source, rs = self._model_readings(paths, kwargs)
+    finally: memo, self._health_memo = self._health_memo, outer
+    if outer is None and memo and self._write:  # kept beside the vectors, as `update` keeps them
+        self._health_memo = memo
+        try: self._health_readings([p for p in paths if str(p) in memo], data=False)
+        finally: self._health_memo = None
     good = [k for k, r in enumerate(rs) if r.bad is None]
     dim = (self.con.execute('SELECT dim FROM sources WHERE name = ?', (source,)).fetchone() or (0,))[0] or 0
     vec = np.stack([rs[i].data for i in good]) if good else np.zeros((0, dim), VECTOR_DTYPE)
@@ -840,59 +900,6 @@ def update(self:Store,
         read = len(self._read)
     return UpdateReport(self.root, len(items), new, changed, len(gone), read, sorted(bad.values(), key=lambda b: str(b.path)),
                         time.perf_counter() - t0, self.moved_from, skipped)
-
-# %% ../nbs/04b_store.ipynb #f6a9d3c1
-_HEALTH_CODE = ('health.measure_file', 'health.measure_decoded', 'health.measure_image', 'health.sharpness',
-                'health._top_cut', 'health._percentile', 'health._shift', 'health.gradient_entropy', 'health._entropy',
-                'health._chroma', 'health.HEALTH_DECODE', 'health.WORK_SIDE', 'intake.read_image', 'intake._open',
-                'intake.to_rgb', 'intake._needed')
-HEALTH_MEASURES = ('sharpness', 'p99', 'white', 'gradient_entropy', 'chroma') # `health.measure_image`'s, as stored
-
-def health_recipe() -> str:
-    "The name the dataset-health measures are stored under: the code that takes them and the packages it runs on."
-    return 'health:' + _code_digest(_HEALTH_CODE, ('Pillow', 'numpy', 'opencv-python-headless'))
-
-@patch
-def _health_readings(self:Store, paths:Sequence[Path], n_workers:int|None=None, progress:bool=False,
-                     data:bool=True) -> list[_Reading]:
-    "Each path's `health.measure_decoded`, as a reading: from the store, from `update`'s model decode, or read now."
-    from fastdupe.health import measure_file
-    memo = getattr(self, '_health_memo', None) or {}
-    def compute(ps):
-        todo = [p for p in ps if str(p) not in memo]
-        nw = (os.cpu_count() or 1) if n_workers is None else n_workers
-        if nw > 1 and len(todo) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(nw) as ex: got = dict(zip(map(str, todo), ex.map(measure_file, todo)))
-        else: got = {str(p): measure_file(p) for p in todo}
-        ms = [memo.get(str(p)) or got[str(p)] for p in ps]
-        return [_Reading(m.reason, None, None, None) if isinstance(m, BadFile) else
-                _Reading(None, None, m['width'], m['height'],
-                         {'measures': np.array([m[k] for k in HEALTH_MEASURES], '<f8').view(np.uint64)}) for m in ms]
-    return self._fingerprints(paths, health_recipe(), 'hash', compute, progress, data)
-
-@patch
-def health(self:Store,
-           items=None, # images under the store's folder, as `intake.get_items` takes them (default: the whole folder)
-           issues=None, # which of `health.HEALTH_ISSUES` to flag (None: all)
-           thresholds:dict|None=None, # issue -> the score from which an image is flagged
-           n_workers:int|None=None, # threads reading the images the store does not hold
-           progress:bool=False, # show a progress bar
-          ):
-    "`health.find_health` through the store: the same `Health`, reading only the images whose measures it lacks."
-    from fastdupe.health import check_issues, check_thresholds, health_of
-    issues, th = check_issues(issues), check_thresholds(thresholds)  # before any image is read
-    bad = []
-    paths = [Path(p) for p in get_items(self.root if items is None else items, bad=bad)]
-    if out := [p for p in paths if self._rel(p, self.root) is None]:
-        raise StoreError(f"{len(out)} images are outside {self.root}, the folder {self.path} indexes (e.g. {out[0]})")
-    with (self.writing() if not self.readonly else contextlib.nullcontext()):
-        rs = self._health_readings(paths, n_workers, progress)
-    good = [k for k, r in enumerate(rs) if r.bad is None]
-    ms = [dict(zip(HEALTH_MEASURES, np.asarray(rs[k].data['measures'], np.uint64).view('<f8').tolist()),
-               width=rs[k].width, height=rs[k].height) for k in good]
-    bad += [BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None]
-    return health_of([paths[k] for k in good], ms, issues, th, bad)
 
 # %% ../nbs/04b_store.ipynb #780c66d4
 @patch
