@@ -247,6 +247,7 @@ class KeypointRule:
               n_workers:int|None=None,
               known:np.ndarray|None=None, # inliers already counted per pair by an earlier `judge` (-1: not counted)
               return_inliers:bool=False, # also return the inliers per pair (-1 where none were counted)
+              must:np.ndarray|None=None, # accepted pairs refused below `veto_inliers` whatever their keypoint counts
              ) -> np.ndarray: # the verdict: which pairs are copies
         "The cosine's verdict, overruled where keypoints confirm a copy or refuse a pair."
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
@@ -256,6 +257,7 @@ class KeypointRule:
         # only the matches that can change a verdict: an accepted pair can only be refused, with enough keypoints on
         # both sides, and needs no more than `veto_inliers` to stay; a refused one needs `min_inliers` keypoints to be confirmed
         refute, confirm = accepted & (least >= self.veto_keypoints), near & ~accepted & (least >= self.min_inliers)
+        if must is not None: refute |= accepted & np.asarray(must, bool)
         inl = np.full(len(i), -1, np.int64) if known is None else np.asarray(known, np.int64).copy()
         # a count from an earlier judge is exact below `veto_inliers` (both orientations were tried) and a lower bound
         # above: it settles a refusal, and a confirmation unless it lies between `veto_inliers` and `min_inliers`

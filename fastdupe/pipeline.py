@@ -313,13 +313,31 @@ def model_pairs(
     flat = rule.flat(f.detail) if rule else None
     if n > 1 and (rule or kp_rule):
         # every image's own top-k, whatever their similarity: they set its crowd level, and keypoints check the nearest
-        sp = candidate_pairs(v, max(k, rule.k if rule else 0, kp_rule.top if kp_rule else 0), None, index, side)
+        top = max(k, rule.k if rule else 0, kp_rule.top if kp_rule else 0)
+        sp = candidate_pairs(v, max(top, rule.tail_k or 0) if rule else top, None, index, side)
+        wide, sp = sp, (sp[within_top(n, sp.i, sp.j, sp.sim, top)] if rule and (rule.tail_k or 0) > top else sp)
+        must = None
         if rule:
             levels = crowd_levels(n, sp.i, sp.j, sp.sim, rule.k)
-            ok = rule.keep(sp.i, sp.j, sp.sim, levels, f.detail, rule.correlated(n, sp.i, sp.j, f.thumbnails))
+            corr = rule.correlated(n, sp.i, sp.j, f.thumbnails)
+            ok = rule.keep(sp.i, sp.j, sp.sim, levels, f.detail, corr)
+            if rule.tail_k:
+                # a cosine chance would not give (beyond an image's crowd tail) counts alone; one that only beats the
+                # margin needs a local witness: the pixel detail, the hash (`hash_agrees`) or keypoints (`must`)
+                nf = ~(flat[sp.i] | flat[sp.j]) if flat is not None else np.ones(len(sp), bool)
+                out = _pair_table(n, wide.i, wide.j, rule.stands_out(n, wide.i, wide.j, wide.sim))(sp.i, sp.j) > 0
+                seen = corr.copy()
+                if codes is not None:
+                    cd, cm = codes
+                    sd = _turned_pair_distance(cd[FUSED_HASH], cd[FUSED_HASH+'@turns'], cm, sp.i, sp.j)
+                    seen |= rule.hash_agrees(n, sp.i, sp.j, sd, sp.i, sp.j, sd)
+                must = nf & ok & ~out & ~seen
+                ok = np.where(nf, ok | out, ok)
+                if not kp_rule: ok &= ~must
         else: ok = sp.sim >= threshold
         if kp_rule:
-            ok, counted = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top), return_inliers=True)
+            ok, counted = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top),
+                                        return_inliers=True, must=must)
         # copies with the same pixels are copies, however flat or crowded: decoded and compared, never refused
         pairs = _identical_or(sp, ok, [as_item(p) for p in f.items], f.infos, IDENTICAL_DISTANCE,
                               _decode_digests(n, codes))

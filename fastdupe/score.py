@@ -13,12 +13,14 @@ from .intake import LOW_DETAIL
 from .core import pair_dots
 
 # %% auto #0
-__all__ = ['CROWD_K', 'CROWD_MARGIN', 'LOW_DETAIL_MARGIN', 'CORRELATION_FLOOR', 'CORRELATION_K', 'HASH_K', 'HASH_MARGIN',
-           'HASH_BITS', 'MAX_HASH_NFA', 'crowd_levels', 'within_top', 'detail_correlation', 'hash_nfa', 'CrowdRule']
+__all__ = ['CROWD_K', 'CROWD_MARGIN', 'CROWD_TAIL_K', 'LOW_DETAIL_MARGIN', 'CORRELATION_FLOOR', 'CORRELATION_K', 'HASH_K',
+           'HASH_MARGIN', 'HASH_BITS', 'MAX_HASH_NFA', 'crowd_levels', 'crowd_tail', 'within_top', 'detail_correlation',
+           'hash_nfa', 'CrowdRule']
 
 # %% ../nbs/04a_score.ipynb #2ff274f7
 CROWD_K = 20 # neighbours that define an image's crowd level
 CROWD_MARGIN = 0.1 # cosine a pair must stand above both images' crowd levels
+CROWD_TAIL_K = 4 * CROWD_K # an image's neighbours CROWD_K..CROWD_TAIL_K fit its crowd's tail (`crowd_tail`)
 LOW_DETAIL_MARGIN = 0.15 # the margin asked of a pair that involves a flat image
 CORRELATION_FLOOR = 0.7 # detail correlation that confirms a pair with a flat image
 CORRELATION_K = 10 # neighbour that sets an image's crowd level of correlations
@@ -48,6 +50,20 @@ def crowd_levels(
     has = count >= k
     lv[has] = s[start[has] + k - 1]
     return lv
+
+def crowd_tail(
+    n:int, i:np.ndarray, j:np.ndarray, sim:np.ndarray, # candidate pairs: each item's `tail_k` most similar others
+    k:int=CROWD_K, tail_k:int=CROWD_TAIL_K,
+) -> tuple[np.ndarray, np.ndarray]: # (level, scale) per item; nan where an item has `k` or fewer neighbours
+    "Each item's crowd level and its crowd's exponential tail: the r-th neighbour at `level - scale * ln(r / k)`."
+    _, s, start, count, _ = _ranked(n, i, j, sim)
+    lv, sc = np.full(n, np.nan), np.full(n, np.nan)
+    r2 = np.minimum(count, tail_k)
+    has = r2 > k
+    lv[has] = s[start[has] + k - 1]
+    sc[has] = np.maximum((lv[has] - s[start[has] + r2[has] - 1]) / np.log(r2[has] / k), 1e-3)
+    return lv, sc
+
 
 # %% ../nbs/04a_score.ipynb #d225aa07
 def within_top(
@@ -120,6 +136,7 @@ class CrowdRule:
     low_margin:float=LOW_DETAIL_MARGIN # margin for a pair with a flat image
     hash_margin:int|None=HASH_MARGIN # bits a hash match must stand below both images' hash crowd levels (None: no test)
     hash_nfa:float|None=MAX_HASH_NFA # a hash match chance gives this many times or more is refused (None: no test)
+    tail_k:int|None=CROWD_TAIL_K # a cosine beating only the margin needs a local witness (`stands_out`; None: not)
 
     def __post_init__(self):
         if not -1 <= self.floor <= 1: raise ValueError(f"floor is a cosine similarity in [-1, 1], got {self.floor!r}")
@@ -163,6 +180,16 @@ class CrowdRule:
             ok &= d < np.minimum(lv[a], lv[b]) - self.hash_margin
         if self.hash_nfa is not None and len(a): ok &= hash_nfa(n, i, j, hd, a, b, d) < np.log10(self.hash_nfa)
         return ok
+
+    def stands_out(self,
+                   n:int, i:np.ndarray, j:np.ndarray, sim:np.ndarray, # each item's `tail_k` nearest neighbours
+                  ) -> np.ndarray: # boolean mask over the pairs
+        "Pairs above where either image's crowd tail expects less than one of its `k` tested neighbours (a-contrario)."
+        lv, sc = crowd_tail(n, i, j, sim, self.k, self.tail_k or self.k)
+        # k * exp(-(s - level) / scale) < 1; no crowd (nan): the cosine alone decides, as the margin rule does
+        need = np.where(np.isnan(lv), -np.inf, lv + sc * np.log(self.k))
+        i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim)
+        return ((sim >= need[i]) | (sim >= need[j])) & (sim >= self.floor)
 
     def flat(self, detail:np.ndarray|None) -> np.ndarray|None:
         "Which images are flat (their hash matches are no evidence)."
