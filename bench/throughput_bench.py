@@ -14,10 +14,16 @@ One run prints, side by side:
   its default threshold and two workers), same files, end to end;
 - **start-up**: `fastdupe find --help` (best of 5) and whether `import fastdupe.cli` imports torch;
 - with `--scale N`: N distinct JPEGs (default 100,000), the default method end to end, total time and peak RSS;
-- on a machine with a GPU, the default method with the model on the GPU.
+- on a machine with a GPU, the default method with the model on the GPU;
+- a **duplicate-rich collection** (`bench/rich_collection.py`: 700 real photos from what pip installs, every one in a
+  group): each tool as a process from start to output, F1 of each: fastdupe's default against imagededup's CNN (same
+  backbone) and `--method phash` against imagededup's PHash; the first run after install (the ONNX export removed
+  first) apart; and the default's time per stage (decode, model, hashes, keypoints, search, verification, grouping,
+  output).
 
 Timings are the faster of two runs with the files already in the page cache.
 Run: python bench/throughput_bench.py [--data DIR] [--n 2000] [--scale 100000 --scale-data DIR] [--skip-f1] [--json FILE]
+     [--rich-only] [--rich-data DIR]
 """
 import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -138,7 +144,84 @@ def gpu(data:Path, n:int) -> dict|None:
     e2e = end_to_end(data, n, ('--workers', str(len(os.sched_getaffinity(0)))))  # threads enough to feed the GPU
     return dict(device=torch.cuda.get_device_name(), model_images_per_s=model, **{f'end_to_end_{k}': v for k, v in e2e.items()})
 
+_IDD_CNN = """
+import json, logging, sys; logging.disable(logging.CRITICAL)
+sys.path.insert(0, {bench!r})
+from hard_bench import _imagededup_cnn
+cnn = _imagededup_cnn({d!r})
+dup = cnn.find_duplicates(encoding_map=cnn.encode_images(image_dir={d!r}), min_similarity_threshold=0.9)
+json.dump(dup, open({out!r}, 'w'))
+"""
+_IDD_PHASH = """
+import json, logging; logging.disable(logging.CRITICAL)
+from imagededup.methods import PHash
+json.dump(PHash(verbose=False).find_duplicates(image_dir={d!r}, max_distance_threshold=10), open({out!r}, 'w'))
+"""
+
+def _csv_groups(csv_path:Path, img_dir:Path) -> list[list[str]]:
+    import csv
+    g = {}
+    for r in csv.DictReader(open(csv_path, encoding='utf-8', errors='surrogateescape')):
+        g.setdefault(r['group'], []).append(os.path.abspath(r['path']))
+    return list(g.values())
+
+def rich(data:Path|None, runs:int=2) -> dict:
+    "The duplicate-rich collection: every tool as a process from start to output, F1 of each, stages, the first run."
+    from rich_collection import build_rich, stage_times
+    from fastdupe.eval import load_truth
+    d = build_rich(Path(data or Path(tempfile.gettempdir())/'fastdupe-rich'))
+    truth, img_dir = load_truth(d), d/'images'
+    files = sorted(img_dir.iterdir()); _warm(files)
+    n, in_groups = len(files), int((truth.table.groupby('group')['path'].transform('size') > 1).sum())
+    tmp = Path(tempfile.mkdtemp())
+    res = dict(n=n, in_groups=in_groups)
+    def fastdupe_run(name, extra, runs=runs):
+        out = tmp/f'{name}.csv'
+        cmd = [*_fastdupe(), 'find', str(img_dir), '--out', str(out), '--quiet', *extra]
+        best = min(_timed(cmd)[0] for _ in range(runs))
+        res[name] = dict(seconds=best, f1=truth.scores(_csv_groups(out, img_dir)).f1)
+    def idd_run(name, code, runs=runs):
+        out = tmp/f'{name}.json'
+        code = code.format(d=str(img_dir), out=str(out), bench=str(Path(__file__).parent))
+        best = min(_timed([sys.executable, '-c', code])[0] for _ in range(runs))
+        dup = json.loads(out.read_text())
+        pred = {str(img_dir/k): [str(img_dir/v) for v in vs] for k, vs in dup.items()}
+        res[name] = dict(seconds=best, f1=truth.scores(pred).f1)
+    # the first run after install: the ONNX export is removed, so this run makes it (and says so)
+    from fastdupe.engine import onnx_path
+    onnx_path().unlink(missing_ok=True)
+    fastdupe_run('fastdupe default, first run', (), runs=1)
+    fastdupe_run('fastdupe default', ())
+    idd_run('imagededup CNN', _IDD_CNN)
+    fastdupe_run('fastdupe phash', ('--method', 'phash'))
+    idd_run('imagededup PHash', _IDD_PHASH)
+    res['stages'] = stage_times(img_dir, tmp/'stages.csv')
+    return res
+
+def report_rich(r:dict):
+    print(f"\nduplicate-rich collection: {r['n']} real photos, {r['in_groups']} ({r['in_groups']/r['n']:.0%}) in "
+          "groups; each a process, start to output")
+    for k in ('fastdupe default, first run', 'fastdupe default', 'imagededup CNN', 'fastdupe phash',
+              'imagededup PHash'):
+        print(f"  {k:30s} {r[k]['seconds']:7.2f} s  {r['n']/r[k]['seconds']:7.0f} img/s  F1 {r[k]['f1']:.4f}")
+    sd, ic = r['fastdupe default'], r['imagededup CNN']
+    sp, ip = r['fastdupe phash'], r['imagededup PHash']
+    first = r['fastdupe default, first run']
+    ok = ic['seconds'] >= 8*sd['seconds'] and sd['f1'] >= 0.995
+    print(f"  default vs imagededup CNN: {ic['seconds']/sd['seconds']:.1f}x (first run "
+          f"{ic['seconds']/first['seconds']:.1f}x); target >= 8x with F1 >= 0.995: {'PASS' if ok else 'FAIL'}")
+    print(f"  phash vs imagededup PHash: {ip['seconds']/sp['seconds']:.1f}x; target >= 3x with F1 >= imagededup's: "
+          f"{'PASS' if ip['seconds'] >= 3*sp['seconds'] and sp['f1'] >= ip['f1'] else 'FAIL'}")
+    st = r['stages']
+    print(f"  default per stage (one process, {st['wall']:.2f} s wall; decode, hashes, keypoints: thread-seconds): " +
+          ', '.join(f"{k} {st[k]:.2f}" for k in ('decode', 'model', 'hashes', 'keypoints', 'search', 'verification',
+                                                  'grouping', 'output')))
+
 def run(args):
+    if args.rich_only:
+        res = dict(rich=rich(args.rich_data)); report_rich(res['rich'])
+        if args.json: Path(args.json).write_text(json.dumps(res, indent=1))
+        return res
     data = Path(args.data or Path(tempfile.gettempdir())/f'fastdupe-photos-{args.n}')
     files = make_photos(data, args.n, seed=0)
     _warm(files)
@@ -157,7 +240,8 @@ def run(args):
     res['startup'] = startup()
     if not args.skip_f1: res['f1'] = f1_by_engine(args.hard_data, args.old_data)
     res['gpu'] = gpu(data, args.n)
-    report(res)
+    res['rich'] = rich(args.rich_data)
+    report(res); report_rich(res['rich'])
     if args.json: Path(args.json).write_text(json.dumps(res, indent=1))
     if args.scale:
         sd = Path(args.scale_data or Path(tempfile.gettempdir())/f'fastdupe-photos-{args.scale}')
@@ -203,4 +287,6 @@ if __name__ == '__main__':
     p.add_argument('--hard-data'); p.add_argument('--old-data')
     p.add_argument('--skip-f1', action='store_true'); p.add_argument('--json')
     p.add_argument('--gpu-only', action='store_true', help='only the GPU figures (for a lent GPU machine without the peers installed)')
+    p.add_argument('--rich-only', action='store_true', help='only the duplicate-rich collection')
+    p.add_argument('--rich-data', help='folder of the duplicate-rich collection (made once)')
     run(p.parse_args())
