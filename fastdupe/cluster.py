@@ -14,9 +14,9 @@ from .core import BadFile, ImageInfo
 from .intake import is_url, as_item, url_filesystem
 
 # %% auto #0
-__all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'IN_MEMORY_BYTES', 'connect', 'close_client', 'ShardFolder', 'temporary_folder',
-           'shard_table', 'shard_name', 'extract_shard', 'read_shards', 'extract_shards', 'cluster_features',
-           'shard_summary', 'write_pairs', 'read_vectors', 'read_hashes']
+__all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'HEALTH_MEASURES', 'IN_MEMORY_BYTES', 'connect', 'close_client', 'ShardFolder',
+           'temporary_folder', 'shard_table', 'shard_name', 'extract_shard', 'read_shards', 'extract_shards',
+           'cluster_features', 'shard_summary', 'write_pairs', 'read_vectors', 'read_hashes']
 
 # %% ../nbs/05b_cluster.ipynb #f713d605
 def connect(
@@ -105,6 +105,8 @@ def temporary_folder() -> str:
 # %% ../nbs/05b_cluster.ipynb #56dc4636
 SHARD_SIZE = 256 # files per shard (per Dask task): a few seconds of work, small enough to retry cheaply
 SHARD_FORMAT = 1 # bumped when the columns change: shards of another format are not read
+# with `health=True`, a `health` column: these measures of `health.measure_decoded` (float64, as `Store.health`)
+HEALTH_MEASURES = ('sharpness', 'p99', 'white', 'gradient_entropy', 'chroma')
 
 def _digest(path) -> bytes|None:
     from fastdupe.hashing import file_digest
@@ -127,15 +129,17 @@ def shard_table(
     good = {str(p): q for q, p in enumerate(f.items)}
     why = {str(b.path): b.reason for b in f.bad}
     v = f.vectors.astype(np.float16)
+    hm = f.health  # with health=: each good file's `health.measure_decoded`, from the decode this extraction made
     rows = dict(path=[], size=[], mtime=[], digest=[], width=[], height=[], error=[], vector=[], thumbnail=[], detail=[],
-                keypoints=[], hash=[], hash_turns=[])
+                keypoints=[], hash=[], hash_turns=[], **({'health': []} if hm is not None else {}))
     h = options.get('hashes')
     for p in map(str, items):
         q = good.get(p)
         size, mtime = _stat(p) if q is None else (f.infos[q].bytes, f.infos[q].mtime)  # a good file was stat'ed as it was read
         rows['path'].append(p); rows['size'].append(size); rows['mtime'].append(mtime); rows['digest'].append(_digest(p))
         if q is None:
-            for k in ('width', 'height', 'vector', 'thumbnail', 'detail', 'keypoints', 'hash', 'hash_turns'): rows[k].append(None)
+            for k in rows:
+                if k not in ('path', 'size', 'mtime', 'digest', 'error'): rows[k].append(None)
             rows['error'].append(why.get(p, 'not read'))
             continue
         info, kp = f.infos[q], (f.keypoints[q] if f.keypoints is not None else None)
@@ -144,12 +148,15 @@ def shard_table(
         rows['keypoints'].append(None if kp is None else kp.to_bytes())
         rows['hash'].append(int(f.hashes[h][q]) if h else None)
         rows['hash_turns'].append([int(x) for x in f.hashes[h + '@turns'][q]] if h else None)
+        if hm is not None: rows['health'].append([float(hm[q][k]) for k in HEALTH_MEASURES])
     if f.keypoints is not None and hasattr(f.keypoints, 'close'): f.keypoints.close()
     schema = pa.schema([('path', pa.string()), ('size', pa.int64()), ('mtime', pa.float64()), ('digest', pa.binary(16)),
                         ('width', pa.int32()), ('height', pa.int32()), ('error', pa.string()), ('vector', pa.binary()),
                         ('thumbnail', pa.binary()), ('detail', pa.float32()), ('keypoints', pa.binary()),
-                        ('hash', pa.uint64()), ('hash_turns', pa.list_(pa.uint64(), 7))])
-    meta = {b'fastdupe': json.dumps(dict(format=SHARD_FORMAT, dim=int(v.shape[1]), hashes=options.get('hashes'))).encode()}
+                        ('hash', pa.uint64()), ('hash_turns', pa.list_(pa.uint64(), 7))]
+                       + ([('health', pa.list_(pa.float64(), len(HEALTH_MEASURES)))] if hm is not None else []))
+    meta = {b'fastdupe': json.dumps(dict(format=SHARD_FORMAT, dim=int(v.shape[1]), hashes=options.get('hashes'),
+                                         health=hm is not None)).encode()}
     return pa.Table.from_pydict(rows, schema=schema).replace_schema_metadata(meta)
 
 # %% ../nbs/05b_cluster.ipynb #c215c922
@@ -219,23 +226,28 @@ def read_shards(
     vecs, thumbs = _array((total, dim), np.float16, mapped), _array((total, 32, 32), np.float16, mapped)
     items, infos, bad, detail, hashes, turns = [], [], [], [], [], []
     kps, hash_kind, n = None, None, 0
+    health = []  # each good file's health measures, while every shard holds them (None once one does not)
     for name in names:
         t = sf.read(name)
         hash_kind = _shard_format(t).get('hashes')
         d = t.to_pydict()
+        if 'health' not in d: health = None
         for q, p in enumerate(d['path']):
             item = as_item(p)
             if d['error'][q] is not None: bad.append(BadFile(item, d['error'][q])); continue
             items.append(item); infos.append(ImageInfo(item, d['width'][q], d['height'][q], d['size'][q], d['mtime'][q]))
             vecs[n] = np.frombuffer(d['vector'][q], np.float16); thumbs[n] = np.frombuffer(d['thumbnail'][q], np.float16).reshape(32, 32)
             detail.append(d['detail'][q]); n += 1
+            if health is not None:
+                health.append(dict(zip(HEALTH_MEASURES, d['health'][q]), width=d['width'][q], height=d['height'][q]))
             if d['keypoints'][q] is not None:
                 if kps is None: kps = KeypointFile()
                 kps.append(Keypoints.from_bytes(d['keypoints'][q]))
             if hash_kind: hashes.append(d['hash'][q]); turns.append(d['hash_turns'][q])
     hs = {hash_kind: np.array(hashes, np.uint64).reshape(n), f'{hash_kind}@turns': np.array(turns, np.uint64).reshape(n, 7)} if hash_kind else None
     return Features(_filled(vecs, n, mapped), items, bad=bad, infos=infos, detail=np.array(detail, np.float32),
-                    thumbnails=_filled(thumbs, n, mapped), keypoints=kps, hashes=hs)
+                    thumbnails=_filled(thumbs, n, mapped), keypoints=kps, hashes=hs,
+                    health=health if names else None)
 
 # %% ../nbs/05b_cluster.ipynb #f7ef1068
 def extract_shards(
@@ -246,18 +258,20 @@ def extract_shards(
     progress:bool=True, # a progress bar of finished shards
     retries:int=2, # times Dask runs a failed task again (a task lost with its worker is run again besides)
     n_workers:int|None=None, # decoding threads per task (default: 2)
-    **options, # `features.image_features` options: keypoints, hashes, tta, engine, size, fit
+    **options, # `features.image_features` options: keypoints, hashes, tta, engine, size, fit, health
 ):
     "Extract `items` shard by shard on a Dask cluster (shards already in `folder` are kept): `(shard names in order, how many were extracted now)`."
     from fastdupe.intake import get_items
     if not isinstance(shard_size, int) or shard_size < 1: raise ValueError(f"shard_size must be a whole number >= 1, got {shard_size!r}")
     for o in options:
-        if o not in ('keypoints', 'hashes', 'tta', 'engine', 'size', 'fit', 'bs', 'model'):
+        if o not in ('keypoints', 'hashes', 'tta', 'engine', 'size', 'fit', 'bs', 'model', 'health'):
             raise ValueError(f"cluster_features takes no option {o!r}")
     if not isinstance(options.get('model'), (str, type(None))): raise ValueError("a cluster runs the offline backbone (model=None or an arch name), not a model object")
     sf = _folder(folder).check()
     client = connect(client)
     files = [str(p) if is_url(p) else os.path.abspath(p) for p in (get_items(items) if isinstance(items, (str, os.PathLike)) else items)]
+    # health only when asked: it names the shards then (shards without the measures are not taken for them), else not
+    options = {k: v for k, v in options.items() if k != 'health' or v}
     options = dict(options, n_workers=2 if n_workers is None else n_workers)
     chunks = [files[a:a+shard_size] for a in range(0, len(files), shard_size)]
     names = [shard_name(i, c, options) for i, c in enumerate(chunks)]

@@ -557,13 +557,19 @@ def find_duplicates(
         folder = ShardFolder(shards if shards is not None else temporary_folder()).check()  # before any image is read
         client = connect(client)
         kwargs['extract'] = partial(cluster_features, client=client, folder=folder, **({'shard_size': kwargs.pop('shard_size')} if 'shard_size' in kwargs else {}))
-    # health from the model's own decode; a store, a cluster or a hash method: one more small read per image, below
-    if health_issues and method not in HASH_METHODS and db is None and client is None: kwargs['health'] = True
+    # health from the model's own decode (on a cluster, each shard's); a store keeps its measures (below); a hash
+    # method without one: one more small read per image
+    if health_issues and method not in HASH_METHODS and db is None: kwargs['health'] = True
     try:
         f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
         if client is not None: write_pairs(folder, f.paths, f.pairs)  # beside the shards, for whatever reads them next
     finally:
         if own_client: close_client(client)
+    if health_issues and db is not None:  # the measures the store keeps (from its model's decode): no read again
+        try: f.health = kwargs['store'].health_measures(f.paths, n_workers)
+        except BaseException:
+            if kwargs['store'] is not db: kwargs['store'].close()
+            raise
     if db is not None and kwargs['store'] is not db: kwargs['store'].close()
     if item_splits is not None:
         by_path = dict(zip(map(str, items), item_splits))

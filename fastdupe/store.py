@@ -698,13 +698,23 @@ def health(self:Store,
     paths = [Path(p) for p in get_items(self.root if items is None else items, bad=bad)]
     if out := [p for p in paths if self._rel(p, self.root) is None]:
         raise StoreError(f"{len(out)} images are outside {self.root}, the folder {self.path} indexes (e.g. {out[0]})")
+    ms = self.health_measures(paths, n_workers, progress)
+    good = [k for k, m in enumerate(ms) if isinstance(m, dict)]
+    bad += [m for m in ms if isinstance(m, BadFile)]
+    return health_of([paths[k] for k in good], [ms[k] for k in good], issues, th, bad)
+
+@patch
+def health_measures(self:Store,
+                    paths:Sequence[Path], # images under the store's folder
+                    n_workers:int|None=None, # threads reading the images the store does not hold
+                    progress:bool=False, # show a progress bar
+                   ) -> list:
+    "Each path's `health.measure_decoded` (or its `BadFile`): from the store, reading only the images it lacks (kept)."
     with (self.writing() if not self.readonly else contextlib.nullcontext()):
         rs = self._health_readings(paths, n_workers, progress)
-    good = [k for k, r in enumerate(rs) if r.bad is None]
-    ms = [dict(zip(HEALTH_MEASURES, np.asarray(rs[k].data['measures'], np.uint64).view('<f8').tolist()),
-               width=rs[k].width, height=rs[k].height) for k in good]
-    bad += [BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None]
-    return health_of([paths[k] for k in good], ms, issues, th, bad)
+    return [BadFile(p, r.bad) if r.bad is not None else
+            dict(zip(HEALTH_MEASURES, np.asarray(r.data['measures'], np.uint64).view('<f8').tolist()),
+                 width=r.width, height=r.height) for p, r in zip(paths, rs)]
 
 # %% ../nbs/04b_store.ipynb #32c4eb57
 @functools.lru_cache(maxsize=None)

@@ -156,3 +156,50 @@ def test_ivf_index_through_find_duplicates(photos, single):
     "index='ivf' (the FAISS IVF backend for more vectors than memory holds) gives the exact search's groups on a small set."
     res = find_duplicates(photos, index='ivf', progress=False)
     assert groups(res) == groups(single)
+
+@pytest.fixture(scope='module')
+def planted(few, tmp_path_factory):
+    "The eight photos plus a blurred one and a near-black one: health issues for the cluster to flag."
+    import shutil
+    from PIL import Image, ImageFilter
+    d = tmp_path_factory.mktemp('planted')/'images'
+    shutil.copytree(few, d)
+    src = sorted(d.iterdir())[0]
+    with Image.open(src) as im:
+        im.convert('RGB').filter(ImageFilter.GaussianBlur(4)).save(d/'blurred.jpg')
+        im.convert('RGB').point(lambda v: v//12).save(d/'dark.jpg')
+    return d
+
+def _issues(res): return res.health.issue_names()
+
+def test_cluster_health_from_the_shards(planted, client, tmp_path):
+    """find_duplicates(client=, health=True): each shard's task measures health from its own decode and keeps the
+    measures in the shard; the issues are the single-process run's. Shards made without health are not taken for
+    shards with it."""
+    import pyarrow.parquet as pq
+    single = find_duplicates(planted, progress=False, health=True)
+    assert {'blurry', 'dark'} <= {i for v in _issues(single).values() for i in v.split(';') if i}
+    shards = tmp_path/'shards'
+    plain = find_duplicates(planted, client=client, shards=shards, progress=False)
+    assert plain.health is None
+    without = {p.name for p in shards.glob('shard-*')}
+    res = find_duplicates(planted, client=client, shards=shards, progress=False, health=True)
+    withh = {p.name for p in shards.glob('shard-*')} - without
+    assert withh and all('health' in pq.read_schema(shards/n).names for n in withh)
+    assert all('health' not in pq.read_schema(shards/n).names for n in without)
+    assert _issues(res) == _issues(single)
+    assert res.health.rows() == single.health.rows()
+    assert [r['issues'] for r in res.rows()] == [r['issues'] for r in single.rows()]
+    stamp = {p: p.stat().st_mtime_ns for p in shards.glob('shard-*')}
+    again = find_duplicates(planted, client=client, shards=shards, progress=False, health=True)  # every shard there
+    assert {p: p.stat().st_mtime_ns for p in shards.glob('shard-*')} == stamp
+    assert again.health.rows() == single.health.rows()
+    # the command line: fastdupe find --scheduler local:2 --health writes the single-process issues column
+    from conftest import run_cli
+    single.save(tmp_path/'single.csv')
+    r = run_cli('find', planted, '--scheduler', 'local:2', '--shards', tmp_path/'cli', '--health',
+                '--out', tmp_path/'c.csv', '--quiet')
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+    cols = lambda fn: pd.read_csv(fn, keep_default_na=False)[['path', 'issues']].values.tolist()
+    assert cols(tmp_path/'c.csv') == cols(tmp_path/'single.csv')

@@ -151,3 +151,25 @@ def test_health_db_options(tmp_path):
     r = run_cli('health', SAMPLE, '--db', tmp_path/'x.csv', '--out', tmp_path/'x.csv')
     assert r.returncode == 2 and 'is the database (--db)' in r.stderr and 'Traceback' not in r.stderr
     assert not (tmp_path/'x.csv').exists()
+
+def test_find_db_health_reads_no_image_again(planted, tmp_path):
+    """`find --db FILE --health` takes the measures from the database (kept from the model's decode as it embeds): the
+    same health rows and issues column as `find --health`; then, every image's bytes replaced by zeros of the same size
+    with the same modification time (what the database checks), a second run still writes those very health rows."""
+    import os
+    d = tmp_path/'photos'
+    shutil.copytree(planted, d)
+    plain = run_cli('find', d, '--health', '--out', tmp_path/'plain.json', '--quiet')
+    assert plain.returncode == 0, plain.stderr
+    db = tmp_path/'f.db'
+    r = run_cli('find', d, '--db', db, '--health', '--out', tmp_path/'db.json', '--quiet')
+    assert r.returncode == 0, r.stderr
+    want, got = (json.loads((tmp_path/n).read_text()) for n in ('plain.json', 'db.json'))
+    assert got['health'] == want['health'] and want['health']['rows']
+    assert [(x['path'], x['issues']) for x in got['rows']] == [(x['path'], x['issues']) for x in want['rows']]
+    files = [p for p in d.iterdir() if p.is_file()]
+    for p in files:
+        st = p.stat(); p.write_bytes(b'\0'*st.st_size); os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = run_cli('find', d, '--db', db, '--health', '--out', tmp_path/'again.json', '--quiet')
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path/'again.json').read_text())['health'] == want['health']
