@@ -51,8 +51,12 @@ def identical_pixels(
         close = close[~pixels_differ(digests, close.i, close.j)]
     cand = [(a, b) for a, b in zip(close.i.tolist(), close.j.tolist())
             if (infos[a].width, infos[a].height) == (infos[b].width, infos[b].height)]
+    # the same bytes are the same pixels: a file's digest (read, not decoded) settles a copy of the same length
+    fd = {}
+    fdig = lambda k: fd[k] if k in fd else fd.setdefault(k, file_digest(paths[k]))
+    same_bytes = {(a, b) for a, b in cand if infos[a].bytes == infos[b].bytes and fdig(a) == fdig(b)}
     digest = {}
-    for k in sorted({x for ab in cand for x in ab}):
+    for k in sorted({x for ab in cand if ab not in same_bytes for x in ab}):
         if full is not None: digest[k] = tuple(full[k].tolist()); continue
         r = safe_read(paths[k])  # decoded again at full size: only where the small decodes agree
         if not isinstance(r, BadFile): digest[k] = pixel_digest(r[0])
@@ -61,7 +65,7 @@ def identical_pixels(
         while parent.setdefault(a, a) != a: a = parent[a]
         return a
     for a, b in cand:
-        if a in digest and digest.get(a) == digest.get(b):
+        if (a, b) in same_bytes or (a in digest and digest.get(a) == digest.get(b)):
             ra, rb = find(a), find(b)
             if ra != rb: parent[max(ra, rb)] = min(ra, rb)
     return {x: find(x) for x in list(parent)}

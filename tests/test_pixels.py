@@ -28,6 +28,7 @@ def folder(tmp_path_factory):
     Image.open(d/'astronaut.jpg').save(d/'astronaut_decoded.png')  # the JPEG's pixels, as a PNG: another decoder
     for name in ('chelsea', 'rocket', 'immunohistochemistry', 'hubble_deep_field'):  # unrelated photos
         Image.fromarray(getattr(skdata, name)()).save(d/f'{name}.jpg', quality=90)
+    (d/'chelsea_copy.jpg').write_bytes((d/'chelsea.jpg').read_bytes())  # the same bytes
     # the premise: which files really hold the same pixels
     px = lambda f: np.asarray(Image.open(d/f).convert('RGB'))
     assert (px('coffee.png') == px('coffee_lossless.webp')).all() and (px('coffee.png') == px('coffee_fast.png')).all()
@@ -58,6 +59,7 @@ def test_identical_pixels_other_bytes(folder, method, tmp_path):
     assert len({k for k, _ in coffee.values()}) == 1 and len({k for k, _ in astro.values()}) == 1, got
     assert sorted(m for _, m in coffee.values()) == ['', 'pixels', 'pixels'], got
     assert sorted(m for _, m in astro.values()) == ['', 'pixels', 'pixels'][:len(astro)], got
+    assert sorted(got[f][1] for f in ('chelsea.jpg', 'chelsea_copy.jpg')) == ['', 'exact'], got
     if method == 'exact': assert 'coffee_one_pixel.png' not in got  # not the same pixels: no exact copy
     else: assert got['coffee_one_pixel.png'] == (coffee['coffee.png'][0], 'near'), got  # a near copy, never pixels
 
