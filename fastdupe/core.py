@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib, json, os, re, tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['BadFile', 'ImageInfo', 'Pairs', 'rel_name', 'shown_name', 'json_text', 'atomic_open', 'shown_distance', 'pair_dots']
+__all__ = ['BadFile', 'ImageInfo', 'Pairs', 'rel_name', 'shown_name', 'json_text', 'atomic_open', 'bad_rows', 'save_table',
+           'shown_distance', 'pair_dots']
 
 # %% ../nbs/00_core.ipynb #03ad200f
 @dataclass(frozen=True)
@@ -129,6 +130,28 @@ def atomic_open(
     except BaseException:
         with contextlib.suppress(OSError): os.remove(tmp)  # our own temporary file, never user data
         raise
+
+# %% ../nbs/00_core.ipynb #a82dd7d3
+def bad_rows(bad) -> list[dict]:
+    "`BadFile`s as the JSON outputs list them: path and reason."
+    return [dict(path=str(b.path), reason=b.reason) for b in bad]
+
+def save_table(fn:str|Path, # the output: .csv or .json
+               columns:Sequence[str], # the CSV's columns
+               rows:Callable[[], list[dict]], # the rows (called only for a CSV)
+               document:Callable[[], dict], # the JSON document (called only for a JSON)
+              ) -> Path:
+    "Write `rows` as a CSV of `columns`, or `document` as JSON, by `fn`'s extension, in one step (`atomic_open`)."
+    fn = Path(fn)
+    if fn.suffix.lower() == '.csv':
+        import csv
+        with atomic_open(fn, newline='') as f:
+            w = csv.DictWriter(f, columns); w.writeheader(); w.writerows(rows())
+    elif fn.suffix.lower() == '.json':
+        text = json_text(document(), indent=1)
+        with atomic_open(fn) as f: f.write(text)
+    else: raise ValueError(f"output must end in .csv or .json, got {fn.name!r}")
+    return fn
 
 # %% ../nbs/00_core.ipynb #2677ba66
 def shown_distance(d) -> float|int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
-from .core import BadFile, atomic_open, json_text
+from .core import BadFile, json_text, bad_rows, save_table
 from .intake import get_items, safe_read
 
 # %% auto #0
@@ -218,21 +218,12 @@ class Health:
 
     def as_json(self) -> dict:
         "What the JSON outputs hold: summary, thresholds, the flagged rows, the bad files."
-        bad = [dict(path=str(b.path), reason=b.reason) for b in self.bad]
         return dict(summary=self.summary(), thresholds={i: self.thresholds[i] for i in self.issues},
-                    rows=self.rows(), bad_files=bad)
+                    rows=self.rows(), bad_files=bad_rows(self.bad))
 
     def save(self, fn:str|Path) -> Path:
         "Write the flagged rows to `fn` in one step: .csv (`HEALTH_COLUMNS`), or .json (rows, summary, bad files)."
-        fn = Path(fn)
-        if fn.suffix.lower() == '.csv':
-            import csv
-            with atomic_open(fn, newline='') as f:
-                w = csv.DictWriter(f, HEALTH_COLUMNS); w.writeheader(); w.writerows(self.rows())
-        elif fn.suffix.lower() == '.json':
-            with atomic_open(fn) as f: f.write(json_text(self.as_json(), indent=1))
-        else: raise ValueError(f"output must end in .csv or .json, got {fn.name!r}")
-        return fn
+        return save_table(fn, HEALTH_COLUMNS, self.rows, self.as_json)
 
 def health_of(paths:list, # the images that were read
               measures:Sequence[dict], # `measure_decoded` of each

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
-from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots, atomic_open, json_text
+from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots, atomic_open, bad_rows, save_table
 from .intake import get_items, safe_read, as_item, is_url, DEFAULT_MAX_PIXELS, link_target, same_entry
 from .score import CrowdRule, crowd_levels, within_top
 from .keypoints import KeypointRule
@@ -157,20 +157,12 @@ class Duplicates:
 
     def save(self, fn:str|Path) -> Path:
         "Write groups to `fn` (.csv with `OUTPUT_COLUMNS`, or .json with groups, summary and bad files), in one step; names that are not UTF-8 as `core.atomic_open` and `core.json_text` write them."
-        fn = Path(fn)
-        if fn.suffix.lower() == '.csv':
-            import csv
-            with atomic_open(fn, newline='') as f:
-                w = csv.DictWriter(f, self.columns); w.writeheader(); w.writerows(self.rows())
-        elif fn.suffix.lower() == '.json':
+        def document():
             extra = dict(leakage=self.leakage()) if self.splits is not None else {}
             if self.health is not None: extra['health'] = self.health.as_json()  # every flagged image, grouped or not
-            text = json_text(dict(method=self.method, threshold=self.threshold, summary=self.summary(), **extra,
-                rows=self.rows(), bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad],
-                skipped_files=[dict(path=str(b.path), reason=b.reason) for b in self.skipped]), indent=1)
-            with atomic_open(fn) as f: f.write(text)
-        else: raise ValueError(f"output must end in .csv or .json, got {fn.name!r}")
-        return fn
+            return dict(method=self.method, threshold=self.threshold, summary=self.summary(), **extra, rows=self.rows(),
+                        bad_files=bad_rows(self.bad), skipped_files=bad_rows(self.skipped))
+        return save_table(fn, self.columns, self.rows, document)
 
     def save_bad(self, fn:str|Path) -> Path:
         "Write the bad-files report (`path,reason`): the files that could not be read, then those skipped, in one step."

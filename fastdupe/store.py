@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 from fastcore.basics import patch
-from .core import BadFile, ImageInfo, rel_name, shown_distance, atomic_open, json_text
+from .core import BadFile, ImageInfo, rel_name, shown_distance, bad_rows, save_table
 from .intake import get_items, skip_summary, DEFAULT_MAX_PIXELS
 from .hashing import (file_digest, hash_items, HashResult, hamming_distance, turned_distance, COMBINED_KINDS,
                               _expand_methods)
@@ -1133,17 +1133,9 @@ class QueryResult:
 
     def save(self, fn:str|Path) -> Path:
         "Write the matches to `fn`, in one step: .csv (`QUERY_COLUMNS`) or .json (rows, summary and bad files)."
-        fn = Path(fn)
-        if fn.suffix.lower() == '.csv':
-            import csv
-            with atomic_open(fn, newline='') as f:
-                w = csv.DictWriter(f, QUERY_COLUMNS); w.writeheader(); w.writerows(self.rows())
-        elif fn.suffix.lower() == '.json':
-            text = json_text(dict(method=self.method, threshold=self.threshold, summary=self.summary(), rows=self.rows(),
-                                  bad_files=[dict(path=str(b.path), reason=b.reason) for b in self.bad]), indent=1)
-            with atomic_open(fn) as f: f.write(text)
-        else: raise ValueError(f"output must end in .csv or .json, got {fn.name!r}")
-        return fn
+        return save_table(fn, QUERY_COLUMNS, self.rows, lambda: dict(
+            method=self.method, threshold=self.threshold, summary=self.summary(), rows=self.rows(),
+            bad_files=bad_rows(self.bad)))
 
 # %% ../nbs/04b_store.ipynb #3919d698
 def _candidate_count() -> int:

@@ -129,8 +129,10 @@ def test_damaged_store_clear_error_and_rebuild(photos, tmp_path):
 
 def _as_nobody(*args):
     "`fastdupe ARGS` in a process whose effective user is nobody (root lists any folder), its modules loaded first."
-    code = ("import sys, os, importlib.metadata, PIL.Image; PIL.Image.init(); import fastdupe.cli, fastdupe.store, fastdupe.pipeline; "
-            "fastdupe.store.hash_recipe('phash'); os.seteuid(65534); sys.exit(fastdupe.cli.main(sys.argv[1:]))")
+    # (the Python under /root cannot be read by nobody: every module the run needs is imported before the switch)
+    code = ("import sys, os, importlib.metadata, PIL.Image; PIL.Image.init(); import cv2, fastdupe.cli, fastdupe.store, "
+            "fastdupe.pipeline, fastdupe.health; fastdupe.store.hash_recipe('phash'); os.seteuid(65534); "
+            "sys.exit(fastdupe.cli.main(sys.argv[1:]))")
     return subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, timeout=600, env=STRICT)
 
 @pytest.mark.skipif(not hasattr(os, 'geteuid'), reason='needs POSIX permissions')
