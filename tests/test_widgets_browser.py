@@ -97,20 +97,25 @@ def thumbs_loaded(page) -> int:
         return ims.length > 0 && ims.every(i => i.complete && i.naturalWidth > 0); }""", timeout=T)
     return page.locator('img.fastdupe-thumb').count()
 
+def run_notebook(browser, lab, name:str='review.ipynb', height:int=1000):
+    "A new browser context on the notebook `name` in JupyterLab, run as a person would: once the notebook is open and its "
+    "kernel is up, Run > Run All Cells. Returns the context (close it) and the page."
+    ctx = browser.new_context(viewport=dict(width=1400, height=height))
+    page = ctx.new_page()
+    page.set_default_timeout(T)
+    page.goto(lab.url.replace('review.ipynb', name))
+    page.locator('.jp-Notebook .jp-CodeCell').first.wait_for()
+    page.locator('.jp-StatusBar-TextItem', has_text=re.compile(r'\(ipykernel\) \| Idle')).first.wait_for()
+    page.locator('.lm-MenuBar-itemLabel', has_text=re.compile('^Run$')).click()
+    page.locator('.lm-Menu-itemLabel', has_text=re.compile('^Run All Cells$')).click()
+    return ctx, page
+
 def test_cleaner_in_jupyterlab(lab, browser, artifacts):
     from playwright.sync_api import expect
     expect.set_options(timeout=T)
     data, before = lab.data, digests(lab.data)
-    ctx = browser.new_context(viewport=dict(width=1400, height=1700))
-    page = ctx.new_page()
-    page.set_default_timeout(T)
+    ctx, page = run_notebook(browser, lab, height=1700)
     try:
-        page.goto(lab.url)
-        # the notebook is open and its kernel is up: then Run > Run All Cells, as a person would
-        page.locator('.jp-Notebook .jp-CodeCell').first.wait_for()
-        page.locator('.jp-StatusBar-TextItem', has_text=re.compile(r'\(ipykernel\) \| Idle')).first.wait_for()
-        page.locator('.lm-MenuBar-itemLabel', has_text=re.compile('^Run$')).click()
-        page.locator('.lm-Menu-itemLabel', has_text=re.compile('^Run All Cells$')).click()
         w = page.locator('.fastdupe-cleaner')
         w.wait_for()
         expect(page.locator('.fastdupe-pair')).to_have_count(3)
@@ -202,15 +207,8 @@ def test_heic_beside_its_jpeg(lab, browser, artifacts):
     with Image.open(SAMPLE/'astronaut.jpg') as im: im.convert('RGB').save(phone/'astronaut.heic', quality=85)
     (lab.root/'phone.ipynb').write_text(json.dumps(notebook(HEIC_CELLS)))
     expect.set_options(timeout=T)
-    ctx = browser.new_context(viewport=dict(width=1400, height=1000))
-    page = ctx.new_page()
-    page.set_default_timeout(T)
+    ctx, page = run_notebook(browser, lab, 'phone.ipynb')
     try:
-        page.goto(lab.url.replace('review.ipynb', 'phone.ipynb'))
-        page.locator('.jp-Notebook .jp-CodeCell').first.wait_for()
-        page.locator('.jp-StatusBar-TextItem', has_text=re.compile(r'\(ipykernel\) \| Idle')).first.wait_for()
-        page.locator('.lm-MenuBar-itemLabel', has_text=re.compile('^Run$')).click()
-        page.locator('.lm-Menu-itemLabel', has_text=re.compile('^Run All Cells$')).click()
         page.locator('.fastdupe-cleaner').wait_for()
         expect(page.locator('.fastdupe-pair')).to_have_count(1)
         assert thumbs_loaded(page) == 2  # both decoded by the browser: naturalWidth > 0
@@ -240,15 +238,8 @@ def test_health_review_in_jupyterlab(lab, browser, artifacts):
     score = dict(zip(map(str, h.paths), h.scores['blurry']))[str(lab.data/blurred)]
     n_images = len(digests(lab.data))
     expect.set_options(timeout=T)
-    ctx = browser.new_context(viewport=dict(width=1400, height=1200))
-    page = ctx.new_page()
-    page.set_default_timeout(T)
+    ctx, page = run_notebook(browser, lab, 'health.ipynb', height=1200)
     try:
-        page.goto(lab.url.replace('review.ipynb', 'health.ipynb'))
-        page.locator('.jp-Notebook .jp-CodeCell').first.wait_for()
-        page.locator('.jp-StatusBar-TextItem', has_text=re.compile(r'\(ipykernel\) \| Idle')).first.wait_for()
-        page.locator('.lm-MenuBar-itemLabel', has_text=re.compile('^Run$')).click()
-        page.locator('.lm-Menu-itemLabel', has_text=re.compile('^Run All Cells$')).click()
         w = page.locator('.fastdupe-cleaner')
         w.wait_for()
         expect(page.locator('.fastdupe-header')).to_contain_text(f'reviewing {len(flagged)} images flagged blurry')
