@@ -12,11 +12,12 @@ from typing import Sequence
 import numpy as np
 from .core import BadFile, ImageInfo
 from .intake import is_url, as_item, url_filesystem
+from .health import HEALTH_MEASURES
 
 # %% auto #0
-__all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'HEALTH_MEASURES', 'IN_MEMORY_BYTES', 'connect', 'close_client', 'ShardFolder',
-           'temporary_folder', 'shard_table', 'shard_name', 'extract_shard', 'read_shards', 'extract_shards',
-           'cluster_features', 'shard_summary', 'write_pairs', 'read_vectors', 'read_hashes']
+__all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'IN_MEMORY_BYTES', 'connect', 'close_client', 'ShardFolder', 'temporary_folder',
+           'shard_table', 'shard_name', 'extract_shard', 'read_shards', 'extract_shards', 'cluster_features',
+           'shard_summary', 'write_pairs', 'read_vectors', 'read_hashes']
 
 # %% ../nbs/05b_cluster.ipynb #f713d605
 def connect(
@@ -106,7 +107,6 @@ def temporary_folder() -> str:
 SHARD_SIZE = 256 # files per shard (per Dask task): a few seconds of work, small enough to retry cheaply
 SHARD_FORMAT = 1 # bumped when the columns change: shards of another format are not read
 # with `health=True`, a `health` column: these measures of `health.measure_decoded` (float64, as `Store.health`)
-HEALTH_MEASURES = ('sharpness', 'p99', 'white', 'gradient_entropy', 'chroma')
 
 def _digest(path) -> bytes|None:
     from fastdupe.hashing import file_digest

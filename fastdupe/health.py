@@ -16,11 +16,11 @@ from .core import BadFile, json_text, bad_rows, save_table
 from .intake import get_items, safe_read
 
 # %% auto #0
-__all__ = ['HEALTH_ISSUES', 'WORK_SIDE', 'HEALTH_DECODE', 'HEALTH_THRESHOLDS', 'MIN_BLUR_SIDE', 'ODD_Z', 'HEALTH_COLUMNS',
-           'ISSUE_SEP', 'TUNING_SOURCES', 'REPORT_SOURCES', 'check_issues', 'check_issue', 'check_thresholds',
-           'sharpness', 'gradient_entropy', 'measure_image', 'robust_z', 'health_scores', 'measure_decoded',
-           'measure_file', 'Health', 'health_of', 'find_health', 'load_photo', 'HealthTruth', 'health_benchmark',
-           'issue_scores', 'health_report', 'calibrate']
+__all__ = ['HEALTH_ISSUES', 'WORK_SIDE', 'HEALTH_DECODE', 'HEALTH_THRESHOLDS', 'MIN_BLUR_SIDE', 'HEALTH_MEASURES', 'ODD_Z',
+           'HEALTH_COLUMNS', 'ISSUE_SEP', 'TUNING_SOURCES', 'REPORT_SOURCES', 'check_issues', 'check_issue',
+           'check_thresholds', 'sharpness', 'gradient_entropy', 'measure_image', 'robust_z', 'health_scores',
+           'measure_decoded', 'measure_file', 'Health', 'health_of', 'find_health', 'load_photo', 'HealthTruth',
+           'health_benchmark', 'issue_scores', 'health_report', 'calibrate']
 
 # %% ../nbs/05d_health.ipynb #62aae1fc
 HEALTH_ISSUES = ('blurry', 'dark', 'light', 'low_information', 'odd_aspect_ratio', 'odd_size', 'grayscale')
@@ -122,6 +122,8 @@ def _chroma(img:Image.Image) -> float:
     a = np.asarray(t, np.int16)
     mx = a.max(2); lit = mx >= 24  # colour is not judged in near-black pixels
     return _percentile((mx - a.min(2))[lit]/mx[lit], 95) if np.count_nonzero(lit) >= 16 else 0.0
+
+HEALTH_MEASURES = ('sharpness', 'p99', 'white', 'gradient_entropy', 'chroma') # what `measure_image` returns, in order
 
 def measure_image(img:Image.Image, # a small RGB or grey ('L') decode
                  ) -> dict: # sharpness, p99 (brightness, 0-1), white (share >= 250), gradient_entropy, chroma

@@ -14,15 +14,16 @@ import numpy as np
 from fastcore.basics import patch
 from .core import BadFile, ImageInfo, rel_name, shown_distance, bad_rows, save_table
 from .intake import get_items, skip_summary, DEFAULT_MAX_PIXELS
+from .health import HEALTH_MEASURES
 from .hashing import (file_digest, hash_items, HashResult, hamming_distance, turned_distance, COMBINED_KINDS,
                               _expand_methods)
 try: import fcntl
 except ImportError: fcntl = None  # Windows: no writer lock file; SQLite's own locks still keep the database whole
 
 # %% auto #0
-__all__ = ['SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE', 'HEALTH_MEASURES', 'QUERY_COLUMNS',
-           'StoreError', 'StoreDamaged', 'hash_recipe', 'model_key', 'Store', 'health_recipe', 'cache_store',
-           'UpdateReport', 'rebuild_store', 'QueryResult']
+__all__ = ['SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE', 'QUERY_COLUMNS', 'StoreError',
+           'StoreDamaged', 'hash_recipe', 'model_key', 'Store', 'health_recipe', 'cache_store', 'UpdateReport',
+           'rebuild_store', 'QueryResult']
 
 # %% ../nbs/04b_store.ipynb #58b3c12a
 SCHEMA_VERSION = 1 # layout of the tables; a database written with a newer layout is refused, not misread
@@ -658,7 +659,6 @@ _HEALTH_CODE = ('health.measure_file', 'health.measure_decoded', 'health.measure
                 'health._top_cut', 'health._percentile', 'health._shift', 'health.gradient_entropy', 'health._entropy',
                 'health._chroma', 'health.HEALTH_DECODE', 'health.WORK_SIDE', 'intake.read_image', 'intake._open',
                 'intake.to_rgb', 'intake._needed')
-HEALTH_MEASURES = ('sharpness', 'p99', 'white', 'gradient_entropy', 'chroma') # `health.measure_image`'s, as stored
 
 def health_recipe() -> str:
     "The name the dataset-health measures are stored under: the code that takes them and the packages it runs on."
