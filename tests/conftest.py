@@ -20,7 +20,7 @@ def chromium_missing() -> str | None:
     "Why the browser tests cannot run here (Debian's Chromium is not installed), or None. Tests never install anything."
     if Path(CHROMIUM).exists(): return None
     return (f"{CHROMIUM} is not installed: the browser tests need Debian's Chromium "
-            "(as root: apt-get install chromium), driven by Playwright; nothing is downloaded or installed by the tests")
+            "(install the Debian package chromium as root), driven by Playwright; nothing is downloaded or installed by the tests")
 
 @pytest.fixture(scope='session')
 def browser(tmp_path_factory):
