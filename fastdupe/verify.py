@@ -701,7 +701,6 @@ def _signature(m:nn.Module) -> tuple:
 
 def _body_recipes(body:nn.Module):
     "Descriptions of modules that may be `body`'s architecture (rebuilt and compared by `body_recipe`)."
-    import timm  # a dependency of fastai's vision models
     from fastdupe.features import LITE0_ARCHS
     inner = body.model if type(body).__name__ == 'TimmBody' else body
     arch = (getattr(inner, 'pretrained_cfg', None) or {}).get('architecture')
