@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, contextlib, io, os, sqlite3, sys, tempfile
 from pathlib import Path
 from .group import LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, SPLIT_KEEP, SPLIT_RULE, check_keep
-from .pipeline import find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, CNN_THRESHOLD
+from .pipeline import find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, INDEX_METHOD, CNN_THRESHOLD
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
 from .splits import check_splits_option, protected_splits, format_leakage, SplitError
@@ -21,7 +21,7 @@ __all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 
            'query_command', 'train_command', 'health_command', 'main']
 
 # %% ../nbs/09_cli.ipynb #46988b63
-MODEL_METHODS = ('cnn', 'fused')
+MODEL_METHODS = ('cnn', 'fused', 'verified')
 STORE_INDEXES = ('exact', 'annoy', 'faiss') # what a fingerprint database can save
 INDEX_CHOICES = ('auto',) + STORE_INDEXES + ('ivf',)
 DEFAULT_SHARDS = '.fastdupe/shards' # where --scheduler's workers write, inside PATH, unless --shards says
@@ -63,11 +63,13 @@ def parser() -> argparse.ArgumentParser:
                        description='Find duplicate groups; print them and write FILE.csv or FILE.json. Nothing is moved or deleted.')
     f.add_argument('path', metavar='PATH', help='folder of images (searched recursively), an image list CSV, or one image')
     f.add_argument('--method', default=DEFAULT_METHOD, choices=list(HASH_METHODS) + list(MODEL_METHODS),
-                   help=f'how to compare images (default: {DEFAULT_METHOD}: pretrained CNN features plus a flip/rotation-aware phash)')
+                   help=f'how to compare images (default: {DEFAULT_METHOD}: CNN features, a flip/rotation-aware phash and keypoints, '
+                        'each pair judged by the pair judge shipped in the package; fused: the same evidence, judged by rules)')
     f.add_argument('--threshold', type=float, default=None,
                    help='hash methods: largest Hamming distance in bits (defaults: ' +
                         ', '.join(f'{k} {v}' for k, v in DEFAULT_THRESHOLDS.items()) +
-                        f'); cnn/fused: smallest cosine similarity (default {CNN_THRESHOLD})')
+                        f'); cnn/fused: smallest cosine similarity (default {CNN_THRESHOLD}); '
+                        'verified: the probability the pair judge must give (default: its own, chosen on the tuning family)')
     f.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write groups here')
     f.add_argument('--report', metavar='FILE.html', default=None,
                    help='also write a self-contained HTML page of the groups with thumbnails (opens from disk)')
@@ -195,7 +197,8 @@ def _threshold(p, method:str, threshold:float|None):
     if method in HASH_METHODS:
         try: return hash_threshold(method, threshold)
         except ValueError as e: p.error(f"--{e}")
-    if not 0 <= threshold <= 1: p.error(f"--threshold for {method} is a cosine similarity between 0 and 1, got {threshold:g}")
+    what = 'a probability' if method == 'verified' else 'a cosine similarity'
+    if not 0 <= threshold <= 1: p.error(f"--threshold for {method} is {what} between 0 and 1, got {threshold:g}")
     return threshold
 
 def _check_verify_arguments(a, p):
@@ -204,7 +207,8 @@ def _check_verify_arguments(a, p):
         if a.verify_threshold is not None: p.error("--verify-threshold is the probability --verify's verifier needs: give --verify too")
         if a.trust_pickle: p.error("--trust-pickle lets --verify read a verifier kept as a pickle: give --verify too")
         return
-    if a.method != 'fused': p.error(f"--verify judges the candidates of fused (the default method), not of {a.method}")
+    if a.method not in ('fused', 'verified'):
+        p.error(f"--verify judges the candidates of verified (the default) or fused, not of {a.method}")
     for opt, given in (('--threshold', a.threshold is not None), ('--no-keypoints', a.no_keypoints), ('--turns', a.turns)):
         if given: p.error(f"with --verify the verifier decides every candidate: {opt} does not apply")
     if a.verify_threshold is not None and not 0 <= a.verify_threshold <= 1:
@@ -326,7 +330,7 @@ def _store_parsers(sub):
     i.add_argument('path', metavar='PATH', help='folder of images (searched recursively)')
     i.add_argument('--db', metavar='FILE', default=None, help=f'the database (default: PATH/{DEFAULT_DB.as_posix()})')
     i.add_argument('--method', default=None, choices=methods,
-                   help=f'what to compute, as for find (default: what the database was indexed with, else {DEFAULT_METHOD})')
+                   help=f'what to compute, as for find (default: what the database was indexed with, else {INDEX_METHOD})')
     i.add_argument('--turns', action='store_true', help='as for find: also flipped and quarter-turned views')
     i.add_argument('--index', default=None, choices=STORE_INDEXES,
                    help='saved similarity index for cnn/fused queries (default: as before, else exact)')
@@ -362,7 +366,7 @@ def _index_on_cluster(a, p, out) -> int:
         print(f"fastdupe: error: {a.path} is not a folder of images", file=sys.stderr); return 1
     from fastdupe.pipeline import extraction_options
     from fastdupe.cluster import connect, close_client, ShardFolder, extract_shards, shard_summary
-    method = a.method or DEFAULT_METHOD
+    method = a.method or INDEX_METHOD
     try:
         folder = ShardFolder(shards).check()  # before a cluster is started
         client = connect(a.scheduler)
@@ -402,7 +406,7 @@ def index_command(a, p, out=None) -> int:
     try:
         with Store(db, root=path, batch=a.batch) as store:
             if store.moved_from: print(f"fastdupe: note: {db} indexed {store.moved_from}, which is gone: it now indexes {path}", file=sys.stderr)
-            method = a.method or (store.indexed or {}).get('method') or DEFAULT_METHOD
+            method = a.method or (store.indexed or {}).get('method') or INDEX_METHOD
             model = method in MODEL_METHODS
             r = store.update(method, tta=a.turns and model, turns=a.turns and not model, index=a.index, n_workers=a.workers,
                              progress=progress, sniff=a.sniff)

@@ -25,9 +25,9 @@ from .health import Health, check_issues, health_of, measure_file
 # %% auto #0
 __all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'LINK_COLUMN', 'ISSUES_COLUMN', 'IDENTICAL_DISTANCE',
            'MODEL_OPTIONS', 'HASH_OPTIONS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'COSINE_SLACK', 'FUSED_HASH',
-           'FUSED_HASH_K', 'DEFAULT_METHOD', 'EXACT_BYTES', 'VERIFY_THRESHOLD', 'identical_pixels', 'match_kinds',
-           'Duplicates', 'Found', 'check_hash_options', 'hash_threshold', 'candidate_pairs', 'extraction_options',
-           'fused_codes', 'model_pairs', 'same_files', 'find_duplicates']
+           'FUSED_HASH_K', 'DEFAULT_METHOD', 'INDEX_METHOD', 'JUDGE_REFUSES', 'EXACT_BYTES', 'VERIFY_THRESHOLD',
+           'identical_pixels', 'match_kinds', 'Duplicates', 'Found', 'check_hash_options', 'hash_threshold',
+           'extraction_options', 'fused_codes', 'model_pairs', 'same_files', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
@@ -251,7 +251,9 @@ CNN_THRESHOLD = 0.6  # cosine similarity where there is no crowd (see "Calibrati
 COSINE_SLACK = 1e-5 # a threshold given bounds every pair up to this (two copies' float32 cosine is not exactly 1)
 FUSED_HASH = 'phash'
 FUSED_HASH_K = 16 # fused: hash matches kept per image and orientation, closest first (ties: the earlier image, so larger groups of copies still meet); 10 lost 0.2 % recall on the first benchmark
-DEFAULT_METHOD = 'fused' # what `fastdupe find` and `find_duplicates` use unless told otherwise
+DEFAULT_METHOD = 'verified' # what `fastdupe find` and `find_duplicates` use unless told otherwise
+INDEX_METHOD = 'fused' # what `fastdupe index`, `Store.update` and `Store.query` use unless told otherwise
+JUDGE_REFUSES = ('crowd', 'keypoints', 'hash_threshold', 'k', 'tta') # the rules' options: `verified`'s judge decides instead
 
 def _crowd_rule(crowd, t:float) -> CrowdRule|None:
     if crowd is True: return CrowdRule(floor=t)
@@ -264,20 +266,6 @@ def _keypoint_rule(keypoints) -> KeypointRule|None:
     if keypoints is False or keypoints is None: return None
     if isinstance(keypoints, KeypointRule): return keypoints
     raise TypeError(f"keypoints must be True, False or a KeypointRule, not {type(keypoints).__name__}")
-
-def candidate_pairs(v:np.ndarray, k:int, threshold:float|None, backend:str, side:np.ndarray|None):
-    "Each item's `k` most similar others (above `threshold`): in the whole set, or for a cross-set search in the other set only."
-    from fastdupe.search import similar_pairs, build_index
-    if side is None: return similar_pairs(v, k=k, threshold=threshold, backend=backend)
-    A, B = np.flatnonzero(side), np.flatnonzero(~side)
-    if not len(A) or not len(B): return Pairs.empty()
-    # one set's index queried with the other, both ways: each image's neighbours in the other set set its crowd level
-    ab = build_index(v[B], backend).query(v[A], k=k, threshold=threshold)
-    ba = build_index(v[A], backend).query(v[B], k=k, threshold=threshold)
-    a, b = np.concatenate([A[ab.query], A[ba.item]]), np.concatenate([B[ab.item], B[ba.query]])
-    i, j, sim = np.maximum(a, b), np.minimum(a, b), np.concatenate([ab.sim, ba.sim])
-    _, first = np.unique(np.stack([i, j], 1), axis=0, return_index=True)
-    return Pairs.from_similarity(i[first], j[first], sim[first]).sorted()
 
 def extraction_options(method:str, tta=False, keypoints:bool=True, **kwargs) -> dict:
     "What a model method asks of `features.image_features`: the same dict names the same cluster shards, whoever extracts them (`find`, `index --scheduler`)."
@@ -360,6 +348,14 @@ def model_pairs(
             pairs = _min_pairs_union(pairs, _cross_only(Pairs.from_unordered(a, b, d), side))
     return pairs
 
+def _item_codes(n:int, codes:tuple|None) -> tuple[np.ndarray, np.ndarray]:
+    "The fused hash of each item and of its turned views, from `fused_codes` (0 where an item has none)."
+    if codes is None: return np.zeros(n, np.uint64), np.zeros((n, 7), np.uint64)
+    (hashes, m), turned = codes, codes[0][FUSED_HASH+'@turns']
+    plain, views = np.zeros(n, np.uint64), np.zeros((n, turned.shape[1]), np.uint64)
+    plain[m], views[m] = hashes[FUSED_HASH], turned
+    return plain, views
+
 def _decode_digests(n:int, codes:tuple|None) -> np.ndarray|None:
     "Each item's `hashing.decode_digest` from `fused_codes` (rows of 0 where none): fused's hash decode."
     if codes is None or DECODE_DIGEST not in codes[0]: return None
@@ -384,14 +380,22 @@ VERIFY_THRESHOLD = 0.5 # `verify=`: the probability a pair needs
 
 def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto', k=10, tta=False,
               fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, extract=None,
-              verify=None, verify_threshold=None, health:bool=False, **kwargs):
+              verify=None, verify_threshold=None, health:bool=False, judged:bool=False, **kwargs):
     """`extract`: what computes the `Features` in place of `features.image_features` (a Dask cluster's: `cluster.cluster_features`).
-    `verify`: a verifier (`verify.load_verifier`) that judges the candidates in place of the rules."""
+    `verify`: a verifier (`verify.load_verifier`) that judges the candidates in place of the rules.
+    `judged`: the shipped pair judge (`judge.load_judge`) decides fused's candidates, `threshold` being its probability."""
     from fastdupe.features import image_features
     if store is not None: image_features = store.image_features  # fingerprints it holds are not computed again
     if extract is not None: image_features = extract
-    t = CNN_THRESHOLD if threshold is None else float(threshold)
-    if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
+    judge = None
+    if judged and verify is None:
+        from fastdupe.judge import load_judge
+        judge = load_judge()  # before any image is read: a package without its judge stops here
+        t = judge.threshold if threshold is None else float(threshold)
+        if not 0 <= t <= 1: raise ValueError(f"threshold for verified is the judge's probability, in [0, 1], got {t!r}")
+    else:
+        t = CNN_THRESHOLD if threshold is None else float(threshold)
+        if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
     rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
     if verify is not None:
         from fastdupe.verify import verifier_options
@@ -405,6 +409,11 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     paths = [as_item(p) for p in f.items]
     side = _sides(paths, first)
     codes = fused_codes(f, paths, store, n_workers, progress) if fused and len(paths) > 1 else None
+    if judge is not None:
+        from fastdupe.judge import judged_pairs
+        plain, turned = _item_codes(len(paths), codes)
+        pairs, dist_fn, _ = judged_pairs(judge, f, plain, turned, t, index, side, n_workers)
+        return Found(paths, f.infos, pairs, f.bad, 1 - t, dist_fn, f.health, _decode_digests(len(paths), codes))
     if verify is not None:
         from fastdupe.verify import verified_search
         vt = VERIFY_THRESHOLD if verify_threshold is None else float(verify_threshold)
@@ -437,6 +446,7 @@ def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
 
 PAIR_FINDERS['cnn'] = _cnn_find
 PAIR_FINDERS['fused'] = lambda items, **kw: _cnn_find(items, fused=True, **kw)
+PAIR_FINDERS['verified'] = lambda items, **kw: _cnn_find(items, fused=True, judged=True, **kw)
 
 # %% ../nbs/05a_pipeline.ipynb #433743d9
 def same_files(
@@ -484,8 +494,8 @@ def _health(f:Found, issues:tuple, n_workers:int|None) -> Health:
 # %% ../nbs/05a_pipeline.ipynb #701d729a
 def find_duplicates(
     src, # folder, file list, CSV or DataFrame (see `intake.get_items`)
-    method:str=DEFAULT_METHOD, # a key of `PAIR_FINDERS`: exact, ahash, phash, dhash, whash, colorhash, combined, cnn, fused
-    threshold:float|None=None, # pair threshold (hash methods: bits; default `DEFAULT_THRESHOLDS`)
+    method:str=DEFAULT_METHOD, # a key of `PAIR_FINDERS`: exact, ahash, phash, dhash, whash, colorhash, combined, cnn, fused, verified
+    threshold:float|None=None, # pair threshold (hash methods: bits; cnn, fused: a cosine; verified: a probability)
     link:str=DEFAULT_LINK, # how pairs become groups: hub, single, star, complete or dbscan
     keep:Sequence[str]|Callable|None=None, # keep policy (None: `split` first when splits are known, then resolution, bytes, path)
     n_workers:int|None=None, # processes for decoding and hashing
@@ -511,6 +521,8 @@ def find_duplicates(
     if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
     protected_splits(protect)
     if method in HASH_METHODS: check_hash_options(method, kwargs)
+    if method == 'verified' and (refused := [o for o in JUDGE_REFUSES if o in kwargs]):
+        raise ValueError(f"{refused[0]} is an option of fused's rules; verified's judge decides every candidate (use method='fused')")
     else:
         from fastdupe.engine import check_engine
         _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True)); check_engine(kwargs.get('engine', 'auto'))

@@ -850,7 +850,7 @@ class UpdateReport:
 # %% ../nbs/04b_store.ipynb #c15b2af5
 @patch
 def update(self:Store,
-           method:str|None=None, # what to compute, as `find_duplicates` takes it (None: as last time, else `pipeline.DEFAULT_METHOD`)
+           method:str|None=None, # what to compute, as `find_duplicates` takes it (None: as last time, else `pipeline.INDEX_METHOD`)
            tta:bool|str=False, # model methods: also embed flipped/rotated views (as `find_duplicates(..., tta=)`)
            turns:bool=False, # single hash kinds: also hash flipped and rotated views (as `find_duplicates(..., turns=)`)
            index:str|None=None, # model methods: the saved search index, 'exact', 'annoy' or 'faiss' (None: as before, else exact)
@@ -860,10 +860,10 @@ def update(self:Store,
            health:bool=True, # also keep each image's dataset-health measures (`Store.health`), from the model's decode
           ) -> UpdateReport:
     "Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep the rest without opening them."
-    from fastdupe.pipeline import DEFAULT_METHOD
+    from fastdupe.pipeline import INDEX_METHOD
     t0 = time.perf_counter()
     if method is None:  # the method it was indexed with last, else find's default
-        last = self.indexed or dict(method=DEFAULT_METHOD, tta=False, turns=False)
+        last = self.indexed or dict(method=INDEX_METHOD, tta=False, turns=False)
         method, tta, turns = last['method'], tta or last['tta'], turns or last['turns']
     model_kw, hash_kw = _method_needs(method, tta, turns)
     if model_kw is None and index not in (None, 'exact'): raise ValueError(f"index applies to the model methods (cnn, fused), not to {method!r}")
@@ -976,8 +976,8 @@ def rebuild_store(
     if method is None: method, tta, turns = last['method'], last['tta'], last['turns']
     else: tta = turns = False
     if views is not None:
-        from fastdupe.pipeline import DEFAULT_METHOD
-        model = (method or DEFAULT_METHOD) in ('cnn', 'fused')
+        from fastdupe.pipeline import INDEX_METHOD
+        model = (method or INDEX_METHOD) in ('cnn', 'fused')
         tta, turns = views and model, views and not model
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.rebuild-{uuid.uuid4().hex[:8]}')

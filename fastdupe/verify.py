@@ -641,7 +641,7 @@ def pair_probabilities(
 def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict, client=None) -> tuple[PairHead|None, float|None]:
     "`find_duplicates`' verifier options, checked before any work: `(head, threshold)`."
     if verify is None: raise ValueError("verify_threshold is the probability a verifier needs; pass verify= (a trained verifier) too")
-    if method != 'fused':
+    if method not in ('fused', 'verified'):
         raise ValueError(f"verify= judges the candidates of the default method, fused (embeddings, hashes and keypoints from one read); not {method!r}")
     if threshold is not None: raise ValueError("with verify=, the verifier decides: its threshold is verify_threshold (a probability), not threshold")
     for o in ('crowd', 'keypoints', 'hash_threshold', 'k', 'tta'):

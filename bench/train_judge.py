@@ -1,0 +1,162 @@
+"""Train the pair judge shipped in the package (`fastdupe/judge.safetensors`), on the tuning family only.
+
+The tuning family (`fastdupe.hard.TUNING`: scikit-image's photos and Debian packages with stars, planets, icons, maps,
+relief, textures and UI screenshots) is built with several seeds: each seed draws other edits of the originals, other
+look-alikes and other crowd images. Every candidate pair the search proposes (`evidence.pair_candidates`) is labelled by
+the family's truth; pairs between don't-care groups are left out. Two gradient-boosted tree models are fitted
+(scikit-learn's `HistGradientBoostingClassifier`):
+- the quick one on `QUICK_MEASURES` (no keypoints), which decides which pairs are matched at all: those it gives less
+  than SKIP are not (on the tuning family this loses no copy with 15 inliers or more);
+- the full one on every measure, as the pairs are measured at run time (unmatched pairs count no inliers).
+The default threshold is chosen by cross-validation over the seeds (train on the others, group the held-out seed): the
+lowest probability at which no crowd-zoo kind has more than 1 false pair per 100 images, on average.
+The report family is never read here.
+
+Run: python bench/train_judge.py [--data DIR] [--seeds 5] [--out fastdupe/judge.safetensors]
+"""
+import argparse, logging, sys, time, warnings
+from pathlib import Path
+import numpy as np, pandas as pd
+sys.path.insert(0, str(Path(__file__).parent))
+
+SUBSETS = (10, 30, 100, 300) # besides each whole seed, collections of about these many images (whole groups)...
+DRAWS = 2 # ...this many of each: the judge meets small folders as well as large ones
+SKIP = 0.01 # pairs the quick model gives less than this are not matched
+LINKS = ('single', 'hub') # grouping compared by the cross-validation
+LINK = 'hub' # the grouping find_duplicates uses
+GRID = (0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99)
+PARAMS = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+              early_stopping=False, random_state=0)
+
+def family_seed(data:Path, seed:int):
+    "The tuning family built with `seed` (built once, kept in `data`), its features and truth."
+    from fastdupe.hard import build_hard_benchmark, FAMILIES
+    from fastdupe.eval import load_truth
+    from fastdupe.features import image_features
+    from fastdupe.pipeline import extraction_options
+    d = data/f'tuning_s{seed}'
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        truth = load_truth(d) if (d/'truth.csv').exists() else build_hard_benchmark(d, seed=seed, family=FAMILIES['tuning'])
+    f = image_features(sorted((d/'images').iterdir()), progress=False, **extraction_options('fused', False, True))
+    return f, truth
+
+def subset(f, idx):
+    "The features of the items `idx` only."
+    from dataclasses import replace
+    take = lambda x: None if x is None else [x[q] for q in idx] if isinstance(x, list) else x[idx]
+    return replace(f, vectors=f.vectors[idx], items=take(list(f.items)), infos=take(f.infos), detail=take(f.detail),
+                   thumbnails=take(f.thumbnails), keypoints=take(list(f.keypoints)), health=take(f.health),
+                   hashes=None if f.hashes is None else {k: v[idx] for k, v in f.hashes.items()}, bad=[])
+
+def collections(f, truth, seed):
+    "The whole seed and smaller collections drawn from it by whole groups of copies."
+    t = truth.table; group = dict(zip([str(truth.root/p) for p in t.path], t.group))
+    g = np.array([group[str(Path(str(p)).absolute())] for p in f.items])
+    yield 'all', f
+    rng = np.random.default_rng(1000 + seed)
+    for size in SUBSETS:
+        for draw in range(DRAWS):
+            order, idx = rng.permutation(np.unique(g)), []
+            for x in order:
+                idx += np.flatnonzero(g == x).tolist()
+                if len(idx) >= size: break
+            yield f'{size}.{draw}', subset(f, np.array(sorted(idx)))
+
+def labels(f, truth, c) -> tuple[np.ndarray, np.ndarray]:
+    "(copy?, counted?) per candidate: same group, and not between don't-care groups."
+    t = truth.table; group = dict(zip([str(truth.root/p) for p in t.path], t.group))
+    g = np.array([group[str(Path(str(p)).absolute())] for p in f.items])
+    dc = {(a, b) for a, b in truth.dont_care_groups} | {(b, a) for a, b in truth.dont_care_groups}
+    gi, gj = g[c.i], g[c.j]
+    return (gi == gj).astype(int), np.array([(a, b) not in dc for a, b in zip(gi, gj)])
+
+def fit(X, y):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    return HistGradientBoostingClassifier(**PARAMS).fit(X, y)
+
+def scores(f, truth, c, p, thr, link='single'):
+    "Group-level figures of the held-out seed at `thr`, grouped as `find_duplicates` groups."
+    from families_bench import zoo_false_pairs
+    from fastdupe.eval import recall_by_transform
+    from fastdupe.group import group_pairs
+    from fastdupe.core import Pairs
+    ok = p >= thr
+    gs = group_pairs(len(f.items), Pairs.from_unordered(c.i[ok], c.j[ok], 1 - p[ok]), f.infos, link=link, dist_fn=None)
+    gs = [[f.items[k] for k in g.members] for g in gs]
+    s = truth.scores(gs); z = zoo_false_pairs(gs, truth); e = recall_by_transform(gs, truth).recall
+    return dict(link=link, thr=thr, P=s.precision, R=s.recall, F1=s.f1, largest=max(map(len, gs), default=1),
+                true_largest=int(truth.table.groupby('group').size().max()), worst_edit=e.min(), zoo_max=z.max())
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--data', default='/tmp/fastdupe-judge', help='folder that keeps the built tuning families')
+    ap.add_argument('--seeds', type=int, default=5)
+    ap.add_argument('--out', default=str(Path(__file__).parent.parent/'fastdupe'/'judge.safetensors'))
+    a = ap.parse_args(argv)
+    logging.disable(logging.CRITICAL); warnings.filterwarnings('ignore')
+    from fastdupe.evidence import pair_candidates, QUICK_MEASURES, MEASURES
+    from fastdupe.pipeline import fused_codes, FUSED_HASH
+    from fastdupe.judge import Judge, Trees, save_judge
+    data, seeds = Path(a.data), range(a.seeds)
+    runs = {}
+    for s in seeds:
+        t = time.time(); whole, truth = family_seed(data, s)
+        for name, f in collections(whole, truth, s):
+            codes, m = fused_codes(f, f.items)
+            plain, turned = codes[FUSED_HASH], codes[FUSED_HASH+'@turns']
+            c = pair_candidates(f, plain, turned)
+            y, counted = labels(f, truth, c)
+            runs[s, name] = dict(f=f, truth=truth, plain=plain, turned=turned, c=c, y=y, counted=counted)
+        print(f"seed {s}: {len(whole.items)} images and {len(SUBSETS)*DRAWS} smaller collections, "
+              f"{sum(len(r['c']) for k, r in runs.items() if k[0] == s)} candidates ({time.time()-t:.0f} s)", flush=True)
+    nq = len(QUICK_MEASURES)
+    stack = lambda ss, key: np.concatenate([runs[s][key] for s in ss])
+    keys = lambda ss: [k for k in runs if k[0] in ss]
+    def quick_of(ss):
+        X = np.concatenate([runs[k]['c'].measures[runs[k]['counted'], :nq] for k in keys(ss)])
+        return fit(X, np.concatenate([runs[k]['y'][runs[k]['counted']] for k in keys(ss)]))
+    # pass 2: each seed measured as at run time, its pairs to match chosen by a quick model that never saw it
+    for s in seeds:
+        q = Trees.from_sklearn(quick_of([x for x in seeds if x != s]))
+        to_match = lambda qm: 1 / (1 + np.exp(-q.logit(qm))) >= SKIP
+        for k in keys([s]):
+            r = runs[k]
+            r['c2'] = c2 = pair_candidates(r['f'], r['plain'], r['turned'], to_match=to_match)
+            assert (c2.i == r['c'].i).all() and (c2.j == r['c'].j).all()
+        r = runs[s, 'all']; c2 = r['c2']
+        lost = int(((~c2.matched) & (r['y'] == 1) & (r['c'].measures[:, nq] >= np.log1p(15))).sum())
+        print(f"seed {s}: {100*(~c2.matched).mean():.0f} % of candidates not matched; copies with 15+ inliers among them: {lost}")
+    rows = []
+    for s in seeds:
+        tr = [x for x in seeds if x != s]
+        full = fit(np.concatenate([runs[k]['c2'].measures[runs[k]['counted']] for k in keys(tr)]),
+                   np.concatenate([runs[k]['y'][runs[k]['counted']] for k in keys(tr)]))
+        for k in keys([s]):
+            r = runs[k]; p = full.predict_proba(r['c2'].measures)[:, 1]
+            size = 'all' if k[1] == 'all' else 'small'
+            for link in LINKS:
+                for thr in GRID: rows.append(dict(seed=s, size=size, **scores(r['f'], r['truth'], r['c2'], p, thr, link)))
+    cv_all = pd.DataFrame(rows); small = cv_all[cv_all['size'] == 'small'].drop(columns=['seed', 'size'])
+    cv = cv_all[cv_all['size'] == 'all'].drop(columns=['seed', 'size']).groupby(['link', 'thr']).mean()
+    print('\nsmall collections (10 to 300 images), precision and recall:')
+    print(small.groupby(['link', 'thr'])[['P', 'R', 'F1', 'zoo_max']].mean().round(3).to_string())
+    print("\ncross-validation over the tuning seeds (train on the others, group the held-out one):")
+    print(cv.round(3).to_string())
+    ok = cv.loc[LINK]; good = ok.index[(ok.zoo_max <= 1.0) & (ok.largest <= ok.true_largest)]
+    thr = float(good.min()) if len(good) else float(max(GRID))
+    print(f"default threshold: {thr}")
+    quick = quick_of(list(seeds))
+    full = fit(np.concatenate([runs[k]['c2'].measures[runs[k]['counted']] for k in runs]),
+               np.concatenate([runs[k]['y'][runs[k]['counted']] for k in runs]))
+    about = dict(family='tuning', seeds=len(seeds), collections=len(runs), pairs=int(sum(len(r['c']) for r in runs.values())),
+                 copies=int(sum(r['y'].sum() for r in runs.values())), skip=SKIP, model=f"HistGradientBoostingClassifier {PARAMS}",
+                 link=LINK, cv={f'{k[0]} {k[1]}': {c: float(v) for c, v in row.items()} for k, row in cv.iterrows()})
+    save_judge(Judge(Trees.from_sklearn(quick), Trees.from_sklearn(full), SKIP, thr, about), a.out)
+    # the saved trees give the fitted models' probabilities
+    from fastdupe.judge import load_judge
+    j = load_judge(a.out); x = runs[0, 'all']['c2'].measures[:2000]
+    assert np.allclose(1 / (1 + np.exp(-j.full.logit(x))), full.predict_proba(x)[:, 1], atol=1e-6)
+    print(f"wrote {a.out} ({Path(a.out).stat().st_size/1024:.0f} KB)")
+
+if __name__ == '__main__': main()
