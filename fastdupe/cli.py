@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, contextlib, io, os, sqlite3, sys, tempfile
 from pathlib import Path
 from .group import LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, SPLIT_KEEP, SPLIT_RULE, check_keep
-from .pipeline import find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, INDEX_METHOD, CNN_THRESHOLD
+from .pipeline import find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, INDEX_METHOD, CNN_THRESHOLD, JUDGE_LINK
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
 from .splits import check_splits_option, protected_splits, format_leakage, SplitError
@@ -73,7 +73,9 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write groups here')
     f.add_argument('--report', metavar='FILE.html', default=None,
                    help='also write a self-contained HTML page of the groups with thumbnails (opens from disk)')
-    f.add_argument('--link', default=DEFAULT_LINK, choices=LINKS, help=f'how pairs become groups (default: {DEFAULT_LINK}, no chaining)')
+    f.add_argument('--link', default=None, choices=LINKS,
+                   help=f'how pairs become groups (default: {JUDGE_LINK} for verified, whose pairs the judge vouches for; '
+                        f'{DEFAULT_LINK}, no chaining, for the other methods)')
     f.add_argument('--keep', default=None,
                    help=f"keep policy: comma-separated rules from {', '.join((SPLIT_RULE,) + tuple(KEEP_RULES))} "
                         f"(default: {','.join(DEFAULT_KEEP)}, or {','.join(SPLIT_KEEP)} when splits are known: "

@@ -25,9 +25,9 @@ from .health import Health, check_issues, health_of, measure_file
 # %% auto #0
 __all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'LINK_COLUMN', 'ISSUES_COLUMN', 'IDENTICAL_DISTANCE',
            'MODEL_OPTIONS', 'HASH_OPTIONS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'COSINE_SLACK', 'FUSED_HASH',
-           'FUSED_HASH_K', 'DEFAULT_METHOD', 'INDEX_METHOD', 'JUDGE_REFUSES', 'EXACT_BYTES', 'VERIFY_THRESHOLD',
-           'identical_pixels', 'match_kinds', 'Duplicates', 'Found', 'check_hash_options', 'hash_threshold',
-           'extraction_options', 'fused_codes', 'model_pairs', 'same_files', 'find_duplicates']
+           'FUSED_HASH_K', 'DEFAULT_METHOD', 'INDEX_METHOD', 'JUDGE_LINK', 'JUDGE_REFUSES', 'EXACT_BYTES',
+           'VERIFY_THRESHOLD', 'identical_pixels', 'match_kinds', 'Duplicates', 'Found', 'check_hash_options',
+           'hash_threshold', 'extraction_options', 'fused_codes', 'model_pairs', 'same_files', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
@@ -253,6 +253,7 @@ FUSED_HASH = 'phash'
 FUSED_HASH_K = 16 # fused: hash matches kept per image and orientation, closest first (ties: the earlier image, so larger groups of copies still meet); 10 lost 0.2 % recall on the first benchmark
 DEFAULT_METHOD = 'verified' # what `fastdupe find` and `find_duplicates` use unless told otherwise
 INDEX_METHOD = 'fused' # what `fastdupe index`, `Store.update` and `Store.query` use unless told otherwise
+JUDGE_LINK = 'single' # how `verified` groups its pairs: chosen with the judge's threshold on the tuning family (bench/train_judge.py)
 JUDGE_REFUSES = ('crowd', 'keypoints', 'hash_threshold', 'k', 'tta') # the rules' options: `verified`'s judge decides instead
 
 def _crowd_rule(crowd, t:float) -> CrowdRule|None:
@@ -496,7 +497,7 @@ def find_duplicates(
     src, # folder, file list, CSV or DataFrame (see `intake.get_items`)
     method:str=DEFAULT_METHOD, # a key of `PAIR_FINDERS`: exact, ahash, phash, dhash, whash, colorhash, combined, cnn, fused, verified
     threshold:float|None=None, # pair threshold (hash methods: bits; cnn, fused: a cosine; verified: a probability)
-    link:str=DEFAULT_LINK, # how pairs become groups: hub, single, star, complete or dbscan
+    link:str|None=None, # how pairs become groups: hub, single, star, complete or dbscan (None: `JUDGE_LINK` for verified, else `DEFAULT_LINK`)
     keep:Sequence[str]|Callable|None=None, # keep policy (None: `split` first when splits are known, then resolution, bytes, path)
     n_workers:int|None=None, # processes for decoding and hashing
     progress:bool=True, # show progress bars
@@ -516,6 +517,7 @@ def find_duplicates(
     "Find duplicate groups among the images of `src` (or, with `against`, between `src` and another set)."
     if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
     health_issues = _health_option(health)  # a bad issue name stops here
+    if link is None: link = JUDGE_LINK if method == 'verified' else DEFAULT_LINK
     if link not in LINKS: raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
     check_splits_option(splits)
     if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
