@@ -236,6 +236,9 @@ def find_command(a, p, out=None) -> int:
     if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
     if a.index is not None and a.method not in MODEL_METHODS:
         p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
+    if a.method == 'verified' and a.verify is None:
+        for opt, given in (('--no-keypoints', a.no_keypoints), ('--turns', a.turns)):
+            if given: p.error(f"{opt} is an option of fused's rules; verified's judge reads keypoints of the plain images (use --method fused)")
     if a.no_keypoints and a.method not in MODEL_METHODS:
         p.error(f"--no-keypoints applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
     if a.engine is not None and a.method not in MODEL_METHODS:

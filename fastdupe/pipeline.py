@@ -14,6 +14,7 @@ import numpy as np
 from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots, atomic_open, bad_rows, save_table
 from .intake import get_items, safe_read, as_item, is_url, DEFAULT_MAX_PIXELS, link_target, same_entry
 from .score import CrowdRule, crowd_levels, within_top
+from .evidence import candidate_pairs
 from .keypoints import KeypointRule
 from .splits import read_splits, check_splits_option, protected_splits, leak_splits, leakage_table
 from .hashing import (hash_items, hamming_pairs, hamming_distance, identical_pairs, combined_pairs, HASH_METHODS, HASH_BITS,
