@@ -64,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('path', metavar='PATH', help='folder of images (searched recursively), an image list CSV, or one image')
     f.add_argument('--method', default=DEFAULT_METHOD, choices=list(HASH_METHODS) + list(MODEL_METHODS),
                    help=f'how to compare images (default: {DEFAULT_METHOD}: CNN features, a flip/rotation-aware phash and keypoints, '
-                        'each pair judged by the pair judge shipped in the package; fused: the same evidence, judged by rules)')
+                        'judged by rules; verified: the same evidence, each pair judged by the pair judge shipped in the package)')
     f.add_argument('--threshold', type=float, default=None,
                    help='hash methods: largest Hamming distance in bits (defaults: ' +
                         ', '.join(f'{k} {v}' for k, v in DEFAULT_THRESHOLDS.items()) +
@@ -210,7 +210,7 @@ def _check_verify_arguments(a, p):
         if a.trust_pickle: p.error("--trust-pickle lets --verify read a verifier kept as a pickle: give --verify too")
         return
     if a.method not in ('fused', 'verified'):
-        p.error(f"--verify judges the candidates of verified (the default) or fused, not of {a.method}")
+        p.error(f"--verify judges the candidates of fused (the default method) or verified, not of {a.method}")
     for opt, given in (('--threshold', a.threshold is not None), ('--no-keypoints', a.no_keypoints), ('--turns', a.turns)):
         if given: p.error(f"with --verify the verifier decides every candidate: {opt} does not apply")
     if a.verify_threshold is not None and not 0 <= a.verify_threshold <= 1:

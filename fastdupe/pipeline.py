@@ -252,7 +252,7 @@ CNN_THRESHOLD = 0.6  # cosine similarity where there is no crowd (see "Calibrati
 COSINE_SLACK = 1e-5 # a threshold given bounds every pair up to this (two copies' float32 cosine is not exactly 1)
 FUSED_HASH = 'phash'
 FUSED_HASH_K = 16 # fused: hash matches kept per image and orientation, closest first (ties: the earlier image, so larger groups of copies still meet); 10 lost 0.2 % recall on the first benchmark
-DEFAULT_METHOD = 'verified' # what `fastdupe find` and `find_duplicates` use unless told otherwise
+DEFAULT_METHOD = 'fused' # what `fastdupe find` and `find_duplicates` use unless told otherwise (`verified`: see the README)
 INDEX_METHOD = 'fused' # what `fastdupe index`, `Store.update` and `Store.query` use unless told otherwise
 JUDGE_LINK = 'single' # how `verified` groups its pairs: chosen with the judge's threshold on the tuning family (bench/train_judge.py)
 JUDGE_REFUSES = ('crowd', 'keypoints', 'hash_threshold', 'k', 'tta') # the rules' options: `verified`'s judge decides instead
@@ -524,9 +524,10 @@ def find_duplicates(
     if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
     protected_splits(protect)
     if method in HASH_METHODS: check_hash_options(method, kwargs)
-    if method == 'verified' and (refused := [o for o in JUDGE_REFUSES if o in kwargs]):
-        raise ValueError(f"{refused[0]} is an option of fused's rules; verified's judge decides every candidate (use method='fused')")
     else:
+        if method == 'verified' and (refused := [o for o in JUDGE_REFUSES if o in kwargs]):
+            raise ValueError(f"{refused[0]} is an option of fused's rules; verified's judge decides every candidate "
+                             "(use method='fused')")
         from fastdupe.engine import check_engine
         _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True)); check_engine(kwargs.get('engine', 'auto'))
         from fastdupe.search import BACKENDS

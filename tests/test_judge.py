@@ -1,6 +1,6 @@
 """The pair judge shipped in the package (issue 23): it loads without unpickling anything, a file that is not a judge
-is refused before anything in it is read as code, and `fastdupe find` decides by its probability (`--threshold` on the
-default is that probability; the rules' options are refused with a pointer to `--method fused`). Real photos (the
+is refused before anything in it is read as code, and `fastdupe find --method verified` decides by its probability
+(`--threshold` is that probability; the rules' options are refused with a pointer to `--method fused`). Real photos (the
 package's sample), real processes."""
 import pickle, shutil
 from pathlib import Path
@@ -9,7 +9,7 @@ import numpy as np, pytest
 from conftest import run_cli, SAMPLE
 from fastdupe.judge import load_judge, JUDGE_PATH
 from fastdupe.evidence import MEASURES
-from fastdupe.pipeline import find_duplicates, DEFAULT_METHOD
+from fastdupe.pipeline import find_duplicates
 
 class _Payload:
     def __init__(self, marker): self.marker = str(marker)
@@ -44,23 +44,22 @@ def photos(tmp_path_factory):
         if p.is_file() and p.suffix.lower() in ('.jpg', '.jpeg', '.png'): shutil.copy(p, d/p.name)
     return d
 
-def test_default_decides_by_the_judges_probability(photos):
-    "The default is `verified`; its distances are 1 - the probability, and a threshold is that probability."
-    assert DEFAULT_METHOD == 'verified'
-    r = find_duplicates(photos, progress=False)
+def test_verified_decides_by_the_judges_probability(photos):
+    "`verified`'s distances are 1 - the judge's probability, and a threshold is that probability."
+    r = find_duplicates(photos, 'verified', progress=False)
     j = load_judge()
     assert r.method == 'verified' and len(r.groups)
     assert len(r.pairs) and (r.pairs.dist <= 1 - j.threshold + 1e-9).all()
-    strict = find_duplicates(photos, progress=False, threshold=0.999)
+    strict = find_duplicates(photos, 'verified', progress=False, threshold=0.999)
     assert len(strict.pairs) <= len(r.pairs) and (strict.pairs.dist <= 0.001 + 1e-9).all()
-    with pytest.raises(ValueError, match='probability'): find_duplicates(photos, progress=False, threshold=1.5)
-    with pytest.raises(ValueError, match="method='fused'"): find_duplicates(photos, progress=False, crowd=False)
+    with pytest.raises(ValueError, match='probability'): find_duplicates(photos, 'verified', progress=False, threshold=1.5)
+    with pytest.raises(ValueError, match="method='fused'"): find_duplicates(photos, 'verified', progress=False, crowd=False)
 
 def test_cli_threshold_is_a_probability(photos, tmp_path):
     "On the command line too: --threshold 1.5 is a usage error naming the probability; --no-keypoints points to fused."
-    r = run_cli('find', photos, '--threshold', '1.5')
+    r = run_cli('find', photos, '--method', 'verified', '--threshold', '1.5')
     assert r.returncode == 2 and 'probability' in r.stderr
-    r = run_cli('find', photos, '--threshold', '0.99', '--out', tmp_path/'out.csv')
+    r = run_cli('find', photos, '--method', 'verified', '--threshold', '0.99', '--out', tmp_path/'out.csv')
     assert r.returncode == 0, r.stderr
-    r = run_cli('find', photos, '--no-keypoints')
+    r = run_cli('find', photos, '--method', 'verified', '--no-keypoints')
     assert r.returncode == 2 and 'fused' in r.stderr and 'Traceback' not in r.stderr
