@@ -59,7 +59,8 @@ def model_times(reps, configs=((1, 8), (0, 32), (0, 1))):
     """ms per image of the forward pass to pooled features, per arch and `(threads, batch size)` (threads 0: torch's
     default): `(fastest wall-clock, fastest CPU time)` of `reps` interleaved runs. With one thread the CPU time is the
     steady figure on a shared machine; with several, busy threads spinning while they wait inflate it."""
-    from fastdupe.features import pretrained_model, preprocess, _embed
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import preprocess, _embed
     x1 = torch.stack([preprocess(photo(s)) for s,_ in LABELLED])
     res, default = {}, torch.get_num_threads()
     try:

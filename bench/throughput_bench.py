@@ -60,7 +60,8 @@ def _warm(files):
 def compute_bound(size:int=128) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    from fastdupe.features import pretrained_model, _embed
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import _embed
     m = pretrained_model()
     x = torch.randn(8, 3, size, size)
     with FlopCounterMode(display=False) as fc, torch.inference_mode(): _embed(m, x, (0,))
@@ -77,7 +78,8 @@ def _time(fn) -> float:
 def model_alone(files, size:int=128) -> dict:
     "Images/s of the model alone (preprocessed inputs in memory), each engine at its best batch."
     import torch
-    from fastdupe.features import _load, _embed, pretrained_model, _as_input
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import _load, _embed, _as_input
     from fastdupe.engine import onnx_model
     x = torch.stack([_as_input(_load(f, size, 'squash')[0]) for f in files[:256]])
     out = {}
@@ -133,7 +135,8 @@ def f1_by_engine(hard:Path|None, old:Path|None) -> dict:
 def gpu(data:Path, n:int) -> dict|None:
     import torch
     if not torch.cuda.is_available(): return None
-    from fastdupe.features import pretrained_model, _load, _embed, _as_input
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import _load, _embed, _as_input
     m = pretrained_model().cuda()
     x = torch.stack([_as_input(_load(f, 128, 'squash')[0]) for f in sorted(data.rglob('*.jpg'))[:512]]).cuda()
     with torch.inference_mode():

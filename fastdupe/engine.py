@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools, importlib.util, os, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
+from .backbone import pretrained_model, lite0_weights_path, LITE0_ARCHS
 
 # %% auto #0
 __all__ = ['ENGINES', 'ONNX_OPSET', 'ONNX_BATCH', 'EXPORT_SECONDS', 'onnx_available', 'check_engine', 'onnx_path', 'OnnxModel',
@@ -48,7 +49,6 @@ def _export(arch:str, dest:Path) -> Path:
     say(f"exporting the model to ONNX once, ~{EXPORT_SECONDS} s; cached at {dest}")
     t0 = time.perf_counter()
     import torch
-    from fastdupe.features import pretrained_model
     class Pooled(torch.nn.Module):
         def __init__(self, m): super().__init__(); self.m = m
         def forward(self, x): return self.m.forward_head(self.m.forward_features(x), pre_logits=True)
@@ -65,10 +65,9 @@ def _export(arch:str, dest:Path) -> Path:
     return dest
 
 def onnx_path(
-    arch:str='efficientnet_lite0', # one of `features.LITE0_ARCHS`
+    arch:str='efficientnet_lite0', # one of `backbone.LITE0_ARCHS`
 ) -> Path:
-    "The ONNX file of `features.pretrained_model(arch)`: exported on first use, beside the weights or in the user's cache."
-    from fastdupe.features import lite0_weights_path, LITE0_ARCHS
+    "The ONNX file of `backbone.pretrained_model(arch)`: exported on first use, beside the weights or in the user's cache."
     if arch not in LITE0_ARCHS: raise ValueError(f"arch must be one of {LITE0_ARCHS}, not {arch!r}")
     w = lite0_weights_path()
     name = f'{arch}-{w.stem}-{w.stat().st_size}-opset{ONNX_OPSET}-v{_FORMAT}.onnx'
@@ -131,7 +130,6 @@ def engine_model(
     model=None, # None or an arch name (the offline backbone), or an `nn.Module`
 ):
     "The model to call: an `OnnxModel`, or the PyTorch model (the offline backbone, on the GPU when there is one)."
-    from fastdupe.features import pretrained_model
     arch = () if model is None else (model,)
     if isinstance(model, str) or model is None:
         if resolve_engine(engine, model) == 'onnx':

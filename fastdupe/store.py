@@ -99,8 +99,8 @@ _HASH_CODE = ('hashing._hash_one', 'hashing._turned_phashes', 'hashing._hash_fun
               'hashing.file_digest', 'hashing.pixel_digest', 'intake.read_image', 'intake._open', 'intake.to_rgb',
               'intake.detail_of', 'intake.image_detail', 'hashing._phash', 'hashing._phash_bits', 'hashing._DCT8')
 _VECTOR_CODE = ('features.image_features', 'features._loaded_batches', 'features._load', 'features.preprocess', 'features._squash',
-                'features._embed', 'features._view', 'features._tta_views', 'features._detail', 'features.pretrained_model',
-                'features.fuse_batchnorm', 'features._timm_key', 'hashing.trim_border', 'intake.read_image', 'intake._open',
+                'features._embed', 'features._view', 'features._tta_views', 'features._detail', 'backbone.pretrained_model',
+                'backbone.fuse_batchnorm', 'backbone.timm_key', 'hashing.trim_border', 'intake.read_image', 'intake._open',
                 'intake.to_rgb', 'intake.image_detail', 'intake._needed', 'features._thumbnails', 'features._with_keypoints',
                 'keypoints.image_keypoints', 'keypoints._orb', 'keypoints.Keypoints.to_bytes')
 
@@ -153,14 +153,15 @@ def model_key(
 ) -> str:
     "The name the vectors `image_features(items, model, size=, fit=, tta=, keypoints=)` makes are stored under: backbone, weights, preprocessing, pooling, keypoints and code."
     import fastdupe.features as F
+    from fastdupe.backbone import pretrained_model, lite0_weights_path
     sig = inspect.signature(F.image_features).parameters
     size = sig['size'].default if size is None else size
     fit = sig['fit'].default if fit is None else fit
     views = F._tta_views(sig['tta'].default if tta is None else tta)
     if model is None or isinstance(model, str):
-        arch = model or inspect.signature(F.pretrained_model.__wrapped__).parameters['arch'].default
-        w = F.lite0_weights_path()
-        backbone, weights, m = arch, f'{w.name}#{_file_digest8(w)}', F.pretrained_model(arch)
+        arch = model or inspect.signature(pretrained_model.__wrapped__).parameters['arch'].default
+        w = lite0_weights_path()
+        backbone, weights, m = arch, f'{w.name}#{_file_digest8(w)}', pretrained_model(arch)
     else: backbone, weights, m = type(model).__name__, f'state#{_state_digest(model)}', model
     pool = getattr(getattr(m, 'global_pool', None), 'pool_type', None) or 'mean'
     code = _code_digest(_VECTOR_CODE, ('Pillow', 'timm', 'numpy'))
