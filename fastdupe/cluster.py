@@ -114,8 +114,8 @@ def _digest(path) -> bytes|None:
     except Exception: return None
 
 def _stat(path) -> tuple[int, float]:
-    from fastdupe.intake import _file_stat
-    try: st = _file_stat(as_item(path)); return int(st.st_size), float(st.st_mtime)
+    from fastdupe.intake import file_stat
+    try: st = file_stat(as_item(path)); return int(st.st_size), float(st.st_mtime)
     except Exception: return -1, 0.0
 
 def shard_table(

@@ -25,8 +25,9 @@ from .keypoints import KEYPOINT_SIDE
 from .intake import open_image, read_image, read_bytes, get_items, as_item, BadImageError, DEFAULT_MAX_PIXELS
 
 # %% auto #0
-__all__ = ['DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_items', 'item_paths', 'learner_features', 'preprocess',
-           'image_features', 'imagenet_labels', 'classify']
+__all__ = ['DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_items', 'item_paths', 'learner_features', 'as_input',
+           'preprocess', 'load_item', 'tta_view', 'tta_views', 'embed', 'as_items', 'image_features', 'imagenet_labels',
+           'classify']
 
 # %% ../nbs/03_features.ipynb #f1957666
 @dataclass
@@ -225,7 +226,7 @@ def learner_features(
 DEDUP_SIZE = 128
 CPU_BATCH = 8  # at 128 px, 8 images per pass were fastest on 2 cores (6.8 s for 634 photos; 8.0 s with 4, 7.5 s with 16)
 
-def _as_input(a:np.ndarray) -> torch.Tensor:
+def as_input(a:np.ndarray) -> torch.Tensor:
     "A `(h, w, 3)` uint8 picture as the model's `(3, h, w)` input, scaled to [-1, 1]."
     return torch.from_numpy(a.copy()).permute(2,0,1).float().div_(127.5).sub_(1)
 
@@ -233,12 +234,12 @@ def _squash_array(img:Image.Image, size:int, trimmed:bool=False) -> np.ndarray:
     from fastdupe.hashing import trim_border
     return np.asarray((img if trimmed else trim_border(img.convert('RGB'))).resize((size, size), Image.BICUBIC))
 
-def _squash(img:Image.Image, size:int, trimmed:bool=False) -> torch.Tensor: return _as_input(_squash_array(img, size, trimmed))
+def _squash(img:Image.Image, size:int, trimmed:bool=False) -> torch.Tensor: return as_input(_squash_array(img, size, trimmed))
 
 # %% ../nbs/03_features.ipynb #4b05cda5
 def preprocess(img:Image.Image, size:int=224, fit:str='crop') -> torch.Tensor:
     "A `(3, size, size)` float tensor scaled to [-1, 1]; `fit='crop'`: short side to `size/0.875` (bicubic) and centre crop; `'squash'`: see below."
-    return _as_input(_input_array(img, size, fit))
+    return as_input(_input_array(img, size, fit))
 
 def _input_array(img:Image.Image, size:int, fit:str) -> np.ndarray:
     "`preprocess` before scaling: the `(size, size, 3)` uint8 picture the model sees."
@@ -268,10 +269,10 @@ def _grey_thumbnail(a:np.ndarray) -> np.ndarray:
     h, w = a.shape[:2]
     return a.mean(-1, dtype=np.float32).reshape(32, h//32, 32, w//32).mean((1, 3))
 
-def _load(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None, health:bool=False):
+def load_item(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None, health:bool=False):
     """`(uint8 picture, ImageInfo or None, Keypoints or None, hash codes or None, health measures or None)` for `item`
     (a path or a PIL image), or a `BadFile`."""
-    from fastdupe.hashing import _hash_one
+    from fastdupe.hashing import hash_one
     h = hm = None
     if isinstance(item, Image.Image): img, info = item.convert('RGB'), None
     else:
@@ -288,7 +289,7 @@ def _load(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=
             if health: hm = measure_decoded(*((img, info) if shared else read_image(item, HEALTH_DECODE, data=data)))
         except BadImageError as e: return BadFile(as_item(item), str(e))
         if hashes:  # exactly what `hash_items(turns=True)` gives: its own small decode (about 0.3 ms), from the same bytes
-            h = _hash_one((as_item(item), [hashes], DEFAULT_MAX_PIXELS, True, True), data)
+            h = hash_one((as_item(item), [hashes], DEFAULT_MAX_PIXELS, True, True), data)
             if isinstance(h, BadFile): return h
             h = h[1]
     if not keypoints: return _input_array(img, size, fit), info, None, h, hm
@@ -300,40 +301,43 @@ def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop',
     "Yield `(items, results)` per batch, reading the next batch while the caller works on this one."
     chunks = [items[i:i+bs] for i in range(0, len(items), bs)]
     if n_workers <= 0:
-        for c in chunks: yield c, [_load(o, size, fit, keypoints, hashes, health) for o in c]
+        for c in chunks: yield c, [load_item(o, size, fit, keypoints, hashes, health) for o in c]
         return
     with ThreadPoolExecutor(n_workers) as ex:
-        nxt = [ex.submit(_load, o, size, fit, keypoints, hashes, health) for o in chunks[0]] if chunks else []
+        nxt = [ex.submit(load_item, o, size, fit, keypoints, hashes, health) for o in chunks[0]] if chunks else []
         for i,c in enumerate(chunks):
             cur = nxt
-            nxt = ([ex.submit(_load, o, size, fit, keypoints, hashes, health) for o in chunks[i+1]]
+            nxt = ([ex.submit(load_item, o, size, fit, keypoints, hashes, health) for o in chunks[i+1]]
                    if i+1 < len(chunks) else [])
             yield c, [f.result() for f in cur]
 
 # %% ../nbs/03_features.ipynb #7c202dd2
 TTA_VIEWS = {'flip': (0, 4), 'rot': (0, 1, 2, 3), 'd8': tuple(range(8))}
 
-def _view(x:torch.Tensor, k:int) -> torch.Tensor:
+def tta_view(x:torch.Tensor, k:int) -> torch.Tensor:
     "View `k` of the 8 symmetries of the square: `k%4` quarter turns, mirrored when `k>=4`."
     if k >= 4: x = x.flip(-1)
     return torch.rot90(x, k%4, dims=(-2,-1)) if k%4 else x
 
-def _tta_views(tta) -> tuple[int, ...]:
+def tta_views(tta) -> tuple[int, ...]:
+    "The views `tta` asks for, as indices of the 8 symmetries (`tta_view`): `False` gives `(0,)`, `True` all 8."
     if tta is None or tta is False: return (0,)
     if tta is True: return TTA_VIEWS['d8']
     if tta in TTA_VIEWS: return TTA_VIEWS[tta]
     raise ValueError(f"tta must be False, True or one of {list(TTA_VIEWS)}, not {tta!r}")
 
-def _embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
+def embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
     "Sum over `views` of the pooled pre-classifier features of `x`, L2-normalised."
     acc = None
     if isinstance(model, nn.Module): x = x.contiguous(memory_format=torch.channels_last)  # 1.3-2.9x faster depthwise convolutions on CPU
     for k in views:
-        v = _view(x, k)
+        v = tta_view(x, k)
         f = model.forward_head(model.forward_features(v), pre_logits=True) if hasattr(model, 'forward_head') else model(v)
         f = f.float().flatten(2).mean(2) if f.ndim == 4 else f.float().flatten(1)
         acc = f if acc is None else acc + f
     return F.normalize(acc, dim=1)
+
+_embed, _view, _as_input, _load = embed, tta_view, as_input, load_item # `verify`'s names, until it takes these
 
 # %% ../nbs/03_features.ipynb #a6e77eb0
 def _thumbnails(x:torch.Tensor) -> np.ndarray:
@@ -344,7 +348,8 @@ def _detail(x:torch.Tensor) -> np.ndarray:
     "`intake.image_detail` of a batch of model inputs (scaled to [-1, 1])."
     return image_detail(_thumbnails(x))
 
-def _as_items(items) -> list:
+def as_items(items) -> list:
+    "`items` as a list: a folder, CSV or DataFrame listed (`intake.get_items`), each path as `intake.as_item` makes it."
     if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc'): return get_items(items)
     return [o if isinstance(o, Image.Image) else as_item(o) for o in items]
 
@@ -388,9 +393,9 @@ def image_features(
 ) -> Features:
     "Pooled, L2-normalised ImageNet features (1280-d float32) of every readable image; unreadable ones go to `.bad`."
     check_engine(engine, model)
-    views = _tta_views(tta)
+    views = tta_views(tta)
     if bs is not None and bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
-    items = _as_items(items)
+    items = as_items(items)
     model = engine_model(engine, model)
     module = isinstance(model, nn.Module)
     device = next(model.parameters()).device if module else torch.device('cpu')
@@ -425,7 +430,7 @@ def image_features(
                 bad += [r for r in res if isinstance(r, BadFile)]
                 if not ok: continue
                 x = _batch_input(buf, [r[0] for _,r in ok]).to(device)
-                v = _embed(model, x, views).cpu().numpy()
+                v = embed(model, x, views).cpu().numpy()
                 if vecs is None: vecs = np.empty((n, v.shape[1]), np.float32)  # rows filled in place: no copy at the end
                 m = len(ok)
                 vecs[at:at+m] = v
@@ -462,13 +467,13 @@ def classify(
     "The `k` most likely ImageNet classes of each image, as `(name, probability)`; raises `BadImageError` for a bad file."
     model = pretrained_model(*(() if model is None else (model,))) if model is None or isinstance(model, str) else model
     labels = imagenet_labels()
-    res = [_load(o, size) for o in _as_items(items)]
+    res = [load_item(o, size) for o in as_items(items)]
     for r in res:
         if isinstance(r, BadFile): raise BadImageError(str(r))
     restore = _restore_modes(model)
     try:
         model.eval()
-        with torch.inference_mode(): p = model(torch.stack([_as_input(r[0]) for r in res]).to(next(model.parameters()).device)).softmax(1).cpu()
+        with torch.inference_mode(): p = model(torch.stack([as_input(r[0]) for r in res]).to(next(model.parameters()).device)).softmax(1).cpu()
     finally: restore()
     top = p.topk(k, dim=1)
     return [[(labels[int(i)], float(v)) for v,i in zip(vs,ix)] for vs,ix in zip(top.values, top.indices)]

@@ -19,9 +19,9 @@ from .intake import safe_read, detail_of, as_item, open_file, LOW_DETAIL, DEFAUL
 # %% auto #0
 __all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'DECODE_NEEDS', 'TURNS', 'HASH_BITS',
            'DECODE_DIGEST', 'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest',
-           'pixel_digest', 'decode_digest', 'pixels_differ', 'HashResult', 'default_workers', 'hash_items',
-           'hamming_distance', 'hamming_pairs', 'min_pairs', 'hamming_neighbours', 'turned_pairs', 'turned_distance',
-           'identical_pairs', 'combined_pairs', 'chance_match_rate']
+           'pixel_digest', 'decode_digest', 'pixels_differ', 'HashResult', 'hash_one', 'expand_methods',
+           'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'min_pairs', 'hamming_neighbours',
+           'turned_pairs', 'turned_distance', 'identical_pairs', 'combined_pairs', 'chance_match_rate']
 
 # %% ../nbs/02_hashing.ipynb #d061bf49
 PERCEPTUAL_METHODS = ('ahash', 'phash', 'dhash', 'whash', 'colorhash')
@@ -143,8 +143,9 @@ class HashResult:
         return self.detail < LOW_DETAIL if self.detail is not None else np.zeros(len(self.paths), bool)
 
 # %% ../nbs/02_hashing.ipynb #eb907f55
-def _hash_one(args, data:bytes|None=None):
-    "Hashes of one file (`data`: its bytes, when the caller has read them already)."
+def hash_one(args, data:bytes|None=None):
+    """`(ImageInfo, {kind: code})`, or a `BadFile`, for one file: `args` is `(path, methods, max_pixels, trim, turns)`
+    as `hash_items` makes them (`data`: the file's bytes, when the caller has read them already)."""
     path, methods, max_pixels, trim, turns = args
     perc = [m for m in methods if m in _hash_funcs]
     exact = 'exact' in methods
@@ -188,7 +189,8 @@ def _turned_phashes(small:Image.Image) -> list[int]:
     p = np.asarray(small.convert('L').resize((32, 32), Image.Resampling.LANCZOS))
     return [int(pack_bits(b)[0]) for b in _phash_bits(np.stack([_TURN_ARRAYS[t](p) for t in TURNS]))]
 
-def _expand_methods(methods) -> list[str]:
+def expand_methods(methods) -> list[str]:
+    "The hash kinds `methods` names, each checked, once each, in order; `combined` as its four kinds."
     if isinstance(methods, str): methods = [methods]
     res = []
     for m in methods:
@@ -209,7 +211,7 @@ def hash_items(
     turns:bool=False, # also hash the 7 flipped/rotated views of each image, as `codes[method+'@turns']` (n, 7)
 ) -> HashResult:
     "Hash every readable file in `items` with every method in `methods`."
-    methods = _expand_methods(methods)
+    methods = expand_methods(methods)
     items = [as_item(p) for p in items]
     n_workers = default_workers() if n_workers is None else n_workers
     jobs = [(p, methods, max_pixels, trim, turns) for p in items]
@@ -223,8 +225,8 @@ def hash_items(
             if m in _hash_funcs: _hash_funcs[m](Image.new('RGB', (64, 64)))
         if turns and 'phash' in methods: _turned_phashes(Image.new('L', (64, 64)))
         with ctx.Pool(n_workers) as pool:
-            results = list(pb(pool.imap(_hash_one, jobs, chunksize=max(1, min(64, len(jobs)//(n_workers*8))))))
-    else: results = [_hash_one(j) for j in pb(jobs)]
+            results = list(pb(pool.imap(hash_one, jobs, chunksize=max(1, min(64, len(jobs)//(n_workers*8))))))
+    else: results = [hash_one(j) for j in pb(jobs)]
     paths, infos, bad, vals = [], [], [], {}
     for p, r in zip(items, results):
         if isinstance(r, BadFile): bad.append(r); continue

@@ -18,7 +18,7 @@ from .core import BadFile, ImageInfo
 __all__ = ['PILLOW_EXTENSIONS', 'RAW_EXTENSIONS', 'PLUGIN_EXTENSIONS', 'IMAGE_EXTENSIONS', 'NOT_IMAGE', 'PLUGINS', 'PATH_COLUMNS',
            'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'plugin_reason', 'register_plugin', 'image_kind', 'skip_reason',
            'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file', 'get_items',
-           'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes',
+           'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'file_stat', 'read_image', 'read_bytes',
            'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
 
 # %% ../nbs/01_intake.ipynb #e2356d2d
@@ -355,7 +355,7 @@ def _url_stat(url:str):
     t = t.timestamp() if hasattr(t, 'timestamp') else float(t) if not isinstance(t, str) else 0.0
     return SimpleNamespace(st_size=int(info.get('size') or 0), st_mtime=t)
 
-def _file_stat(path:Path|str) -> os.stat_result:
+def file_stat(path:Path|str) -> os.stat_result:
     "`os.stat` of a regular file; anything else is a `BadImageError` (opening a FIFO would wait forever)."
     if is_url(path): return _url_stat(path)
     st = os.stat(path)  # follows symlinks: a loop or a broken link raises here
@@ -370,7 +370,7 @@ def _needed(size, w:int, h:int) -> tuple[int, int]|None:
     return (long, short) if w >= h else (short, long)
 
 def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None) -> tuple[Image.Image, ImageInfo]:
-    st = _file_stat(path)
+    st = file_stat(path)
     nbytes = st.st_size
     if nbytes == 0: raise BadImageError('empty file (0 bytes)')
     with warnings.catch_warnings():
@@ -455,7 +455,7 @@ def read_bytes(path:str|Path) -> bytes:
     "The bytes of an image file, read once for several decodes (`read_image(data=)`); raises `BadImageError` with a reason."
     try:
         path = as_item(path)
-        _file_stat(path)  # a FIFO or a folder is refused before it is opened
+        file_stat(path)  # a FIFO or a folder is refused before it is opened
         with open_file(path) as f: return f.read()
     except BadImageError: raise
     except Exception as e: raise BadImageError(_reason(e)) from e
@@ -475,7 +475,7 @@ def image_info(path:str|Path) -> ImageInfo:
     "Size after EXIF orientation and bytes on disk, reading only the header."
     path = as_item(path)
     try:
-        st = _file_stat(path)
+        st = file_stat(path)
         with open_file(path) as f, (_raw_open if os.path.splitext(str(path))[1].lower() in RAW_EXTENSIONS else _pil_open)(f, path) as img: return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
     except Exception as e: raise BadImageError(_reason(e)) from e
 

@@ -16,7 +16,7 @@ from .core import BadFile, ImageInfo, rel_name, shown_distance, bad_rows, save_t
 from .intake import get_items, skip_summary, DEFAULT_MAX_PIXELS
 from .health import HEALTH_MEASURES
 from .hashing import (file_digest, hash_items, HashResult, hamming_distance, turned_distance, COMBINED_KINDS,
-                              _expand_methods)
+                              expand_methods)
 try: import fcntl
 except ImportError: fcntl = None  # Windows: no writer lock file; SQLite's own locks still keep the database whole
 
@@ -95,11 +95,11 @@ def _statements(script:str) -> list[str]:
     return out
 
 # %% ../nbs/04b_store.ipynb #82d7d363
-_HASH_CODE = ('hashing._hash_one', 'hashing._turned_phashes', 'hashing._hash_funcs', 'hashing.perceptual_hash', 'hashing.trim_border', 'hashing.pack_bits',
+_HASH_CODE = ('hashing.hash_one', 'hashing._turned_phashes', 'hashing._hash_funcs', 'hashing.perceptual_hash', 'hashing.trim_border', 'hashing.pack_bits',
               'hashing.file_digest', 'hashing.pixel_digest', 'intake.read_image', 'intake._open', 'intake.to_rgb',
               'intake.detail_of', 'intake.image_detail', 'hashing._phash', 'hashing._phash_bits', 'hashing._DCT8')
-_VECTOR_CODE = ('features.image_features', 'features._loaded_batches', 'features._load', 'features.preprocess', 'features._squash',
-                'features._embed', 'features._view', 'features._tta_views', 'features._detail', 'backbone.pretrained_model',
+_VECTOR_CODE = ('features.image_features', 'features._loaded_batches', 'features.load_item', 'features.preprocess', 'features._squash',
+                'features.embed', 'features.tta_view', 'features.tta_views', 'features._detail', 'backbone.pretrained_model',
                 'backbone.fuse_batchnorm', 'backbone.timm_key', 'hashing.trim_border', 'intake.read_image', 'intake._open',
                 'intake.to_rgb', 'intake.image_detail', 'intake._needed', 'features._thumbnails', 'features._with_keypoints',
                 'keypoints.image_keypoints', 'keypoints._orb', 'keypoints.Keypoints.to_bytes')
@@ -133,7 +133,7 @@ def hash_recipe(
 ) -> str:
     "The name hashes made by `hash_items(items, methods, trim=, turns=, max_pixels=)` are stored under."
     opts = ('+turns' if turns else '') + ('' if trim else '+untrimmed') + ('' if max_pixels == DEFAULT_MAX_PIXELS else f'+max_pixels={max_pixels}')
-    return f"hash:{','.join(_expand_methods(methods))}{opts} code={_code_digest(_HASH_CODE, ('Pillow', 'ImageHash', 'numpy'))}"
+    return f"hash:{','.join(expand_methods(methods))}{opts} code={_code_digest(_HASH_CODE, ('Pillow', 'ImageHash', 'numpy'))}"
 
 # %% ../nbs/04b_store.ipynb #bb5eb755
 def _file_digest8(path:Path) -> str: return file_digest(path).hex()[:8]
@@ -157,7 +157,7 @@ def model_key(
     sig = inspect.signature(F.image_features).parameters
     size = sig['size'].default if size is None else size
     fit = sig['fit'].default if fit is None else fit
-    views = F._tta_views(sig['tta'].default if tta is None else tta)
+    views = F.tta_views(sig['tta'].default if tta is None else tta)
     if model is None or isinstance(model, str):
         arch = model or inspect.signature(pretrained_model.__wrapped__).parameters['arch'].default
         w = lite0_weights_path()
@@ -772,8 +772,8 @@ def image_features(self:Store,
                    **kwargs, # the options of `image_features` (model, bs, size, tta, fit, progress, n_workers)
                   ):
     "`features.image_features` through the store: the same result, embedding only the images it does not hold."
-    from fastdupe.features import Features, _as_items
-    paths = _as_items(items)
+    from fastdupe.features import Features, as_items
+    paths = as_items(items)
     if any(not isinstance(p, Path) for p in paths): raise TypeError("a store keeps fingerprints of files: pass image paths, not images")
     outer = getattr(self, '_health_memo', None)
     if outer is None: self._health_memo = {}  # the images embedded now: their health measures from the same decode
