@@ -8,9 +8,11 @@ Docs: https://fastdupe.github.io/fastdupe/backbone.html.md"""
 from __future__ import annotations
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
+if TYPE_CHECKING: from torch import nn  # for the annotations: torch is imported when a model is built
 
 # %% auto #0
-__all__ = ['LITE0_ARCHS', 'lite0_weights_path', 'timm_key', 'pretrained_model', 'fuse_batchnorm']
+__all__ = ['LITE0_ARCHS', 'BACKBONE_CODE', 'lite0_weights_path', 'timm_key', 'pretrained_model', 'fuse_batchnorm']
 
 # %% ../nbs/03b_backbone.ipynb #b5e2620b
 LITE0_ARCHS = ('efficientnet_lite0', 'tf_efficientnet_lite0')
@@ -70,3 +72,6 @@ def fuse_batchnorm(model:nn.Module) -> nn.Module:
             # a quarter of the CPU time went to batch norms that only rescale: keep just their activation
             parent._modules[b] = nn.Sequential(bn.drop, bn.act) if isinstance(bn, BatchNormAct2d) else nn.Identity()
     return model
+
+# %% ../nbs/03b_backbone.ipynb #ee57609b
+BACKBONE_CODE = (pretrained_model, fuse_batchnorm, timm_key)

@@ -25,9 +25,9 @@ from .keypoints import KEYPOINT_SIDE
 from .intake import open_image, read_image, read_bytes, get_items, as_item, BadImageError, DEFAULT_MAX_PIXELS
 
 # %% auto #0
-__all__ = ['DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_items', 'item_paths', 'learner_features', 'as_input',
-           'preprocess', 'load_item', 'tta_view', 'tta_views', 'embed', 'as_items', 'image_features', 'imagenet_labels',
-           'classify']
+__all__ = ['DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'VECTOR_CODE', 'Features', 'learner_items', 'item_paths', 'learner_features',
+           'as_input', 'preprocess', 'load_item', 'tta_view', 'tta_views', 'embed', 'as_items', 'image_features',
+           'imagenet_labels', 'classify']
 
 # %% ../nbs/03_features.ipynb #f1957666
 @dataclass
@@ -449,6 +449,10 @@ def image_features(
     return Features(fit_rows(vecs), good, bad=bad, infos=infos, detail=fit_rows(detail), thumbnails=fit_rows(thumbs),
                     keypoints=kps, hashes={k: fit_rows(c) for k, c in codes.items()} if hashes else None,
                     health=measures)
+
+# %% ../nbs/03_features.ipynb #7bf8007d
+VECTOR_CODE = (image_features, _loaded_batches, load_item, preprocess, _input_array, _squash, _squash_array, embed,
+               tta_view, tta_views, _batch_input, _detail, _thumbnails, _grey_thumbnail, _with_keypoints)
 
 # %% ../nbs/03_features.ipynb #62543469
 @functools.lru_cache(maxsize=None)

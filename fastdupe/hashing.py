@@ -18,8 +18,8 @@ from .intake import safe_read, detail_of, as_item, open_file, LOW_DETAIL, DEFAUL
 
 # %% auto #0
 __all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'DECODE_NEEDS', 'TURNS', 'HASH_BITS',
-           'DECODE_DIGEST', 'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest',
-           'pixel_digest', 'decode_digest', 'pixels_differ', 'HashResult', 'hash_one', 'expand_methods',
+           'DECODE_DIGEST', 'HASH_CODE', 'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash',
+           'file_digest', 'pixel_digest', 'decode_digest', 'pixels_differ', 'HashResult', 'hash_one', 'expand_methods',
            'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'min_pairs', 'hamming_neighbours',
            'turned_pairs', 'turned_distance', 'identical_pairs', 'combined_pairs', 'chance_match_rate']
 
@@ -240,6 +240,10 @@ def hash_items(
     width = lambda k: (2,) if k in ('file', 'pixels', DECODE_DIGEST) else (len(TURNS),) if k.endswith('@turns') else ()
     codes = {k: np.array(vals.get(k, []), dtype=np.uint64).reshape((len(paths),) + width(k)) for k in keys}
     return HashResult(paths, infos, codes, bad, detail)
+
+# %% ../nbs/02_hashing.ipynb #9b964234
+HASH_CODE = (hash_one, _turned_phashes, _hash_funcs, perceptual_hash, trim_border, pack_bits, file_digest, pixel_digest,
+             _phash, _phash_bits, _DCT8)
 
 # %% ../nbs/02_hashing.ipynb #93a02396
 def _as_words(codes) -> np.ndarray:

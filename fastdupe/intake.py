@@ -16,10 +16,10 @@ from .core import BadFile, ImageInfo
 
 # %% auto #0
 __all__ = ['PILLOW_EXTENSIONS', 'RAW_EXTENSIONS', 'PLUGIN_EXTENSIONS', 'IMAGE_EXTENSIONS', 'NOT_IMAGE', 'PLUGINS', 'PATH_COLUMNS',
-           'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'plugin_reason', 'register_plugin', 'image_kind', 'skip_reason',
-           'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file', 'get_items',
-           'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'file_stat', 'read_image', 'read_bytes',
-           'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
+           'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'DECODE_CODE', 'plugin_reason', 'register_plugin', 'image_kind',
+           'skip_reason', 'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file',
+           'get_items', 'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'file_stat', 'read_image',
+           'read_bytes', 'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
 
 # %% ../nbs/01_intake.ipynb #e2356d2d
 # what Pillow itself reads (Pillow >= 11.3 wheels read AVIF too)
@@ -503,3 +503,6 @@ def image_detail(
 def detail_of(img:Image.Image) -> float:
     "`image_detail` of a PIL image (any size and mode): its 32x32 grey thumbnail, box-filtered."
     return float(image_detail(np.asarray(img.convert('L').resize((32, 32), Image.Resampling.BOX), np.float32)))
+
+# %% ../nbs/01_intake.ipynb #b62abef1
+DECODE_CODE = (read_image, _open, _needed, to_rgb, detail_of, image_detail) # how an image is decoded and measured

@@ -16,8 +16,9 @@ import torch
 from .core import Pairs
 
 # %% auto #0
-__all__ = ['FAISS_KINDS', 'IVF_ENCODINGS', 'BACKENDS', 'Matches', 'normalize_vectors', 'exact_similar_pairs', 'exact_query',
-           'Index', 'ExactIndex', 'AnnoyIndex', 'FaissIndex', 'IVFIndex', 'build_index', 'load_index', 'similar_pairs']
+__all__ = ['FAISS_KINDS', 'IVF_ENCODINGS', 'BACKENDS', 'CANDIDATE_K', 'Matches', 'normalize_vectors', 'exact_similar_pairs',
+           'exact_query', 'Index', 'ExactIndex', 'AnnoyIndex', 'FaissIndex', 'IVFIndex', 'build_index', 'load_index',
+           'similar_pairs']
 
 # %% ../nbs/04_search.ipynb #a304bbb7
 def _sorted_order(sim:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
@@ -701,3 +702,6 @@ def similar_pairs(
 ) -> Pairs:
     "Pairs `i > j` of similar items (`core.Pairs`: `.sim` their cosine similarity, `.dist` 1 - that), most similar first."
     return build_index(vectors, backend, **kwargs).search_pairs(k, threshold)
+
+# %% ../nbs/04_search.ipynb #d470b2ee
+CANDIDATE_K = 10 # nearest neighbours of each image its candidate pairs come from, in the model methods
