@@ -6,12 +6,12 @@ Docs: https://fastdupe.github.io/fastdupe/group.html.md"""
 
 # %% ../nbs/05_group.ipynb #83ec4152
 from __future__ import annotations
-import re, warnings
+import os, re, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
-from .core import ImageInfo, Pairs
+from .core import ImageInfo, Pairs, shown_name, shown_distance
 from .splits import protected_splits
 
 # %% auto #0
@@ -118,6 +118,7 @@ class Group:
     dist: list[float] # distance of each member to `members[0]` (0 for itself)
     n_keep: int = 1 # how many members are kept (more than one only when evaluation images are protected)
     match: list[str]|None = None # each member against `members[0]`: '' (itself), 'exact' (same bytes), 'pixels', 'near'
+    paths: list|None = field(default=None, compare=False, repr=False) # each member's file, in `members` order, if known
 
     @property
     def keep(self) -> int: return self.members[0]
@@ -129,6 +130,20 @@ class Group:
         "'keep' or 'remove' for member `k`: what the CSV, the report and the widget say."
         return 'keep' if k in self.members[:self.n_keep] else 'remove'
     def __len__(self): return len(self.members)
+
+    def __repr__(self):
+        "The files kept and removed (each with its distance to the kept one), then the member indices."
+        if self.paths is None: return f"Group(members={self.members}, dist={self.dist}, n_keep={self.n_keep})"
+        names, d = _short_names(self.paths), [shown_distance(x) for x in self.dist]
+        kept = ', '.join(names[:self.n_keep])
+        rest = ', '.join(f'{n} ({x})' for n, x in zip(names[self.n_keep:], d[self.n_keep:]))
+        return f"Group(keep {kept}; remove {rest or 'none'}; members={self.members})"
+
+def _short_names(paths:Sequence) -> list[str]:
+    "The paths as a reader tells them apart: relative to the folder they share (their names, when it is one folder)."
+    try: common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    except ValueError: common = None  # on two drives
+    return [shown_name(p if common is None else os.path.relpath(os.path.abspath(p), common)) for p in paths]
 
 # %% ../nbs/05_group.ipynb #278998e8
 def _component_labels(n:int, i:np.ndarray, j:np.ndarray) -> np.ndarray:
@@ -266,5 +281,5 @@ def group_pairs(
         k = g[0]
         if dist_fn is not None: dist = [0.0] + [float(x) for x in dist_fn(np.array(g[1:]), k)]
         else: dist = [0.0] + [float(d) if (d := _edge(e, k, m)) is not None else float('nan') for m in g[1:]]
-        groups.append(Group(g, dist, n_keep))
+        groups.append(Group(g, dist, n_keep, paths=[infos[m].path for m in g]))
     return sorted(groups, key=lambda g: (-len(g), g.keep))
