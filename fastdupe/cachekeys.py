@@ -85,7 +85,8 @@ def _file_digest8(path:Path) -> str: return file_digest(path).hex()[:8]
 def _state_digest(model) -> str:
     "A digest of a module's weights and buffers."
     h = hashlib.blake2b(digest_size=4)
-    for k, t in model.state_dict().items(): h.update(k.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    for k, t in model.state_dict().items():
+        h.update(k.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 def model_key(

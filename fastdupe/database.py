@@ -35,7 +35,8 @@ class StoreError(ValueError):
     "A database that cannot be used as asked: the message says why, and what to do."
 
 class StoreDamaged(StoreError):
-    "A database file with a damaged page (a disk fault, a copy cut short): the message names it and says how to rebuild it."
+    """A database file with a damaged page (a disk fault, a copy cut short): the message names
+    it and says how to rebuild it."""
 
 # %% ../nbs/04e_database.ipynb #7ba6d4c6
 _SCHEMA = f"""
@@ -86,7 +87,8 @@ CREATE TRIGGER hash_removed AFTER DELETE ON hashes BEGIN
 """
 
 def _statements(script:str) -> list[str]:
-    "The SQL statements of `script` (a trigger's body holds semicolons, so lines are joined until a statement is complete)."
+    """The SQL statements of `script` (a trigger's body holds semicolons, so lines are joined
+    until a statement is complete)."""
     out, cur = [], ''
     for line in script.splitlines(keepends=True):
         cur += line
@@ -101,46 +103,56 @@ def _same_folder(a:Path, b:Path) -> bool:
 def _write_error(path:Path, e:Exception) -> StoreError:
     msg = str(e)
     if 'readonly' in msg or 'read-only' in msg or 'permission' in msg.lower() or isinstance(e, PermissionError):
-        return StoreError(f"{path} is read-only ({msg}): this needs to write it; check its permissions (and its folder's), or use another database")
+        return StoreError(f"{path} is read-only ({msg}): this needs to write it; "
+                          "check its permissions (and its folder's), or use another database")
     return StoreError(f"cannot write {path} ({msg})")
 
 def _connect(path:Path, readonly:bool) -> sqlite3.Connection:
     "A connection to `path`, its header read (so a file that is not SQLite fails here)."
     def attempt(query):
-        con = sqlite3.connect(path.absolute().as_uri() + query, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+        con = sqlite3.connect(path.absolute().as_uri() + query, uri=True, timeout=60, isolation_level=None,
+                              check_same_thread=False)
         try:
             con.execute('PRAGMA foreign_keys = ON')
-            con.execute('PRAGMA synchronous = FULL')  # WAL plus a sync per commit: a committed batch survives a power cut
+            # WAL plus a sync per commit: a committed batch survives a power cut
+            con.execute('PRAGMA synchronous = FULL')
             con.execute('SELECT count(*) FROM sqlite_master').fetchone()
         except BaseException: con.close(); raise
         return con
     try: return attempt('?mode=ro' if readonly else '?mode=rwc')
     except sqlite3.DatabaseError as e:
         if 'not a database' in str(e):
-            raise StoreError(f"{path} is not a fastdupe database: it is not an SQLite file ({e}); name another file") from e
+            raise StoreError(f"{path} is not a fastdupe database: it is not an SQLite file ({e}); "
+                             "name another file") from e
         if _is_damage(e): raise _damaged(path, e) from e
-        if readonly:  # a read-only folder without the WAL's shared-memory file: nobody can write it, read the file as it is
+        # a read-only folder without the WAL's shared-memory file: nobody can write it, read the file as it is
+        if readonly:
             with contextlib.suppress(sqlite3.Error): return attempt('?mode=ro&immutable=1')
         if not readonly and ('readonly' in str(e) or 'unable to open' in str(e)): raise _write_error(path, e) from e
         raise StoreError(f"{path} cannot be opened ({e})") from e
 
 class Store:
-    "A fingerprint database: one SQLite file holding, for every image under one folder, what fastdupe needs to compare it."
+    """A fingerprint database: one SQLite file holding, for every image under one folder,
+    what fastdupe needs to compare it."""
     def __init__(self,
                  path:str|Path, # the database file (created when missing, unless `readonly`)
-                 root:str|Path|None=None, # its folder of images: needed to create it; for a store whose folder moved, the new place
-                 readonly:bool=False, # only read (queries, reviews): never writes the database, works while `update` runs
+                 root:str|Path|None=None, # its folder of images: needed to create it; where a moved folder went
+                 readonly:bool=False, # only read (queries, reviews): never writes, works while `update` runs
                  batch:int=BATCH, # images fingerprinted per transaction
                 ):
         self.path, self.readonly, self.batch = Path(path), readonly, int(batch)
         if self.batch < 1: raise StoreError(f"batch must be at least 1, got {batch}")
-        if self.path.is_dir(): raise StoreError(f"{self.path} is a folder; name the database file (e.g. {self.path/'store.db'})")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder; name the database file (e.g. {self.path/'store.db'})")
         new = not self.path.exists() or self.path.stat().st_size == 0
-        if new and readonly: raise StoreError(f"no database at {self.path}: create it with `fastdupe index FOLDER --db {self.path}`")
-        if new and root is None: raise StoreError(f"{self.path} is a new database: say which folder of images it indexes (root=)")
+        if new and readonly:
+            raise StoreError(f"no database at {self.path}: create it with `fastdupe index FOLDER --db {self.path}`")
+        if new and root is None:
+            raise StoreError(f"{self.path} is a new database: say which folder of images it indexes (root=)")
         if new:
             try: self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e: raise StoreError(f"cannot create {self.path.parent} for the database ({e.strerror or e})") from e
+            except OSError as e:
+                raise StoreError(f"cannot create {self.path.parent} for the database ({e.strerror or e})") from e
         self.con = _connect(self.path, readonly)
         self._locks, self._lock_fd, self._memo, self._trusted, self._write = 0, None, None, set(), not readonly
         self._loaded, self._read, self._stats = {}, set(), {}
@@ -158,7 +170,8 @@ class Store:
     def close(self):
         "Close the database (and release the writer lock)."
         if self.con is not None: self.con.close(); self.con = None
-        if self._lock_fd is not None: _HELD.discard(self._lock_fd); os.close(self._lock_fd); self._lock_fd, self._locks = None, 0
+        if self._lock_fd is not None:
+            _HELD.discard(self._lock_fd); os.close(self._lock_fd); self._lock_fd, self._locks = None, 0
 
 # %% ../nbs/04e_database.ipynb #05aa6a64
 @patch
@@ -168,16 +181,22 @@ def _check(self:Store, root):
         aid, ver = (self.con.execute(f'PRAGMA {p}').fetchone()[0] for p in ('application_id', 'user_version'))
         tables = self.con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.DatabaseError as e:
-        raise StoreError(f"{self.path} is not a fastdupe database: it is not an SQLite file ({e}); name another file") from e
+        raise StoreError(f"{self.path} is not a fastdupe database: it is not an SQLite file ({e}); "
+                         "name another file") from e
     if aid == 0 and ver == 0 and tables == 0: self._create(root); return
-    if aid != APPLICATION_ID: raise StoreError(f"{self.path} is an SQLite database of another program, not a fastdupe store; name another file")
+    if aid != APPLICATION_ID:
+        raise StoreError(f"{self.path} is an SQLite database of another program, "
+                         "not a fastdupe store; name another file")
     if ver > SCHEMA_VERSION:
-        raise StoreError(f"{self.path} was written by a newer fastdupe (store version {ver}; this one reads version {SCHEMA_VERSION} "
+        raise StoreError(f"{self.path} was written by a newer fastdupe (store version {ver}; "
+                         f"this one reads version {SCHEMA_VERSION} "
                          "and older): upgrade fastdupe (pip install -U fastdupe)")
     if root is None or self.root_found and _same_folder(self.root, root): return
     if self.root_found:
         raise StoreError(f"{self.path} indexes {self.root}; {root} is another folder: give it a database of its own")
-    if self.readonly: raise StoreError(f"{self.path} indexes {self.root}, which is missing; open it for writing to record its new place")
+    if self.readonly:
+        raise StoreError(f"{self.path} indexes {self.root}, which is missing; "
+                         "open it for writing to record its new place")
     self.moved_from = self.root
     with self.writing(), self._txn(): self._set_root(root)
 
@@ -194,7 +213,8 @@ def _create(self:Store, root):
             for s in _statements(_SCHEMA): self.con.execute(s)
             self._set_root(root)
             self._set_meta('created', time.strftime('%Y-%m-%dT%H:%M:%S'))
-            self._set_meta('id', uuid.uuid4().hex)  # names its saved indexes: another store in the same place never reads them
+            # names its saved indexes: another store in the same place never reads them
+            self._set_meta('id', uuid.uuid4().hex)
 
 @patch
 def _set_root(self:Store, root):
@@ -222,7 +242,8 @@ def root(self:Store) -> Path:
 
 @patch(as_prop=True)
 def indexed(self:Store) -> dict|None:
-    "How the store was indexed last (`method`, `tta`, `turns`), or None when it never was: queries and updates use it by default."
+    """How the store was indexed last (`method`, `tta`, `turns`), or None when it never was: queries
+    and updates use it by default."""
     return json.loads(self._meta('indexed', 'null') or 'null')
 
 @patch(as_prop=True)
@@ -232,10 +253,12 @@ def root_found(self:Store) -> bool:
 
 @patch
 def _rel(self:Store, p, root:Path|None=None) -> str|None:
-    "`p` relative to the root ('/'-separated), or None when it is not under it (`root`: the root, when the caller has it)."
+    """`p` relative to the root ('/'-separated), or None when it is not under it (`root`: the
+    root, when the caller has it)."""
     root = self.root if root is None else root
     s, r0 = os.path.abspath(p), str(root)
-    if s.startswith(r0) and s[len(r0):len(r0)+1] == os.sep and len(s) > len(r0) + 1:  # the common case, fast: files listed under it
+    # the common case, fast: files listed under it
+    if s.startswith(r0) and s[len(r0):len(r0)+1] == os.sep and len(s) > len(r0) + 1:
         return s[len(r0)+1:].replace(os.sep, '/')
     for r, q in ((root, Path(p)), (Path(os.path.realpath(root)), Path(os.path.realpath(Path(p).parent))/Path(p).name)):
         rel = rel_name(q, r)
@@ -271,7 +294,8 @@ def writing(self:Store):
             except OSError:
                 who = os.read(fd, 64).decode(errors='replace').strip() or 'unknown'
                 os.close(fd)
-                raise StoreError(f"{self.path} is being written by another fastdupe (process {who}); run this again when it has finished") from None
+                raise StoreError(f"{self.path} is being written by another fastdupe (process {who}); "
+                                 "run this again when it has finished") from None
             os.ftruncate(fd, 0); os.write(fd, str(os.getpid()).encode())
         self._lock_fd, self._locks = fd, 1
         _HELD.add(fd)
@@ -283,7 +307,8 @@ def writing(self:Store):
     try: yield self
     finally:
         self._locks -= 1
-        if not self._locks and self._lock_fd is not None: _HELD.discard(self._lock_fd); os.close(self._lock_fd); self._lock_fd = None
+        if not self._locks and self._lock_fd is not None:
+            _HELD.discard(self._lock_fd); os.close(self._lock_fd); self._lock_fd = None
 
 # %% ../nbs/04e_database.ipynb #d0546cfd
 @patch
@@ -323,7 +348,8 @@ def recorded_meta(path:Path, key:str) -> str|None:
 def _damaged(path:Path, why) -> StoreDamaged:
     root = recorded_meta(path, 'root_absolute') or 'FOLDER'
     why = ' '.join(str(why).split())  # quick_check's report spans lines: one line, the way to rebuild on it too
-    return StoreDamaged(f"{path} is damaged ({why}): rebuild it from the images with `fastdupe index {root} --db {path} "
+    return StoreDamaged(f"{path} is damaged ({why}): rebuild it from the images with "
+                        f"`fastdupe index {root} --db {path} "
                         "--rebuild` (image files are never changed)")
 
 @patch
@@ -380,7 +406,8 @@ def _split_results(paths, good:list, bad:list, make) -> list[_Reading]:
     return out
 
 def _can_open(p:Path) -> bool:
-    "Whether the file opens for reading: a bad reading is only stored when the fault is in its bytes, not in access to it."
+    """Whether the file opens for reading: a bad reading is only stored when the fault is in
+    its bytes, not in access to it."""
     try:
         with open(p, 'rb'): return True
     except OSError: return False
@@ -401,7 +428,8 @@ def _rows(self:Store, rels:Sequence[str]) -> dict:
     res, rels = {}, list(dict.fromkeys(rels))
     for a in range(0, len(rels), 900):
         part = [_db_name(r) for r in rels[a:a+900]]
-        q = f"SELECT path, id, size, mtime_ns, digest, width, height FROM files WHERE path IN ({','.join('?'*len(part))})"
+        q = ("SELECT path, id, size, mtime_ns, digest, width, height FROM files "
+             f"WHERE path IN ({','.join('?'*len(part))})")
         for r in self.con.execute(q, part): res[stored_rel(r[0])] = r[1:]
     return res
 
@@ -424,19 +452,24 @@ def _load_readings(self:Store, source:str, kind:str, ids:Sequence[int], data:boo
         res[fid] = _Reading(bad, detail, w, h, {} if kind == 'hash' else None)
     good = [i for i, r in res.items() if r.bad is None]
     if not data:  # only whether they are there (an index run that has nothing to add reads no vector)
-        have = {r[0] for r in self._by_ids(f"SELECT DISTINCT file_id FROM {'hashes WHERE recipe' if kind == 'hash' else 'vectors WHERE model'} = ? "
+        table = 'hashes WHERE recipe' if kind == 'hash' else 'vectors WHERE model'
+        have = {r[0] for r in self._by_ids(f"SELECT DISTINCT file_id FROM {table} = ? "
                                            "AND file_id IN ({})", good, source)}
         return {i: r for i, r in res.items() if r.bad is not None or i in have}
     if kind == 'hash':
-        for fid, k, v in self._by_ids('SELECT file_id, kind, value FROM hashes WHERE recipe = ? AND file_id IN ({})', good, source):
+        q = 'SELECT file_id, kind, value FROM hashes WHERE recipe = ? AND file_id IN ({})'
+        for fid, k, v in self._by_ids(q, good, source):
             res[fid].data[k] = np.frombuffer(v, '<u8').astype(np.uint64)
     else:
-        for fid, v in self._by_ids('SELECT file_id, vector FROM vectors WHERE model = ? AND file_id IN ({})', good, source):
+        q = 'SELECT file_id, vector FROM vectors WHERE model = ? AND file_id IN ({})'
+        for fid, v in self._by_ids(q, good, source):
             res[fid].data = np.frombuffer(v, VECTOR_DTYPE)
         from fastdupe.keypoints import Keypoints
-        for fid, t, k in self._by_ids('SELECT file_id, thumbnail, keypoints FROM extras WHERE model = ? AND file_id IN ({})', good, source):
+        for fid, t, k in self._by_ids('SELECT file_id, thumbnail, keypoints FROM extras WHERE model = ? '
+                                      'AND file_id IN ({})', good, source):
             res[fid].extra = (np.frombuffer(t, '<f2').reshape(32, 32), None if k is None else Keypoints.from_bytes(k))
-    return {i: r for i, r in res.items() if r.bad is not None or r.data is not None and (r.data if kind == 'hash' else r.extra is not None)}
+    return {i: r for i, r in res.items()
+            if r.bad is not None or r.data is not None and (r.data if kind == 'hash' else r.extra is not None)}
 
 # %% ../nbs/04e_database.ipynb #c03aff6c
 @dataclass
@@ -490,12 +523,14 @@ def _fingerprints(self:Store,
                   progress:bool=False, # a progress bar over the batches computed
                   data:bool=True, # load the stored hashes or vectors (False: readings from the store carry none)
                  ) -> list[_Reading]:
-    "One reading of `source` per path: from this session, the store, a file with the same bytes, or `compute` (stored in batches)."
+    """One reading of `source` per path: from this session, the store, a file with the same bytes, or
+    `compute` (stored in batches)."""
     items = self._items(paths)
     memo = self._memo.setdefault(source, {}) if self._memo is not None else {}
     out, todo, copies, keep = [None]*len(items), [], [], []
     with self._snapshot():
-        stored = self._load_readings(source, kind, {it.row[0] for it in items if it.row is not None and not it.fresh}, data)
+        ids = {it.row[0] for it in items if it.row is not None and not it.fresh}
+        stored = self._load_readings(source, kind, ids, data)
         dig = {it.digest for it in items if it.digest is not None and (it.row is None or it.fresh)}
         twin_of = {}
         if dig:
@@ -517,7 +552,8 @@ def _fingerprints(self:Store,
             with self._txn():
                 for it in copies:
                     if it.twin is not None: self._copy_twin(it)
-                    elif it.touch: self.con.execute('UPDATE files SET mtime_ns = ? WHERE id = ?', (it.mtime_ns, it.row[0]))
+                    elif it.touch:
+                        self.con.execute('UPDATE files SET mtime_ns = ? WHERE id = ?', (it.mtime_ns, it.row[0]))
                 for it, r in keep: self._put(it, source, kind, r)
         batches = [todo[a:a+self.batch] for a in range(0, len(todo), self.batch)]
         if progress and batches:
@@ -540,11 +576,14 @@ def _file_id(self:Store, it:_Item) -> int:
     if it.row is not None and not it.fresh: return it.row[0]
     if it.row is not None:
         fid = it.row[0]
-        self.con.execute('UPDATE files SET size = ?, mtime_ns = ?, digest = ?, width = NULL, height = NULL WHERE id = ?',
+        self.con.execute('UPDATE files SET size = ?, mtime_ns = ?, digest = ?, width = NULL, height = NULL '
+                         'WHERE id = ?',
                          (it.size, it.mtime_ns, it.digest, fid))
-        for t in ('readings', 'hashes', 'vectors', 'extras'): self.con.execute(f'DELETE FROM {t} WHERE file_id = ?', (fid,))
+        for t in ('readings', 'hashes', 'vectors', 'extras'):
+            self.con.execute(f'DELETE FROM {t} WHERE file_id = ?', (fid,))
     else:
-        r = self.con.execute('SELECT id FROM files WHERE path = ?', (_db_name(it.rel),)).fetchone()  # the same path twice in one call
+        # the same path twice in one call
+        r = self.con.execute('SELECT id FROM files WHERE path = ?', (_db_name(it.rel),)).fetchone()
         fid = r[0] if r else self.con.execute('INSERT INTO files(path, size, mtime_ns, digest) VALUES (?, ?, ?, ?)',
                                               (_db_name(it.rel), it.size, it.mtime_ns, it.digest)).lastrowid
     it.row, it.fresh = (fid, it.size, it.mtime_ns, it.digest, None, None), False
@@ -552,7 +591,8 @@ def _file_id(self:Store, it:_Item) -> int:
 
 @patch
 def _put(self:Store, it:_Item, source:str, kind:str, r:_Reading):
-    "Store one reading (inside a transaction); skipped for a file that is not under the root or could not be opened at all."
+    """Store one reading (inside a transaction); skipped for a file that is not under the root
+    or could not be opened at all."""
     if it.rel is None or it.digest is None and it.row is None: return
     if r.bad is not None and not _can_open(it.path): return
     fid = self._file_id(it)
@@ -578,17 +618,20 @@ def _copy_twin(self:Store, it:_Item):
     w, h = self.con.execute('SELECT width, height FROM files WHERE id = ?', (it.twin,)).fetchone()
     fid = self._file_id(it)
     self.con.execute('UPDATE files SET width = ?, height = ? WHERE id = ?', (w, h, fid))
-    for t, cols in (('readings', 'source, bad, detail'), ('hashes', 'recipe, kind, value'), ('vectors', 'model, vector'),
+    for t, cols in (('readings', 'source, bad, detail'), ('hashes', 'recipe, kind, value'),
+                    ('vectors', 'model, vector'),
                     ('extras', 'model, thumbnail, keypoints')):
         where = ' AND bad IS NULL' if t == 'readings' else ''
-        self.con.execute(f'INSERT OR REPLACE INTO {t} SELECT ?, {cols} FROM {t} WHERE file_id = ?{where}', (fid, it.twin))
+        self.con.execute(f'INSERT OR REPLACE INTO {t} SELECT ?, {cols} FROM {t} WHERE file_id = ?{where}',
+                         (fid, it.twin))
 
 # %% ../nbs/04e_database.ipynb #88a5cd43
 @patch
 @contextlib.contextmanager
 def _session(self:Store, write:bool, trusted:Sequence[str]=()):
     old = self._write, self._trusted, self._memo
-    self._write, self._trusted, self._memo = write and not self.readonly, set(trusted), ({} if old[2] is None else old[2])
+    self._write, self._trusted = write and not self.readonly, set(trusted)
+    self._memo = {} if old[2] is None else old[2]
     try: yield
     finally: self._write, self._trusted, self._memo = old
 
@@ -600,9 +643,11 @@ def _hash_readings(self:Store, paths:Sequence[Path], a:dict, data:bool=True) -> 
     "The hash recipe of `hash_items(paths, **a)` (all its options given), and its readings."
     source = hash_recipe(a['methods'], a['trim'], a['turns'], a['max_pixels'])
     def compute(ps):
-        res = hash_items(ps, a['methods'], n_workers=a['n_workers'], progress=False, max_pixels=a['max_pixels'], trim=a['trim'], turns=a['turns'])
+        res = hash_items(ps, a['methods'], n_workers=a['n_workers'], progress=False, max_pixels=a['max_pixels'],
+                         trim=a['trim'], turns=a['turns'])
         return _split_results(ps, res.paths, res.bad, lambda g: _Reading(
-            None, float(res.detail[g]), res.infos[g].width, res.infos[g].height, {k: _ints(c[g]) for k, c in res.codes.items()},
+            None, float(res.detail[g]), res.infos[g].width, res.infos[g].height,
+            {k: _ints(c[g]) for k, c in res.codes.items()},
             res.infos[g].mtime, res.infos[g].bytes))
     return source, self._fingerprints(paths, source, 'hash', compute, a['progress'], data)
 
@@ -612,13 +657,16 @@ def hash_items(self:Store,
                methods='phash', # as `hash_items` takes them
                **kwargs, # the other options of `hash_items` (n_workers, progress, max_pixels, trim, turns)
               ) -> HashResult:
-    "`hashing.hash_items` through the store: the same result, decoding only the images it does not hold (and storing them)."
+    """`hashing.hash_items` through the store: the same result, decoding only the images it
+    does not hold (and storing them)."""
     b = inspect.signature(hash_items).bind(items, methods, **kwargs); b.apply_defaults(); a = b.arguments
     paths = [Path(p) for p in a['items']]
     source, rs = self._hash_readings(paths, a)
-    shapes = hash_items([], a['methods'], n_workers=0, progress=False, turns=a['turns']).codes  # its kinds and their shapes
+    # its kinds and their shapes
+    shapes = hash_items([], a['methods'], n_workers=0, progress=False, turns=a['turns']).codes
     good = [k for k, r in enumerate(rs) if r.bad is None]
-    codes = {k: np.array([rs[i].data[k] for i in good], np.uint64).reshape((len(good),) + c.shape[1:]) for k, c in shapes.items()}
+    codes = {k: np.array([rs[i].data[k] for i in good], np.uint64).reshape((len(good),) + c.shape[1:])
+             for k, c in shapes.items()}
     return HashResult([paths[i] for i in good], [_info(paths[i], rs[i]) for i in good], codes,
                       [BadFile(paths[k], r.bad) for k, r in enumerate(rs) if r.bad is not None],
                       np.array([rs[i].detail for i in good], np.float32))
@@ -686,10 +734,12 @@ def _model_source(self:Store, kwargs:dict) -> str:
     opts = (model, kwargs.get('size'), kwargs.get('fit'), kwargs.get('tta'), kwargs.get('keypoints'))
     memo = None
     if model is None or isinstance(model, str):
-        memo = 'model_key ' + hashlib.blake2b(json.dumps([repr(o) for o in opts] + [code_stamp()]).encode(), digest_size=8).hexdigest()
+        stamp = json.dumps([repr(o) for o in opts] + [code_stamp()]).encode()
+        memo = 'model_key ' + hashlib.blake2b(stamp, digest_size=8).hexdigest()
         if (v := self._meta(memo)) is not None:
             v = json.loads(v)
-            if unknown := sorted(set(kwargs) - set(v['params'])): raise TypeError(f"image_features() got an unexpected keyword argument {unknown[0]!r}")
+            if unknown := sorted(set(kwargs) - set(v['params'])):
+                raise TypeError(f"image_features() got an unexpected keyword argument {unknown[0]!r}")
             return v['key']
     import fastdupe.features as F
     sig = inspect.signature(F.image_features)
@@ -709,7 +759,8 @@ def _model_readings(self:Store, paths:Sequence[Path], kwargs:dict, data:bool=Tru
         f = image_features(ps, **{**kwargs, 'progress': False, **({'health': True} if memo is not None else {})})
         if memo is not None: memo.update(zip(map(str, f.items), f.health))
         return _split_results(ps, f.items, f.bad, lambda g: _Reading(
-            None, float(f.detail[g]), f.infos[g].width, f.infos[g].height, f.vectors[g].astype(VECTOR_DTYPE), f.infos[g].mtime,
+            None, float(f.detail[g]), f.infos[g].width, f.infos[g].height, f.vectors[g].astype(VECTOR_DTYPE),
+            f.infos[g].mtime,
             f.infos[g].bytes, (f.thumbnails[g], None if f.keypoints is None else f.keypoints[g])))
     return source, self._fingerprints(paths, source, 'model', compute, kwargs.get('progress', True), data)
 
@@ -722,7 +773,8 @@ def image_features(self:Store,
     "`features.image_features` through the store: the same result, embedding only the images it does not hold."
     from fastdupe.features import Features, as_items
     paths = as_items(items)
-    if any(not isinstance(p, Path) for p in paths): raise TypeError("a store keeps fingerprints of files: pass image paths, not images")
+    if any(not isinstance(p, Path) for p in paths):
+        raise TypeError("a store keeps fingerprints of files: pass image paths, not images")
     outer = getattr(self, '_health_memo', None)
     if outer is None: self._health_memo = {}  # the images embedded now: their health measures from the same decode
     try: source, rs = self._model_readings(paths, kwargs)
@@ -734,9 +786,12 @@ def image_features(self:Store,
     good = [k for k, r in enumerate(rs) if r.bad is None]
     dim = (self.con.execute('SELECT dim FROM sources WHERE name = ?', (source,)).fetchone() or (0,))[0] or 0
     vec = np.stack([rs[i].data for i in good]) if good else np.zeros((0, dim), VECTOR_DTYPE)
-    return Features(vec, [paths[i] for i in good], bad=[BadFile(paths[k], r.bad) for k, r in enumerate(rs) if r.bad is not None],
-                    infos=[_info(paths[i], rs[i]) for i in good], detail=np.array([rs[i].detail for i in good], np.float32),
-                    thumbnails=np.stack([rs[i].extra[0] for i in good]).astype(np.float16) if good else np.zeros((0, 32, 32), np.float16),
+    return Features(vec, [paths[i] for i in good],
+                    bad=[BadFile(paths[k], r.bad) for k, r in enumerate(rs) if r.bad is not None],
+                    infos=[_info(paths[i], rs[i]) for i in good],
+                    detail=np.array([rs[i].detail for i in good], np.float32),
+                    thumbnails=(np.stack([rs[i].extra[0] for i in good]).astype(np.float16) if good
+                                else np.zeros((0, 32, 32), np.float16)),
                     keypoints=[rs[i].extra[1] for i in good] if kwargs.get('keypoints') else None)
 
 # %% ../nbs/04e_database.ipynb #ee77baec
@@ -748,7 +803,8 @@ def cache_store(
     db, # a `Store`, or its file (created for the items' common folder when missing)
     items:Sequence[Path], # the images about to be read
 ) -> Store:
-    "The store `find_duplicates(..., db=)` reads and adds to, checked before any image is read: its folder is found and holds every item."
+    """The store `find_duplicates(..., db=)` reads and adds to, checked before any image is read: its folder
+    is found and holds every item."""
     p = None if isinstance(db, Store) else Path(db)
     store = db if p is None else Store(p, root=None if p.is_file() and p.stat().st_size else _common_folder(items))
     store.check()  # a damaged page that this run would never read is still a store not to trust, or to add to
@@ -757,21 +813,25 @@ def cache_store(
                          f"`fastdupe index NEW_PLACE --db {store.path}` first")
     root = store.root
     if out := [q for q in items if store._rel(q, root) is None]:
-        raise StoreError(f"{len(out)} images are outside {store.root}, the folder {store.path} indexes (e.g. {out[0]}); "
+        raise StoreError(f"{len(out)} images are outside {store.root}, the folder {store.path} indexes "
+                         f"(e.g. {out[0]}); "
                          "use a database of their own, or one for a folder that holds them all")
     return store
 
 # %% ../nbs/04e_database.ipynb #780c66d4
 @patch
 def summary(self:Store) -> dict:
-    "What the store holds: its folder, its files, the files that could not be read, and per hash recipe or model key how many images have it."
+    """What the store holds: its folder, its files, the files that could not be read, and per hash recipe or
+    model key how many images have it."""
     with self._snapshot():
         n = self.con.execute('SELECT count(*) FROM files').fetchone()[0]
         bad = self.con.execute('SELECT count(DISTINCT file_id) FROM readings WHERE bad IS NOT NULL').fetchone()[0]
-        per = dict(self.con.execute('SELECT source, count(*) FROM readings WHERE bad IS NULL GROUP BY source ORDER BY source').fetchall())
-    return dict(root=str(self.root), root_found=self.root_found, files=n, bad_files=bad, fingerprints=per, indexed=self.indexed)
+        per = dict(self.con.execute('SELECT source, count(*) FROM readings WHERE bad IS NULL GROUP BY '
+                                    'source ORDER BY source').fetchall())
+    return dict(root=str(self.root), root_found=self.root_found, files=n, bad_files=bad, fingerprints=per,
+                indexed=self.indexed)
 
 # %% ../nbs/04e_database.ipynb #154f98ca
-# every public reading of the store: a damaged page is a `StoreDamaged` naming the file (`fastdupe.store` guards its own)
+# every public reading of the store: a damaged page is a `StoreDamaged` naming the file (`store` guards its own)
 for _n in ('hash_items', 'image_features', 'summary'):
     if not hasattr(getattr(Store, _n), '__wrapped__'): setattr(Store, _n, guarded(getattr(Store, _n)))

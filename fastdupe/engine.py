@@ -33,8 +33,10 @@ def check_engine(
     if engine not in ENGINES: raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if engine != 'onnx': return
     if not (model is None or isinstance(model, str)):
-        raise ValueError("engine='onnx' runs the offline backbone (model=None or an arch name); a model of your own runs with engine='torch'")
-    if not onnx_available(): raise ImportError("engine='onnx' needs ONNX Runtime and onnx: pip install onnxruntime onnx")
+        raise ValueError("engine='onnx' runs the offline backbone (model=None or an arch name); "
+                         "a model of your own runs with engine='torch'")
+    if not onnx_available():
+        raise ImportError("engine='onnx' needs ONNX Runtime and onnx: pip install onnxruntime onnx")
 
 # %% ../nbs/03a_engine.ipynb #fa10254e
 def _cache_dirs(weights:Path) -> list[Path]:
@@ -67,7 +69,7 @@ def _export(arch:str, dest:Path) -> Path:
 def onnx_path(
     arch:str='efficientnet_lite0', # one of `backbone.LITE0_ARCHS`
 ) -> Path:
-    "The ONNX file of `backbone.pretrained_model(arch)`: exported on first use, beside the weights or in the user's cache."
+    "The ONNX file of `backbone.pretrained_model(arch)`, exported on first use beside its weights or in the user cache."
     if arch not in LITE0_ARCHS: raise ValueError(f"arch must be one of {LITE0_ARCHS}, not {arch!r}")
     w = lite0_weights_path()
     name = f'{arch}-{w.stem}-{w.stat().st_size}-opset{ONNX_OPSET}-v{_FORMAT}.onnx'
@@ -86,7 +88,8 @@ def onnx_path(
 def _cores() -> int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 class OnnxModel:
-    "The offline backbone in ONNX Runtime: called on a `(n, 3, h, w)` batch of model inputs, returns the pooled features, as `pretrained_model(arch)` would."
+    """The offline backbone in ONNX Runtime: called on a `(n, 3, h, w)` batch of model inputs, returns the pooled
+    features, as `pretrained_model(arch)` would."""
     def __init__(self,
                  path:str|Path, # an ONNX file from `onnx_path`
                  threads:int|None=None, # threads per call (None: one per core)
@@ -134,7 +137,7 @@ def engine_model(
     if isinstance(model, str) or model is None:
         if resolve_engine(engine, model) == 'onnx':
             try: return onnx_model(*arch)
-            except Exception as e:  # no export possible, or ONNX Runtime refused the file: PyTorch gives the same vectors
+            except Exception as e:  # no export possible, or ONNX Runtime refused the file: PyTorch, the same vectors
                 if engine == 'onnx': raise
                 warnings.warn(f"ONNX Runtime could not run the backbone ({e}); running it in PyTorch")
         import torch

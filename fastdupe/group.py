@@ -46,7 +46,9 @@ def keep_key(keep:Sequence[str]|Callable=DEFAULT_KEEP) -> Callable:
     if callable(keep): return keep
     names = _rule_names(keep)
     bad = [k for k in names if k not in KEEP_RULES and k != SPLIT_RULE]
-    if bad: raise ValueError(f"unknown keep rule(s) {bad}; choose from {', '.join((SPLIT_RULE,) + tuple(KEEP_RULES))} or pass a callable")
+    if bad:
+        raise ValueError(f"unknown keep rule(s) {bad}; choose from "
+                         f"{', '.join((SPLIT_RULE,) + tuple(KEEP_RULES))} or pass a callable")
     rules = [KEEP_RULES[k] for k in names if k != SPLIT_RULE]
     return lambda o: tuple(r(o) for r in rules) + (str(o.path),)
 
@@ -58,7 +60,8 @@ def check_keep(keep:Sequence[str]|Callable) -> None:
     if callable(keep): return
     names = _rule_names(keep)
     if not names: raise ValueError("the keep policy is empty; name at least one rule")
-    if SPLIT_RULE in names[1:]: raise ValueError(f"the {SPLIT_RULE!r} rule must come first in the keep policy, got {names}")
+    if SPLIT_RULE in names[1:]:
+        raise ValueError(f"the {SPLIT_RULE!r} rule must come first in the keep policy, got {names}")
 
 def keep_policy(
     keep:Sequence[str]|Callable|None=None, # the policy asked for (None: the default)
@@ -83,7 +86,8 @@ def decide(
     identical:dict|None=None, # item -> class of items with identical pixels (`identical_pixels`)
     aliases:dict|None=None, # item -> (file, rank) for items naming one file (a link and its target); rank 0: the file
 ) -> tuple[list[int], int]:
-    "`(members ordered kept first, how many are kept)`: the first is the best by the policy; with the `split` rule, every evaluation image is kept."
+    """`(members ordered kept first, how many are kept)`: the first is the best by the policy; with the `split` rule,
+    every evaluation image is kept."""
     keep = keep_policy(keep, splits)
     key = keep_key(keep)
     file_of = {m: aliases[m][0] for m in members if m in aliases} if aliases else {}
@@ -171,7 +175,8 @@ def _edge(e:dict, a:int, b:int): return e.get((a, b) if a > b else (b, a))
 
 # %% ../nbs/05_group.ipynb #b9dbdb66
 def _star(members:np.ndarray, adj:dict, rank:Callable) -> list[list[int]]:
-    "Best image first (by the keep policy): it and its direct matches not yet taken are a group; then the next best left."
+    """Best image first (by the keep policy): it and its direct matches not yet taken are a
+    group; then the next best left."""
     taken, res = set(), []
     for k in sorted(members.tolist(), key=rank):  # one pass over the members, each edge looked at once
         if k in taken: continue
@@ -186,7 +191,8 @@ def _adjacency(p:Pairs) -> dict[int, set]:
     return adj
 
 def _hub(members:np.ndarray, adj:dict, e:dict, rank:Callable) -> list[list[int]]:
-    "Greedy hubs: the image that matches the most others, with all of them, is a group; repeat on the rest; then each member joins the hub it is closest to (distances `e`)."
+    """Greedy hubs: the image that matches the most others, with all of them, is a group; repeat on the rest; then each
+    member joins the hub it is closest to (distances `e`)."""
     import heapq
     rest = set(members.tolist())
     deg = {m: len(adj[m]) for m in rest}
@@ -235,7 +241,8 @@ def _dbscan(n:int, p:Pairs, eps:float, min_samples:int) -> list[list[int]]:
     d = np.maximum(np.concatenate([p.dist, p.dist]).astype(np.float64), 0)  # never below 0 (copies' cosine rounding)
     g = csr_matrix((d, (np.concatenate([p.i, p.j]), np.concatenate([p.j, p.i]))), shape=(n, n))
     # DBSCAN wants eps > 0; a threshold of 0 (exact copies) means the pairs stored at distance 0, which a tiny eps keeps
-    lab = DBSCAN(eps=max(float(eps), np.finfo(np.float64).tiny), min_samples=min_samples, metric='precomputed').fit(g).labels_
+    eps = max(float(eps), np.finfo(np.float64).tiny)
+    lab = DBSCAN(eps=eps, min_samples=min_samples, metric='precomputed').fit(g).labels_
     return [np.flatnonzero(lab == c).tolist() for c in np.unique(lab[lab >= 0])]
 
 # %% ../nbs/05_group.ipynb #bf8b5d2c
@@ -260,7 +267,8 @@ def group_pairs(
     if link not in LINKS: raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
     if len(infos) != n: raise ValueError(f"need one ImageInfo per item: got {len(infos)} for {n} items")
     if len(pairs) and (pairs.i.max() >= n): raise ValueError("pair index out of range")
-    if splits is not None and len(splits) != n: raise ValueError(f"need one split per item: got {len(splits)} for {n} items")
+    if splits is not None and len(splits) != n:
+        raise ValueError(f"need one split per item: got {len(splits)} for {n} items")
     keep = keep_policy(keep, splits)
     key = keep_key(keep)
     rank = lambda k: key(infos[k])

@@ -27,7 +27,7 @@ class Searchable:
     tag: str # the change counts it was built from, and its backend
 
 def _save_searchable(data:Searchable, folder:Path, about:dict):
-    "Write `data` to `folder/<tag>` all at once (a temporary folder renamed into place), and drop older versions; best effort."
+    "Write `data` to `folder/<tag>` at once (a temporary folder renamed into place), drop older versions; best effort."
     tmp = folder/f'.tmp-{uuid.uuid4().hex}'
     try:
         tmp.mkdir(parents=True)
@@ -51,7 +51,8 @@ def _load_searchable(d:Path, tag:str) -> Searchable:
     ids, has = np.load(d/'ids.npy'), np.load(d/'has_hashes.npy')
     index = load_index(d/'vectors') if (d/'vectors').exists() else None
     codes = {f.name[5:-4]: np.load(f) for f in d.glob('hash-*.npy')}
-    if len(ids) != about['n'] or len(has) != len(ids) or index is not None and len(index) != len(ids) or any(len(v) != len(ids) for v in codes.values()):
+    if (len(ids) != about['n'] or len(has) != len(ids) or index is not None and len(index) != len(ids)
+            or any(len(v) != len(ids) for v in codes.values())):
         raise ValueError(f"{d} disagrees with itself")
     return Searchable(ids, index, codes, has, tag)
 
@@ -78,11 +79,13 @@ def _build_searchable(self:Store, model:str|None, recipe:str|None, backend:str, 
     if recipe is not None:
         for (kind,) in self.con.execute('SELECT DISTINCT kind FROM hashes WHERE recipe = ?', (recipe,)).fetchall():
             pos, words = [], []
-            for fid, v in self.con.execute('SELECT file_id, value FROM hashes WHERE recipe = ? AND kind = ?', (recipe, kind)):
+            rows = self.con.execute('SELECT file_id, value FROM hashes WHERE recipe = ? AND kind = ?', (recipe, kind))
+            for fid, v in rows:
                 pos.append(fid); words.append(np.frombuffer(v, '<u8'))
             w = len(words[0]) if words else 1
             at = np.searchsorted(ids, np.array(pos, np.int64))
-            ok = (at < len(ids)) & (ids[np.minimum(at, max(len(ids) - 1, 0))] == np.array(pos, np.int64)) if len(ids) else np.zeros(len(pos), bool)
+            if len(ids): ok = (at < len(ids)) & (ids[np.minimum(at, max(len(ids) - 1, 0))] == np.array(pos, np.int64))
+            else: ok = np.zeros(len(pos), bool)
             arr = np.zeros((len(ids), w), np.uint64)
             if ok.any(): arr[at[ok]] = np.stack([words[i] for i in np.flatnonzero(ok)])
             codes[kind] = arr[:, 0] if w == 1 else arr
@@ -92,12 +95,15 @@ def _build_searchable(self:Store, model:str|None, recipe:str|None, backend:str, 
 # %% ../nbs/04f_saved.ipynb #6b181d07
 @patch
 def _search_data(self:Store, model:str|None, recipe:str|None, load:bool=True) -> Searchable|None:
-    "The saved index of `model`'s vectors and `recipe`'s hashes: loaded when it matches the database, else rebuilt from the rows (and saved); `load=False`: only make sure it is saved."
+    """The saved index of `model`'s vectors and `recipe`'s hashes: loaded when it matches the database, else rebuilt
+    from the rows (and saved); `load=False`: only make sure it is saved."""
     name = hashlib.blake2b(f"{self._meta('id')}|{model}|{recipe}".encode(), digest_size=8).hexdigest()
     folder = self.path.with_name(self.path.name + '.index')/name
     with self._snapshot():
-        ver = dict(self.con.execute('SELECT name, version FROM sources WHERE name IN (?, ?)', (str(model), str(recipe))).fetchall())
-        backend = (self.con.execute('SELECT backend FROM sources WHERE name = ?', (str(model),)).fetchone() or (None,))[0] or 'exact'
+        ver = dict(self.con.execute('SELECT name, version FROM sources WHERE name IN (?, ?)',
+                                    (str(model), str(recipe))).fetchall())
+        row = self.con.execute('SELECT backend FROM sources WHERE name = ?', (str(model),)).fetchone()
+        backend = (row or (None,))[0] or 'exact'
         tag = f"v{ver.get(model, 0)}-{ver.get(recipe, 0)}-{backend}"
         if (got := self._loaded.get(name)) is not None and got.tag == tag: return got
         data = None

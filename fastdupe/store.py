@@ -21,7 +21,8 @@ from .saved import Searchable
 try: import fcntl
 except ImportError: fcntl = None  # Windows: no writer lock file
 
-_all_ = ['Store', 'StoreError', 'StoreDamaged', 'SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE',
+_all_ = ['Store', 'StoreError', 'StoreDamaged', 'SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH',
+         'VECTOR_DTYPE',
          'cache_store', 'hash_recipe', 'model_key', 'health_recipe'] # the store's whole interface, from here
 
 # %% auto #0
@@ -31,11 +32,13 @@ __all__ = ['QUERY_COLUMNS', 'UpdateReport', 'rebuild_store', 'QueryResult', 'Sto
 
 # %% ../nbs/04b_store.ipynb #4f944113
 def _method_needs(method:str, tta=False, turns:bool=False) -> tuple[dict|None, dict|None]:
-    "What `find_duplicates(..., method=)` reads through a store: the options of its `image_features` call and of its `hash_items` call."
+    """What `find_duplicates(..., method=)` reads through a store: the options of its `image_features`
+    call and of its `hash_items` call."""
     from fastdupe.pipeline import PAIR_FINDERS, FUSED_HASH, check_hash_options
     if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
     if method in HASH_METHODS:
-        check_hash_options(method, {k: v for k, v in (('tta', tta), ('turns', turns)) if v})  # the check find_duplicates makes
+        # the check find_duplicates makes
+        check_hash_options(method, {k: v for k, v in (('tta', tta), ('turns', turns)) if v})
         return None, dict(methods=method, turns=bool(turns))
     if turns: raise ValueError(f"turns is for the hash methods; {method} takes tta (flipped and rotated views)")
     return dict(tta=tta, keypoints=True), (dict(methods=FUSED_HASH, turns=True) if method == 'fused' else None)
@@ -52,15 +55,17 @@ class UpdateReport:
     bad: list[BadFile] # files that could not be read (or folders that could not be listed), with reasons
     seconds: float # how long it took
     moved_from: Path|None = None # where the folder was before, when the store found it moved
-    skipped: list[BadFile] = field(default_factory=list) # files of the folder not read (not images, camera raw, ...), with reasons
+    skipped: list[BadFile] = field(default_factory=list) # files not read (not images, camera raw, ...), with reasons
 
     @property
     def unchanged(self) -> int: return self.images - self.new - self.changed
 
     def __str__(self):
         moved = f"; the folder moved here from {self.moved_from}" if self.moved_from else ''
-        return (f"indexed {self.root}: {self.images:,} images ({self.new:,} new, {self.changed:,} changed, {self.unchanged:,} unchanged, "
-                f"{self.removed:,} removed); {self.read:,} read, {len(self.bad):,} bad files; {self.seconds:.1f} s{moved}"
+        return (f"indexed {self.root}: {self.images:,} images ({self.new:,} new, {self.changed:,} changed, "
+                f"{self.unchanged:,} unchanged, "
+                f"{self.removed:,} removed); {self.read:,} read, {len(self.bad):,} bad files; "
+                f"{self.seconds:.1f} s{moved}"
                 + (f"; skipped: {skip_summary(self.skipped)}" if self.skipped else ''))
 
 @patch
@@ -90,7 +95,8 @@ def _write_fingerprints(self:Store,
             bad.update({str(p): BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None})
             paths = [p for p, r in zip(paths, rs) if r.bad is None]
         if hash_kw is not None:
-            a = inspect.signature(hash_items).bind(paths, hash_kw['methods'], turns=hash_kw['turns'], n_workers=n_workers,
+            a = inspect.signature(hash_items).bind(paths, hash_kw['methods'], turns=hash_kw['turns'],
+                                                   n_workers=n_workers,
                                                    progress=progress)
             a.apply_defaults()
             _, rs = self._hash_readings(paths, a.arguments, data=False)
@@ -102,34 +108,38 @@ def _write_fingerprints(self:Store,
 # %% ../nbs/04b_store.ipynb #c15b2af5
 @patch
 def update(self:Store,
-           method:str|None=None, # what to compute, as `find_duplicates` takes it (None: as last time, else `pipeline.DEFAULT_METHOD`)
+           method:str|None=None, # as `find_duplicates` takes it (None: as last time, else `pipeline.DEFAULT_METHOD`)
            tta:bool|str=False, # model methods: also embed flipped/rotated views (as `find_duplicates(..., tta=)`)
-           turns:bool=False, # single hash kinds: also hash flipped and rotated views (as `find_duplicates(..., turns=)`)
-           index:str|None=None, # model methods: the saved search index, 'exact', 'annoy' or 'faiss' (None: as before, else exact)
+           turns:bool=False, # single hash kinds: also hash flipped and turned views (`find_duplicates(..., turns=)`)
+           index:str|None=None, # model methods: the saved index, 'exact', 'annoy' or 'faiss' (None: as before)
            n_workers:int|None=None, # processes for hashing (see `hashing.hash_items`)
            progress:bool=True, # show progress bars
-           sniff:bool=False, # also read files whose extension is not an image's when their first bytes are (give it every time)
+           sniff:bool=False, # also read files named otherwise whose first bytes are an image's (give it every time)
            health:bool=True, # also keep each image's dataset-health measures (`Store.health`), from the model's decode
           ) -> UpdateReport:
-    "Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep the rest without opening them."
+    """Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep
+    the rest without opening them."""
     from fastdupe.pipeline import DEFAULT_METHOD
     t0 = time.perf_counter()
     if method is None:  # the method it was indexed with last, else find's default
         last = self.indexed or dict(method=DEFAULT_METHOD, tta=False, turns=False)
         method, tta, turns = last['method'], tta or last['tta'], turns or last['turns']
     model_kw, hash_kw = _method_needs(method, tta, turns)
-    if model_kw is None and index not in (None, 'exact'): raise ValueError(f"index applies to the model methods (cnn, fused), not to {method!r}")
+    if model_kw is None and index not in (None, 'exact'):
+        raise ValueError(f"index applies to the model methods (cnn, fused), not to {method!r}")
     if index not in (None, 'exact'):
         from fastdupe.search import BACKENDS
         if index not in BACKENDS: raise ValueError(f"unknown index {index!r}; choose from {', '.join(BACKENDS)}")
     if not self.root_found:
-        raise StoreError(f"{self.root}, the folder {self.path} indexes, is missing: if it moved, open the store with its new place (root=)")
+        raise StoreError(f"{self.root}, the folder {self.path} indexes, is missing: if it moved, "
+                         "open the store with its new place (root=)")
     with self.writing():
         self.check()  # before it trusts what the store holds
         listing_bad, skipped, root = [], [], self.root
         items = get_items(root, bad=listing_bad, skipped=skipped, sniff=sniff)
         rels = [self._rel(p, root) for p in items]
-        with self._snapshot(): rows = {stored_rel(r[0]): r[1:] for r in self.con.execute('SELECT path, id, size, mtime_ns FROM files')}
+        with self._snapshot(): rows = {stored_rel(r[0]): r[1:] for r in self.con.execute('SELECT path, id, size, '
+                                                                                         'mtime_ns FROM files')}
         present = set(rels)
         # a folder that could not be listed this time: its images are not gone, only unseen (and it is reported)
         unseen = tuple(f'{r}/' for b in listing_bad if (r := self._rel(b.path, root)) is not None)
@@ -137,7 +147,8 @@ def update(self:Store,
         self._read, new, changed = set(), 0, 0
         try:
             for p, rel in zip(items, rels):
-                with contextlib.suppress(OSError): self._stats[str(p)] = os.stat(p)  # each file is looked at once in a run
+                # each file is looked at once in a run
+                with contextlib.suppress(OSError): self._stats[str(p)] = os.stat(p)
                 if (r := rows.get(rel)) is None: new += 1
                 elif (s := self._stats.get(str(p))) is not None: changed += (r[1], r[2]) != (s.st_size, s.st_mtime_ns)
             model_src, bad = self._write_fingerprints(items, model_kw, hash_kw, n_workers, progress, health)
@@ -148,22 +159,25 @@ def update(self:Store,
             self._set_meta('indexed', json.dumps(dict(method=method, tta=tta, turns=bool(turns))))
             if model_kw is not None:
                 self.con.execute('INSERT OR IGNORE INTO sources(name) VALUES (?)', (model_src,))
-                self.con.execute('UPDATE sources SET backend = coalesce(?, backend, ?) WHERE name = ?', (index, 'exact', model_src))
+                self.con.execute('UPDATE sources SET backend = coalesce(?, backend, ?) WHERE name = ?',
+                                 (index, 'exact', model_src))
         self._searchable(method, tta, turns, load=False)  # the saved index, brought up to date
         read = len(self._read)
-    return UpdateReport(self.root, len(items), new, changed, len(gone), read, sorted(bad.values(), key=lambda b: str(b.path)),
+    return UpdateReport(self.root, len(items), new, changed, len(gone), read,
+                        sorted(bad.values(), key=lambda b: str(b.path)),
                         time.perf_counter() - t0, self.moved_from, skipped)
 
 # %% ../nbs/04b_store.ipynb #6ecbfe5f
 def rebuild_store(
     path:str|Path, # the database file (damaged, healthy or missing)
     root:str|Path, # its folder of images
-    method:str|None=None, # as `Store.update` takes it (None: as recorded in the old file when it can be read, else the default)
-    views:bool|None=None, # also flipped and turned views (`tta` for the model methods, `turns` for hashes); None: as recorded
+    method:str|None=None, # as `Store.update` takes it (None: as the old file recorded it, else the default)
+    views:bool|None=None, # also flipped and turned views (model methods' `tta`, hashes' `turns`); None: as recorded
     batch:int=BATCH, # images fingerprinted per transaction
     **kwargs, # the other options of `Store.update` (index, n_workers, progress)
 ) -> UpdateReport:
-    "Build the store at `path` afresh from the images under `root`: a new database beside it, renamed over the old one when complete."
+    """Build the store at `path` afresh from the images under `root`: a new database beside it, renamed
+    over the old one when complete."""
     path, root = Path(path), Path(root)
     if path.is_dir(): raise StoreError(f"{path} is a folder; name the database file (e.g. {path/'store.db'})")
     last = dict(method=None, tta=False, turns=False)
@@ -180,7 +194,9 @@ def rebuild_store(
     try:
         if fcntl is not None:
             try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError: raise StoreError(f"{path} is being written by another fastdupe; run this again when it has finished") from None
+            except OSError:
+                raise StoreError(f"{path} is being written by another fastdupe; "
+                                 "run this again when it has finished") from None
         with Store(tmp, root=root, batch=batch) as s: r = s.update(method, tta=tta, turns=turns, **kwargs)
         for ext in ('-wal', '-shm'):  # the old file's journal must not be applied to the new one
             with contextlib.suppress(FileNotFoundError): os.remove(f'{path}{ext}')
@@ -197,7 +213,8 @@ def rebuild_store(
     return r
 
 # %% ../nbs/04b_store.ipynb #c118d611
-QUERY_COLUMNS = ('query', 'path', 'distance') # the CSV `Store.query` writes: one row per match, each query's closest first
+# the CSV `Store.query` writes: one row per match, each query's closest first
+QUERY_COLUMNS = ('query', 'path', 'distance')
 
 @dataclass
 class QueryResult:
@@ -210,7 +227,8 @@ class QueryResult:
 
     def rows(self) -> list[dict]:
         "One row per match, columns `QUERY_COLUMNS`."
-        return [dict(query=str(q), path=str(p), distance=shown_distance(d)) for q, ms in zip(self.queries, self.matches) for p, d in ms]
+        return [dict(query=str(q), path=str(p), distance=shown_distance(d))
+                for q, ms in zip(self.queries, self.matches) for p, d in ms]
 
     def summary(self) -> dict:
         return dict(queries=len(self.queries), with_matches=sum(bool(m) for m in self.matches),
@@ -224,17 +242,20 @@ class QueryResult:
 
 # %% ../nbs/04b_store.ipynb #3919d698
 def _candidate_count() -> int:
-    "How many nearest neighbours a query takes from the index: twice what the model methods' crowd rule and candidate search look at."
+    """How many nearest neighbours a query takes from the index: twice what the model methods' crowd
+    rule and candidate search look at."""
     from fastdupe.search import CANDIDATE_K  # search imports torch: only when a query runs
     from fastdupe.score import CrowdRule
     return 2*max(CANDIDATE_K, CrowdRule().k)
 
 def _hash_candidates(data:Searchable, q:HashResult, kind:str, t:int, turns:bool) -> np.ndarray:
-    "Rows of `data` a query image's hashes could pair with under hash method `kind`: by either digest, any orientation, any kind of `combined`."
+    """Rows of `data` a query image's hashes could pair with under hash method `kind`: by either digest, any
+    orientation, any kind of `combined`."""
     n, cand = len(data.ids), np.zeros(len(data.ids), bool)
     for g in range(len(q.paths)):
         if kind == 'exact':
-            hit = (data.codes['file'] == q.codes['file'][g]).all(1) | (data.codes['pixels'] == q.codes['pixels'][g]).all(1)
+            hit = ((data.codes['file'] == q.codes['file'][g]).all(1)
+                   | (data.codes['pixels'] == q.codes['pixels'][g]).all(1))
         else:
             hit = np.zeros(n, bool)
             for kd in (COMBINED_KINDS if kind == 'combined' else (kind,)):
@@ -253,8 +274,10 @@ def _query_options(self:Store, method:str|None, threshold) -> tuple[str, dict]:
     from fastdupe.pipeline import hash_threshold, CNN_THRESHOLD
     indexed = self.indexed
     if method is None and indexed is None:
-        raise StoreError(f"{self.path} was never indexed: run `fastdupe index {self.root} --db {self.path}` first (or name a method)")
-    opts = dict(indexed) if indexed is not None and method in (None, indexed['method']) else dict(method=method, tta=False, turns=False)
+        raise StoreError(f"{self.path} was never indexed: run `fastdupe index {self.root} --db {self.path}` "
+                         "first (or name a method)")
+    if indexed is not None and method in (None, indexed['method']): opts = dict(indexed)
+    else: opts = dict(method=method, tta=False, turns=False)
     _method_needs(opts['method'], opts['tta'], opts['turns'])
     if opts['method'] in HASH_METHODS: opts['threshold'] = hash_threshold(opts['method'], threshold)
     else:
@@ -269,11 +292,13 @@ def _query_options(self:Store, method:str|None, threshold) -> tuple[str, dict]:
 def _query_items(self:Store, items, add:bool) -> list[Path]:
     "The query images, each once, in order; when they are to be added, checked to be under the root."
     groups = [items] if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc') else list(items)
-    qs = list(dict.fromkeys(Path(p) for g in groups for p in (get_items(g) if isinstance(g, (str, os.PathLike)) else [g])))
+    qs = list(dict.fromkeys(Path(p) for g in groups
+                            for p in (get_items(g) if isinstance(g, (str, os.PathLike)) else [g])))
     if add:
         if self.readonly: raise StoreError(f"{self.path} was opened read-only: it cannot add images")
         if out := [q for q in qs if self._rel(q, self.root) is None]:
-            raise StoreError(f"{len(out)} query images are outside {self.root}, the folder {self.path} indexes (e.g. {out[0]}): "
+            raise StoreError(f"{len(out)} query images are outside {self.root}, the folder {self.path} indexes "
+                             f"(e.g. {out[0]}): "
                              "only images under it can be added; copy them there first")
     return qs
 
@@ -297,7 +322,8 @@ def _check_searchable(self:Store, data:Searchable, method:str, hash_kw:dict|None
     if not len(data.ids) and self.con.execute('SELECT count(*) FROM files').fetchone()[0]:
         raise StoreError(f"{self.path} holds no {method} fingerprints: index it with that method first "
                          f"(`fastdupe index {self.root} --db {self.path} --method {method}`)")
-    kinds = {'combined': COMBINED_KINDS, 'exact': ('file', 'pixels')}.get(hash_kw['methods'], (hash_kw['methods'],)) if hash_kw else ()
+    kinds = ({'combined': COMBINED_KINDS, 'exact': ('file', 'pixels')}.get(hash_kw['methods'], (hash_kw['methods'],))
+             if hash_kw else ())
     if len(data.ids) and not all(kd in data.codes for kd in kinds):
         # hashes made by another version of fastdupe are not compared with this version's
         raise StoreError(f"{self.path} holds no {method} hashes this version of fastdupe can compare: "
@@ -331,7 +357,8 @@ def _query_matches(self:Store, rels:list[str], good:list[Path], method:str, thre
                                      progress=False, first=set(per), store=self, **kw)
     for i, j, d in found.pairs:
         a, b = str(found.paths[i]), str(found.paths[j])
-        if (a in per) != (b in per): per[a if a in per else b].append((found.paths[j] if a in per else found.paths[i], d))
+        if (a in per) != (b in per):
+            per[a if a in per else b].append((found.paths[j] if a in per else found.paths[i], d))
     return per
 
 # %% ../nbs/04b_store.ipynb #d772436b
@@ -353,7 +380,8 @@ def query(self:Store,
     self.check()  # a damaged page anywhere: the clear error, not answers from a store that cannot be trusted
     qs = self._query_items(items, add)
     model_kw, hash_kw = _method_needs(method, opts['tta'], opts['turns'])
-    with (self.writing() if add else contextlib.nullcontext()), self._session(write=False):  # a store we may not write fails now
+    # a store we may not write fails now
+    with (self.writing() if add else contextlib.nullcontext()), self._session(write=False):
         qf, qh, good, bad = self._query_fingerprints(qs, model_kw, hash_kw, n_workers, progress)
         data = self._searchable(method, opts['tta'], opts['turns'])
         self._check_searchable(data, method, hash_kw)
