@@ -33,7 +33,8 @@ def _cli(*args) -> tuple[float, subprocess.CompletedProcess]:
 def run(args):
     import torch
     from fastdupe.eval import build_benchmark, load_truth, recall_by_transform
-    from fastdupe.features import pretrained_model, preprocess
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import preprocess
     from fastdupe.pipeline import find_duplicates, DEFAULT_METHOD, CNN_THRESHOLD
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix='fastdupe-bench-'))
     truth = load_truth(data) if (data/'truth.csv').exists() else build_benchmark(data, n_originals=args.n_originals, seed=args.seed)
@@ -59,9 +60,9 @@ def run(args):
     # the same network and weights, built as a user of imagededup would (timm model + the package's state dict);
     # fastdupe's own instance has its batch norms folded and a channels-last layout, which is part of fastdupe's pipeline
     import timm
-    from fastdupe.features import lite0_weights_path, _timm_key
+    from fastdupe.backbone import lite0_weights_path, timm_key
     plain = timm.create_model('efficientnet_lite0', pretrained=False).eval()
-    plain.load_state_dict({_timm_key(k): v for k, v in torch.load(lite0_weights_path(), weights_only=True).items()}, strict=True)
+    plain.load_state_dict({timm_key(k): v for k, v in torch.load(lite0_weights_path(), weights_only=True).items()}, strict=True)
     cnn = CNN(verbose=False, model_config=CustomModel(name='efficientnet_lite0', model=Backbone(plain).eval(),
                                                       transform=lambda im: preprocess(im, 224)))
     with Clock() as enc_t: enc = cnn.encode_images(image_dir=str(img_dir))

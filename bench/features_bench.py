@@ -59,7 +59,8 @@ def model_times(reps, configs=((1, 8), (0, 32), (0, 1))):
     """ms per image of the forward pass to pooled features, per arch and `(threads, batch size)` (threads 0: torch's
     default): `(fastest wall-clock, fastest CPU time)` of `reps` interleaved runs. With one thread the CPU time is the
     steady figure on a shared machine; with several, busy threads spinning while they wait inflate it."""
-    from fastdupe.features import pretrained_model, preprocess, _embed
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import preprocess, embed
     x1 = torch.stack([preprocess(photo(s)) for s,_ in LABELLED])
     res, default = {}, torch.get_num_threads()
     try:
@@ -69,12 +70,12 @@ def model_times(reps, configs=((1, 8), (0, 32), (0, 1))):
             n = max(1, 8//bs)
             wall,cpu = {a: [] for a in ARCHS},{a: [] for a in ARCHS}
             with torch.inference_mode():
-                for a in ARCHS: _embed(pretrained_model(a), x, (0,))  # warm up
+                for a in ARCHS: embed(pretrained_model(a), x, (0,))  # warm up
                 for _ in range(reps):
                     for a in ARCHS:  # interleaved, so a busy spell on the machine hits both
                         m = pretrained_model(a)
                         t,c = time.perf_counter(),time.process_time()
-                        for _ in range(n): _embed(m, x, (0,))
+                        for _ in range(n): embed(m, x, (0,))
                         wall[a].append((time.perf_counter()-t)*1000/(n*bs))
                         cpu[a].append((time.process_time()-c)*1000/(n*bs))
             for a in ARCHS: res[(a, th or default, bs)] = (min(wall[a]), min(cpu[a]))

@@ -53,12 +53,13 @@ def _imagededup_cnn(img_dir):
     import torch, timm
     from imagededup.methods import CNN
     from imagededup.utils import CustomModel
-    from fastdupe.features import lite0_weights_path, _timm_key, preprocess
+    from fastdupe.backbone import lite0_weights_path, timm_key
+    from fastdupe.features import preprocess
     class Backbone(torch.nn.Module):
         def __init__(self, m): super().__init__(); self.m = m
         def forward(self, x): return self.m.forward_head(self.m.forward_features(x), pre_logits=True)
     plain = timm.create_model('efficientnet_lite0', pretrained=False).eval()
-    plain.load_state_dict({_timm_key(k): v for k, v in torch.load(lite0_weights_path(), weights_only=True).items()}, strict=True)
+    plain.load_state_dict({timm_key(k): v for k, v in torch.load(lite0_weights_path(), weights_only=True).items()}, strict=True)
     return CNN(verbose=False, model_config=CustomModel(name='efficientnet_lite0', model=Backbone(plain).eval(),
                                                        transform=lambda im: preprocess(im, 224)))
 

@@ -50,8 +50,8 @@ def stage_times(img_dir:Path, out_csv:Path) -> dict:
             finally:
                 with lock: tot[stage] += time.perf_counter() - t
         return w
-    where = {(F, 'read_image'): 'decode', (H, '_hash_one'): 'hashes', (F, '_with_keypoints'): 'keypoints',
-             (F, '_embed'): 'model', (P, 'candidate_pairs'): 'search', (P, 'identical_pixels'): 'verification',
+    where = {(F, 'read_image'): 'decode', (H, 'hash_one'): 'hashes', (F, '_with_keypoints'): 'keypoints',
+             (F, 'embed'): 'model', (P, 'candidate_pairs'): 'search', (P, 'identical_pixels'): 'verification',
              (P, 'match_kinds'): 'verification', (P, 'group_pairs'): 'grouping'}
     old = {mn: getattr(*mn) for mn in where}
     old_judge, old_save = K.KeypointRule.judge, P.Duplicates.save

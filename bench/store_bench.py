@@ -147,7 +147,7 @@ def synthetic_store(path:Path, n:int, seed:int=0) -> float:
 def query_worker(db:str, images:list[str]) -> dict:
     "In a fresh process: load the model, then query one image at a time."
     from fastdupe.store import Store
-    from fastdupe.features import pretrained_model
+    from fastdupe.backbone import pretrained_model
     t0 = time.perf_counter(); pretrained_model(); t_model = time.perf_counter() - t0
     st = Store(db, readonly=True)
     times = []

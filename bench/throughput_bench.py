@@ -60,10 +60,11 @@ def _warm(files):
 def compute_bound(size:int=128) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    from fastdupe.features import pretrained_model, _embed
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import embed
     m = pretrained_model()
     x = torch.randn(8, 3, size, size)
-    with FlopCounterMode(display=False) as fc, torch.inference_mode(): _embed(m, x, (0,))
+    with FlopCounterMode(display=False) as fc, torch.inference_mode(): embed(m, x, (0,))
     gflop = fc.get_total_flops() / 8 / 1e9
     a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
     for _ in range(2): a @ b
@@ -77,16 +78,17 @@ def _time(fn) -> float:
 def model_alone(files, size:int=128) -> dict:
     "Images/s of the model alone (preprocessed inputs in memory), each engine at its best batch."
     import torch
-    from fastdupe.features import _load, _embed, pretrained_model, _as_input
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import load_item, embed, as_input
     from fastdupe.engine import onnx_model
-    x = torch.stack([_as_input(_load(f, size, 'squash')[0]) for f in files[:256]])
+    x = torch.stack([as_input(load_item(f, size, 'squash')[0]) for f in files[:256]])
     out = {}
     for name, model in (('torch', pretrained_model()), ('onnx', onnx_model())):
         best = 0
         for bs in (8, 32):
             with torch.inference_mode():
-                _embed(model, x[:bs], (0,))
-                t = min(_time(lambda: [_embed(model, x[i:i+bs], (0,)) for i in range(0, len(x), bs)]) for _ in range(2))
+                embed(model, x[:bs], (0,))
+                t = min(_time(lambda: [embed(model, x[i:i+bs], (0,)) for i in range(0, len(x), bs)]) for _ in range(2))
             best = max(best, len(x) / t)
         out[name] = best
     return out
@@ -133,13 +135,14 @@ def f1_by_engine(hard:Path|None, old:Path|None) -> dict:
 def gpu(data:Path, n:int) -> dict|None:
     import torch
     if not torch.cuda.is_available(): return None
-    from fastdupe.features import pretrained_model, _load, _embed, _as_input
+    from fastdupe.backbone import pretrained_model
+    from fastdupe.features import load_item, embed, as_input
     m = pretrained_model().cuda()
-    x = torch.stack([_as_input(_load(f, 128, 'squash')[0]) for f in sorted(data.rglob('*.jpg'))[:512]]).cuda()
+    x = torch.stack([as_input(load_item(f, 128, 'squash')[0]) for f in sorted(data.rglob('*.jpg'))[:512]]).cuda()
     with torch.inference_mode():
-        for _ in range(2): _embed(m, x[:256], (0,))
+        for _ in range(2): embed(m, x[:256], (0,))
         torch.cuda.synchronize(); t = time.perf_counter()
-        for _ in range(5): _embed(m, x, (0,))
+        for _ in range(5): embed(m, x, (0,))
         torch.cuda.synchronize(); model = 5 * len(x) / (time.perf_counter() - t)
     e2e = end_to_end(data, n, ('--workers', str(len(os.sched_getaffinity(0)))))  # threads enough to feed the GPU
     return dict(device=torch.cuda.get_device_name(), model_images_per_s=model, **{f'end_to_end_{k}': v for k, v in e2e.items()})

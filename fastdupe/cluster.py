@@ -21,28 +21,34 @@ __all__ = ['SHARD_SIZE', 'SHARD_FORMAT', 'IN_MEMORY_BYTES', 'connect', 'close_cl
 
 # %% ../nbs/05b_cluster.ipynb #f713d605
 def connect(
-    scheduler, # a `dask.distributed.Client`, 'local:N' (a `LocalCluster` of N worker processes here) or a scheduler address ('tcp://host:8786')
+    scheduler, # a `dask.distributed.Client`, 'local:N' (N worker processes here) or an address ('tcp://host:8786')
     timeout:float=10, # seconds to wait for a scheduler address to answer
 ):
-    "A Dask `Client`: the one given, a new local cluster, or one connected to a running scheduler; a clear error when there is none."
+    """A Dask `Client`: the one given, a new local cluster, or one connected to a running scheduler; a
+    clear error when there is none."""
     try: from dask.distributed import Client, LocalCluster
-    except ImportError as e: raise ImportError("running on a Dask cluster needs dask's distributed scheduler: pip install 'dask[distributed]'") from e
+    except ImportError as e:
+        raise ImportError("running on a Dask cluster needs dask's distributed scheduler: "
+                          "pip install 'dask[distributed]'") from e
     if isinstance(scheduler, Client): return scheduler
     if not isinstance(scheduler, str) or not scheduler:
         raise TypeError(f"scheduler must be a dask Client, 'local:N' or a scheduler address, not {scheduler!r}")
     if scheduler.startswith('local:'):
         n = scheduler[len('local:'):]
-        if not n.isdigit() or int(n) < 1: raise ValueError(f"'local:N' needs a number of worker processes N >= 1, got {scheduler!r}")
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"'local:N' needs a number of worker processes N >= 1, got {scheduler!r}")
         # one thread per worker: the model and the decoders use the cores themselves
         cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster)
     try: return Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as e:
-        raise ConnectionError(f"cannot reach a Dask scheduler at {scheduler!r} within {timeout:g} s ({type(e).__name__}: {e}); "
+        raise ConnectionError(f"cannot reach a Dask scheduler at {scheduler!r} within {timeout:g} s "
+                              f"({type(e).__name__}: {e}); "
                               "start one (dask scheduler) or use local:N") from e
 
 def close_client(client):
-    "Close a `Client` that `connect` made, and the local cluster it started (a cluster behind an address is left running)."
+    """Close a `Client` that `connect` made, and the local cluster it started (a cluster
+    behind an address is left running)."""
     cluster = client.cluster
     client.close()
     if cluster is not None: cluster.close()
@@ -63,7 +69,8 @@ class ShardFolder:
     def exists(self, name:str) -> bool: return self.fs.exists(self.path(name))
 
     def check(self):
-        "Create the folder and write a probe file there (once per `ShardFolder`): `PermissionError` with a reason when the folder cannot be written."
+        """Create the folder and write a probe file there (once per `ShardFolder`): `PermissionError` with a reason
+        when the folder cannot be written."""
         if getattr(self, '_checked', False): return self
         probe = f".probe-{uuid.uuid4().hex}"
         try:
@@ -78,7 +85,8 @@ class ShardFolder:
         return self
 
     def write(self, name:str, table) -> str:
-        "Write a pyarrow table as shard `name`: under a temporary name first, then renamed, so a reader never sees half a shard."
+        """Write a pyarrow table as shard `name`: under a temporary name first, then renamed, so a
+        reader never sees half a shard."""
         import pyarrow.parquet as pq
         tmp = self.path(f".{name}.{uuid.uuid4().hex}.tmp")
         with self.fs.open(tmp, 'wb') as f: pq.write_table(table, f)
@@ -114,15 +122,16 @@ def _digest(path) -> bytes|None:
     except Exception: return None
 
 def _stat(path) -> tuple[int, float]:
-    from fastdupe.intake import _file_stat
-    try: st = _file_stat(as_item(path)); return int(st.st_size), float(st.st_mtime)
+    from fastdupe.intake import file_stat
+    try: st = file_stat(as_item(path)); return int(st.st_size), float(st.st_mtime)
     except Exception: return -1, 0.0
 
 def shard_table(
     items:Sequence[str], # the shard's files: local paths or URLs
     options:dict, # `features.image_features` options (keypoints, hashes, tta, engine, ...)
 ):
-    "Extract one shard's files (`features.image_features` with `options`) into a pyarrow table: one row per file, bad files with their reason."
+    """Extract one shard's files (`features.image_features` with `options`) into a pyarrow table: one row per
+    file, bad files with their reason."""
     import pyarrow as pa
     from fastdupe.features import image_features
     f = image_features([as_item(p) for p in items], progress=False, **options)
@@ -130,13 +139,16 @@ def shard_table(
     why = {str(b.path): b.reason for b in f.bad}
     v = f.vectors.astype(np.float16)
     hm = f.health  # with health=: each good file's `health.measure_decoded`, from the decode this extraction made
-    rows = dict(path=[], size=[], mtime=[], digest=[], width=[], height=[], error=[], vector=[], thumbnail=[], detail=[],
+    rows = dict(path=[], size=[], mtime=[], digest=[], width=[], height=[], error=[], vector=[], thumbnail=[],
+                detail=[],
                 keypoints=[], hash=[], hash_turns=[], **({'health': []} if hm is not None else {}))
     h = options.get('hashes')
     for p in map(str, items):
         q = good.get(p)
-        size, mtime = _stat(p) if q is None else (f.infos[q].bytes, f.infos[q].mtime)  # a good file was stat'ed as it was read
-        rows['path'].append(p); rows['size'].append(size); rows['mtime'].append(mtime); rows['digest'].append(_digest(p))
+        # a good file was stat'ed as it was read
+        size, mtime = _stat(p) if q is None else (f.infos[q].bytes, f.infos[q].mtime)
+        rows['path'].append(p); rows['size'].append(size); rows['mtime'].append(mtime)
+        rows['digest'].append(_digest(p))
         if q is None:
             for k in rows:
                 if k not in ('path', 'size', 'mtime', 'digest', 'error'): rows[k].append(None)
@@ -144,7 +156,8 @@ def shard_table(
             continue
         info, kp = f.infos[q], (f.keypoints[q] if f.keypoints is not None else None)
         rows['width'].append(info.width); rows['height'].append(info.height); rows['error'].append(None)
-        rows['vector'].append(v[q].tobytes()); rows['thumbnail'].append(f.thumbnails[q].tobytes()); rows['detail'].append(float(f.detail[q]))
+        rows['vector'].append(v[q].tobytes()); rows['thumbnail'].append(f.thumbnails[q].tobytes())
+        rows['detail'].append(float(f.detail[q]))
         rows['keypoints'].append(None if kp is None else kp.to_bytes())
         rows['hash'].append(int(f.hashes[h][q]) if h else None)
         rows['hash_turns'].append([int(x) for x in f.hashes[h + '@turns'][q]] if h else None)
@@ -164,7 +177,8 @@ def shard_name(index:int, items:Sequence[str], options:dict) -> str:
     "`shard-<index>-<digest>.parquet` for the shard of `items` made with `options`."
     stats = [(str(p), *_stat(p)) for p in items]
     # decoding threads change the speed, not the result: they do not name a shard
-    key = json.dumps(dict(format=SHARD_FORMAT, files=stats, options={k: repr(v) for k, v in sorted(options.items()) if k != 'n_workers'}))
+    opts = {k: repr(v) for k, v in sorted(options.items()) if k != 'n_workers'}
+    key = json.dumps(dict(format=SHARD_FORMAT, files=stats, options=opts))
     return f"shard-{index:06d}-{hashlib.blake2b(key.encode(), digest_size=10).hexdigest()}.parquet"
 
 def extract_shard(
@@ -183,7 +197,8 @@ def _shard_meta(metadata) -> dict: return json.loads((metadata or {}).get(b'fast
 
 def _shard_format(table) -> dict:
     meta = _shard_meta(table.schema.metadata)
-    if meta.get('format') != SHARD_FORMAT: raise ValueError(f"a shard of format {meta.get('format')!r}; this fastdupe reads format {SHARD_FORMAT}")
+    if meta.get('format') != SHARD_FORMAT:
+        raise ValueError(f"a shard of format {meta.get('format')!r}; this fastdupe reads format {SHARD_FORMAT}")
     return meta
 
 IN_MEMORY_BYTES = 2 << 30 # vectors larger than this (float16) are read into a memory-mapped file, not into memory
@@ -202,19 +217,21 @@ def _mapped(total:int, dim:int, memmap:bool|None) -> bool:
     return total * dim * 2 > IN_MEMORY_BYTES if memmap is None else bool(memmap)
 
 def _filled(a:np.ndarray, n:int, mapped:bool) -> np.ndarray:
-    "The first `n` rows (bad files leave rows unfilled at the end): a view of a memory map, else a copy when rows are left."
+    """The first `n` rows (bad files leave rows unfilled at the end): a view of a memory map,
+    else a copy when rows are left."""
     return a[:n] if mapped or n == len(a) else a[:n].copy()
 
 def _array(shape, dtype, mapped:bool) -> np.ndarray:
     if not mapped: return np.empty(shape, dtype)
     import tempfile
-    with tempfile.NamedTemporaryFile(prefix='fastdupe-', suffix='.npy') as f:  # unlinked at once: the mapping keeps it while in use
+    # unlinked at once: the mapping keeps it while in use
+    with tempfile.NamedTemporaryFile(prefix='fastdupe-', suffix='.npy') as f:
         return np.lib.format.open_memmap(f.name, 'w+', dtype, shape)
 
 def read_shards(
     folder:str|Path, # the shard folder (path or URL)
     names:Sequence[str]|None=None, # the shards to read, in order (default: every complete shard in the folder)
-    memmap:bool|None=None, # vectors and thumbnails in memory-mapped temporary files (None: when the vectors exceed `IN_MEMORY_BYTES`)
+    memmap:bool|None=None, # vectors and thumbnails in memory-mapped temporary files (None: beyond `IN_MEMORY_BYTES`)
 ):
     "The `features.Features` of the good files in the shards, and their bad files as `.bad`; read a shard at a time."
     from fastdupe.features import Features
@@ -235,8 +252,10 @@ def read_shards(
         for q, p in enumerate(d['path']):
             item = as_item(p)
             if d['error'][q] is not None: bad.append(BadFile(item, d['error'][q])); continue
-            items.append(item); infos.append(ImageInfo(item, d['width'][q], d['height'][q], d['size'][q], d['mtime'][q]))
-            vecs[n] = np.frombuffer(d['vector'][q], np.float16); thumbs[n] = np.frombuffer(d['thumbnail'][q], np.float16).reshape(32, 32)
+            items.append(item)
+            infos.append(ImageInfo(item, d['width'][q], d['height'][q], d['size'][q], d['mtime'][q]))
+            vecs[n] = np.frombuffer(d['vector'][q], np.float16)
+            thumbs[n] = np.frombuffer(d['thumbnail'][q], np.float16).reshape(32, 32)
             detail.append(d['detail'][q]); n += 1
             if health is not None:
                 health.append(dict(zip(HEALTH_MEASURES, d['health'][q]), width=d['width'][q], height=d['height'][q]))
@@ -244,7 +263,9 @@ def read_shards(
                 if kps is None: kps = KeypointFile()
                 kps.append(Keypoints.from_bytes(d['keypoints'][q]))
             if hash_kind: hashes.append(d['hash'][q]); turns.append(d['hash_turns'][q])
-    hs = {hash_kind: np.array(hashes, np.uint64).reshape(n), f'{hash_kind}@turns': np.array(turns, np.uint64).reshape(n, 7)} if hash_kind else None
+    hs = ({hash_kind: np.array(hashes, np.uint64).reshape(n),
+           f'{hash_kind}@turns': np.array(turns, np.uint64).reshape(n, 7)}
+          if hash_kind else None)
     return Features(_filled(vecs, n, mapped), items, bad=bad, infos=infos, detail=np.array(detail, np.float32),
                     thumbnails=_filled(thumbs, n, mapped), keypoints=kps, hashes=hs,
                     health=health if names else None)
@@ -260,16 +281,20 @@ def extract_shards(
     n_workers:int|None=None, # decoding threads per task (default: 2)
     **options, # `features.image_features` options: keypoints, hashes, tta, engine, size, fit, health
 ):
-    "Extract `items` shard by shard on a Dask cluster (shards already in `folder` are kept): `(shard names in order, how many were extracted now)`."
+    """Extract `items` shard by shard on a Dask cluster (shards already in `folder` are kept): `(shard names in order,
+    how many were extracted now)`."""
     from fastdupe.intake import get_items
-    if not isinstance(shard_size, int) or shard_size < 1: raise ValueError(f"shard_size must be a whole number >= 1, got {shard_size!r}")
+    if not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size must be a whole number >= 1, got {shard_size!r}")
     for o in options:
         if o not in ('keypoints', 'hashes', 'tta', 'engine', 'size', 'fit', 'bs', 'model', 'health'):
             raise ValueError(f"cluster_features takes no option {o!r}")
-    if not isinstance(options.get('model'), (str, type(None))): raise ValueError("a cluster runs the offline backbone (model=None or an arch name), not a model object")
+    if not isinstance(options.get('model'), (str, type(None))):
+        raise ValueError("a cluster runs the offline backbone (model=None or an arch name), not a model object")
     sf = _folder(folder).check()
     client = connect(client)
-    files = [str(p) if is_url(p) else os.path.abspath(p) for p in (get_items(items) if isinstance(items, (str, os.PathLike)) else items)]
+    listed = get_items(items) if isinstance(items, (str, os.PathLike)) else items
+    files = [str(p) if is_url(p) else os.path.abspath(p) for p in listed]
     # health only when asked: it names the shards then (shards without the measures are not taken for them), else not
     options = {k: v for k, v in options.items() if k != 'health' or v}
     options = dict(options, n_workers=2 if n_workers is None else n_workers)
@@ -278,7 +303,9 @@ def extract_shards(
     todo = [(c, nm) for c, nm in zip(chunks, names) if not sf.exists(nm)]
     if todo:
         from dask.distributed import as_completed
-        futures = [client.submit(extract_shard, c, sf.url, nm, options, key=f"fastdupe-{nm}", retries=retries, pure=False) for c, nm in todo]
+        futures = [client.submit(extract_shard, c, sf.url, nm, options, key=f"fastdupe-{nm}", retries=retries,
+                                 pure=False)
+                   for c, nm in todo]
         done = as_completed(futures)
         if progress:
             from fastprogress.fastprogress import progress_bar
@@ -289,7 +316,7 @@ def extract_shards(
 def cluster_features(
     items, # a folder, URL, CSV or list of files (see `intake.get_items`)
     client=None, # a `dask.distributed.Client`, 'local:N' or a scheduler address (see `connect`)
-    folder:str|Path|None=None, # the shard folder every worker reaches (None: a temporary folder, only for a cluster on this machine)
+    folder:str|Path|None=None, # the shard folder every worker reaches (None: a temporary one, for a cluster here only)
     memmap:bool|None=None, # read the vectors back into memory-mapped files (see `read_shards`)
     **kwargs, # `extract_shards` options and `features.image_features` options
 ):
@@ -322,7 +349,8 @@ def write_pairs(
     "Write `pairs` with both items' paths and their distance as Parquet in `folder`; returns the file's path or URL."
     import pyarrow as pa
     names = np.array([str(p) for p in paths], object)
-    t = pa.table(dict(a=pa.array(pairs.i, pa.int64()), b=pa.array(pairs.j, pa.int64()), path_a=pa.array(names[pairs.i], pa.string()),
+    t = pa.table(dict(a=pa.array(pairs.i, pa.int64()), b=pa.array(pairs.j, pa.int64()),
+                      path_a=pa.array(names[pairs.i], pa.string()),
                       path_b=pa.array(names[pairs.j], pa.string()), distance=pa.array(pairs.dist, pa.float32())))
     sf = _folder(folder)
     sf.write(name, t)
@@ -357,7 +385,8 @@ def read_hashes(
     folder:str|Path, # the shard folder
     names:Sequence[str]|None=None, # shards to read, in order (default: all complete ones)
 ) -> tuple[list, dict]:
-    "The good files and their hash codes, as `hashing.hash_items(turns=True)` gives them (`{kind: (n,), kind+'@turns': (n, 7)}`)."
+    """The good files and their hash codes, as `hashing.hash_items(turns=True)` gives them (`{kind:
+    (n,), kind+'@turns': (n, 7)}`)."""
     sf = _folder(folder)
     names = sf.shards() if names is None else list(names)
     items, codes, turns, kind = [], [], [], None
@@ -366,7 +395,8 @@ def read_hashes(
         kind = _shard_format(t).get('hashes') or kind
         ok, h = _good_column(t, 'hash')
         codes.append(h.to_numpy().astype(np.uint64))
-        turns.append(np.asarray(t.column('hash_turns').filter(ok).combine_chunks().flatten().to_numpy(), np.uint64).reshape(-1, 7))
+        tt = t.column('hash_turns').filter(ok).combine_chunks().flatten().to_numpy()
+        turns.append(np.asarray(tt, np.uint64).reshape(-1, 7))
         items += [as_item(p) for p, g in zip(t.column('path').to_pylist(), ok) if g]
     if kind is None: raise ValueError(f"the shards in {sf.url} hold no hashes (extracted without hashes=)")
     return items, {kind: np.concatenate(codes) if codes else np.zeros(0, np.uint64),

@@ -53,11 +53,13 @@ class Pairs:
         if len(self.i) and not (self.i>self.j).all(): raise ValueError("every pair must have i > j")
 
     @classmethod
-    def empty(cls, dtype=np.float32) -> Pairs: return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, dtype))
+    def empty(cls, dtype=np.float32) -> Pairs:
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, dtype))
 
     @classmethod
     def from_similarity(cls, i, j, sim) -> Pairs:
-        "Pairs from cosine similarities (`fastdupe.search`): distance `1 - similarity`, kept in float64 so `.sim` gives them back exactly."
+        """Pairs from cosine similarities (`fastdupe.search`): distance `1 - similarity`, kept in float64 so `.sim`
+        gives them back exactly."""
         return cls(i, j, 1 - np.asarray(sim, np.float32).astype(np.float64))
 
     @property
@@ -80,7 +82,8 @@ class Pairs:
         return cls(*(np.concatenate([getattr(p,k) for p in parts]) for k in ('i','j','dist')))
 
     def __len__(self): return len(self.i)
-    def __iter__(self) -> Iterator[tuple[int,int,float]]: return zip(self.i.tolist(), self.j.tolist(), self.dist.tolist())
+    def __iter__(self) -> Iterator[tuple[int,int,float]]:
+        return zip(self.i.tolist(), self.j.tolist(), self.dist.tolist())
     def __getitem__(self, idx) -> Pairs: return Pairs(self.i[idx], self.j[idx], self.dist[idx])
 
     def sorted(self) -> Pairs:
@@ -103,7 +106,8 @@ def shown_name(p) -> str:
     return _NOT_UTF8.sub(lambda m: f'\\x{ord(m.group()) - 0xdc00:02x}', str(p))
 
 def json_text(obj, **kwargs) -> str:
-    "`json.dumps(obj, ensure_ascii=False, **kwargs)` with each byte of a name that is not UTF-8 as a `\\udcXX` escape (valid JSON)."
+    """`json.dumps(obj, ensure_ascii=False, **kwargs)` with each byte of a name that is not UTF-8 as a `\\udcXX` escape
+    (valid JSON)."""
     return _NOT_UTF8.sub(lambda m: f'\\u{ord(m.group()):04x}', json.dumps(obj, ensure_ascii=False, **kwargs))
 
 def _umask() -> int:

@@ -36,7 +36,8 @@ def atomic_write(fn:str|Path, data:str|bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f'.{fn.name}.', suffix='.tmp', dir=fn.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
-            f.write(data.encode('utf-8', 'surrogateescape') if isinstance(data, str) else data)  # a name that is not UTF-8: its bytes
+            # a name that is not UTF-8: its bytes
+            f.write(data.encode('utf-8', 'surrogateescape') if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, fn)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools, importlib.util, os, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
+from .backbone import pretrained_model, lite0_weights_path, LITE0_ARCHS
 
 # %% auto #0
 __all__ = ['ENGINES', 'ONNX_OPSET', 'ONNX_BATCH', 'EXPORT_SECONDS', 'onnx_available', 'check_engine', 'onnx_path', 'OnnxModel',
@@ -32,8 +33,10 @@ def check_engine(
     if engine not in ENGINES: raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if engine != 'onnx': return
     if not (model is None or isinstance(model, str)):
-        raise ValueError("engine='onnx' runs the offline backbone (model=None or an arch name); a model of your own runs with engine='torch'")
-    if not onnx_available(): raise ImportError("engine='onnx' needs ONNX Runtime and onnx: pip install onnxruntime onnx")
+        raise ValueError("engine='onnx' runs the offline backbone (model=None or an arch name); "
+                         "a model of your own runs with engine='torch'")
+    if not onnx_available():
+        raise ImportError("engine='onnx' needs ONNX Runtime and onnx: pip install onnxruntime onnx")
 
 # %% ../nbs/03a_engine.ipynb #fa10254e
 def _cache_dirs(weights:Path) -> list[Path]:
@@ -48,7 +51,6 @@ def _export(arch:str, dest:Path) -> Path:
     say(f"exporting the model to ONNX once, ~{EXPORT_SECONDS} s; cached at {dest}")
     t0 = time.perf_counter()
     import torch
-    from fastdupe.features import pretrained_model
     class Pooled(torch.nn.Module):
         def __init__(self, m): super().__init__(); self.m = m
         def forward(self, x): return self.m.forward_head(self.m.forward_features(x), pre_logits=True)
@@ -65,10 +67,9 @@ def _export(arch:str, dest:Path) -> Path:
     return dest
 
 def onnx_path(
-    arch:str='efficientnet_lite0', # one of `features.LITE0_ARCHS`
+    arch:str='efficientnet_lite0', # one of `backbone.LITE0_ARCHS`
 ) -> Path:
-    "The ONNX file of `features.pretrained_model(arch)`: exported on first use, beside the weights or in the user's cache."
-    from fastdupe.features import lite0_weights_path, LITE0_ARCHS
+    "The ONNX file of `backbone.pretrained_model(arch)`, exported on first use beside its weights or in the user cache."
     if arch not in LITE0_ARCHS: raise ValueError(f"arch must be one of {LITE0_ARCHS}, not {arch!r}")
     w = lite0_weights_path()
     name = f'{arch}-{w.stem}-{w.stat().st_size}-opset{ONNX_OPSET}-v{_FORMAT}.onnx'
@@ -87,7 +88,8 @@ def onnx_path(
 def _cores() -> int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 class OnnxModel:
-    "The offline backbone in ONNX Runtime: called on a `(n, 3, h, w)` batch of model inputs, returns the pooled features, as `pretrained_model(arch)` would."
+    """The offline backbone in ONNX Runtime: called on a `(n, 3, h, w)` batch of model inputs, returns the pooled
+    features, as `pretrained_model(arch)` would."""
     def __init__(self,
                  path:str|Path, # an ONNX file from `onnx_path`
                  threads:int|None=None, # threads per call (None: one per core)
@@ -131,12 +133,11 @@ def engine_model(
     model=None, # None or an arch name (the offline backbone), or an `nn.Module`
 ):
     "The model to call: an `OnnxModel`, or the PyTorch model (the offline backbone, on the GPU when there is one)."
-    from fastdupe.features import pretrained_model
     arch = () if model is None else (model,)
     if isinstance(model, str) or model is None:
         if resolve_engine(engine, model) == 'onnx':
             try: return onnx_model(*arch)
-            except Exception as e:  # no export possible, or ONNX Runtime refused the file: PyTorch gives the same vectors
+            except Exception as e:  # no export possible, or ONNX Runtime refused the file: PyTorch, the same vectors
                 if engine == 'onnx': raise
                 warnings.warn(f"ONNX Runtime could not run the backbone ({e}); running it in PyTorch")
         import torch

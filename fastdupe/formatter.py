@@ -119,7 +119,8 @@ def dataset_from_duplicates(res:Duplicates, path:str|Path|None=None) -> tuple[Cl
 
 # %% ../nbs/06_formatter.ipynb #fe2cae77
 class DatasetFormatter:
-    "Builds what `ImageCleaner` reviews: duplicate pairs (`from_similars`, `from_hashes`) or items by loss (`from_toplosses`)."
+    """Builds what `ImageCleaner` reviews: duplicate pairs (`from_similars`, `from_hashes`) or
+    items by loss (`from_toplosses`)."""
 
     @classmethod
     def from_hashes(cls,
@@ -140,11 +141,12 @@ V1_LAYER_LS = (0, 7, 2)
 def _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, progress, test_items=None, **kwargs):
     from fastdupe.features import learner_features
     ls = None if layer_ls is None else list(layer_ls)
-    try: f = learner_features(learn, layer_ls=ls, pool=pool, pool_dim=pool_dim, half=half, progress=progress, test_items=test_items)
+    opts = dict(pool=pool, pool_dim=pool_dim, half=half, progress=progress, test_items=test_items)
+    try: f = learner_features(learn, layer_ls=ls, **opts)
     except ValueError as e:
         if ls is None or tuple(ls) != V1_LAYER_LS or 'does not exist' not in str(e): raise
         # v1's default index path is resnet34's last block; elsewhere the body gives that same output
-        f = learner_features(learn, layer_ls=None, pool=pool, pool_dim=pool_dim, half=half, progress=progress, test_items=test_items)
+        f = learner_features(learn, layer_ls=None, **opts)
     from fastdupe.search import similar_pairs
     sp = similar_pairs(f.vectors, k=k, threshold=threshold, backend=backend, **kwargs)
     return f, sp
@@ -157,14 +159,16 @@ def _learner_dataset(learn, items, labels, splits, scores:dict, score_name:str, 
     classes = [str(c) for c in vocab] if vocab is not None and not isinstance(vocab, (str, bytes)) else []
     if classes and isinstance(vocab, (list, tuple)) and vocab and isinstance(vocab[0], (list, tuple)): classes = []
     n = len(items)
-    return CleanerDataset([Path(p).absolute() for p in items], _learner_path(learn), list(labels) if labels is not None else [None]*n,
-                          list(splits) if splits is not None else [None]*n, classes, scores, score_name, bad=list(bad), **kwargs)
+    return CleanerDataset([Path(p).absolute() for p in items], _learner_path(learn),
+                          list(labels) if labels is not None else [None]*n,
+                          list(splits) if splits is not None else [None]*n, classes, scores, score_name, bad=list(bad),
+                          **kwargs)
 
 # %% ../nbs/06_formatter.ipynb #6ba03f6b
 @patch(cls_method=True)
 def from_similars(cls:DatasetFormatter,
     learn, # a fastai `Learner` whose data holds the images
-    layer_ls:Sequence[int]|None=V1_LAYER_LS, # fastai v1's index path of the layer to hook (None: the body, `learn.model[0]`)
+    layer_ls:Sequence[int]|None=V1_LAYER_LS, # fastai v1's index path of the layer to hook (None: `learn.model[0]`)
     pool=None, # pooling class (default `fastai.layers.AdaptiveConcatPool2d`), or None to flatten
     pool_dim:int=4, # output size of the pooling
     k:int|None=5, # each item's k most similar others
@@ -181,7 +185,8 @@ def from_similars(cls:DatasetFormatter,
         pool = AdaptiveConcatPool2d
     f, sp = _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, progress, test_items, **kwargs)
     sp = sp.sorted()
-    ds = _learner_dataset(learn, f.items, f.labels, f.splits, dict(zip(zip(sp.i.tolist(), sp.j.tolist()), sp.sim.tolist())), 'similarity', f.bad)
+    sims = dict(zip(zip(sp.i.tolist(), sp.j.tolist()), sp.sim.tolist()))
+    ds = _learner_dataset(learn, f.items, f.labels, f.splits, sims, 'similarity', f.bad)
     return ds, np.stack([sp.i, sp.j], 1).ravel().tolist()
 
 # %% ../nbs/06_formatter.ipynb #b4a3761e

@@ -6,12 +6,12 @@ Docs: https://fastdupe.github.io/fastdupe/group.html.md"""
 
 # %% ../nbs/05_group.ipynb #83ec4152
 from __future__ import annotations
-import re, warnings
+import os, re, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
-from .core import ImageInfo, Pairs
+from .core import ImageInfo, Pairs, shown_name, shown_distance
 from .splits import protected_splits
 
 # %% auto #0
@@ -46,7 +46,9 @@ def keep_key(keep:Sequence[str]|Callable=DEFAULT_KEEP) -> Callable:
     if callable(keep): return keep
     names = _rule_names(keep)
     bad = [k for k in names if k not in KEEP_RULES and k != SPLIT_RULE]
-    if bad: raise ValueError(f"unknown keep rule(s) {bad}; choose from {', '.join((SPLIT_RULE,) + tuple(KEEP_RULES))} or pass a callable")
+    if bad:
+        raise ValueError(f"unknown keep rule(s) {bad}; choose from "
+                         f"{', '.join((SPLIT_RULE,) + tuple(KEEP_RULES))} or pass a callable")
     rules = [KEEP_RULES[k] for k in names if k != SPLIT_RULE]
     return lambda o: tuple(r(o) for r in rules) + (str(o.path),)
 
@@ -58,7 +60,8 @@ def check_keep(keep:Sequence[str]|Callable) -> None:
     if callable(keep): return
     names = _rule_names(keep)
     if not names: raise ValueError("the keep policy is empty; name at least one rule")
-    if SPLIT_RULE in names[1:]: raise ValueError(f"the {SPLIT_RULE!r} rule must come first in the keep policy, got {names}")
+    if SPLIT_RULE in names[1:]:
+        raise ValueError(f"the {SPLIT_RULE!r} rule must come first in the keep policy, got {names}")
 
 def keep_policy(
     keep:Sequence[str]|Callable|None=None, # the policy asked for (None: the default)
@@ -83,7 +86,8 @@ def decide(
     identical:dict|None=None, # item -> class of items with identical pixels (`identical_pixels`)
     aliases:dict|None=None, # item -> (file, rank) for items naming one file (a link and its target); rank 0: the file
 ) -> tuple[list[int], int]:
-    "`(members ordered kept first, how many are kept)`: the first is the best by the policy; with the `split` rule, every evaluation image is kept."
+    """`(members ordered kept first, how many are kept)`: the first is the best by the policy; with the `split` rule,
+    every evaluation image is kept."""
     keep = keep_policy(keep, splits)
     key = keep_key(keep)
     file_of = {m: aliases[m][0] for m in members if m in aliases} if aliases else {}
@@ -118,6 +122,7 @@ class Group:
     dist: list[float] # distance of each member to `members[0]` (0 for itself)
     n_keep: int = 1 # how many members are kept (more than one only when evaluation images are protected)
     match: list[str]|None = None # each member against `members[0]`: '' (itself), 'exact' (same bytes), 'pixels', 'near'
+    paths: list|None = field(default=None, compare=False, repr=False) # each member's file, in `members` order, if known
 
     @property
     def keep(self) -> int: return self.members[0]
@@ -129,6 +134,20 @@ class Group:
         "'keep' or 'remove' for member `k`: what the CSV, the report and the widget say."
         return 'keep' if k in self.members[:self.n_keep] else 'remove'
     def __len__(self): return len(self.members)
+
+    def __repr__(self):
+        "The files kept and removed (each with its distance to the kept one), then the member indices."
+        if self.paths is None: return f"Group(members={self.members}, dist={self.dist}, n_keep={self.n_keep})"
+        names, d = _short_names(self.paths), [shown_distance(x) for x in self.dist]
+        kept = ', '.join(names[:self.n_keep])
+        rest = ', '.join(f'{n} ({x})' for n, x in zip(names[self.n_keep:], d[self.n_keep:]))
+        return f"Group(keep {kept}; remove {rest or 'none'}; members={self.members})"
+
+def _short_names(paths:Sequence) -> list[str]:
+    "The paths as a reader tells them apart: relative to the folder they share (their names, when it is one folder)."
+    try: common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    except ValueError: common = None  # on two drives
+    return [shown_name(p if common is None else os.path.relpath(os.path.abspath(p), common)) for p in paths]
 
 # %% ../nbs/05_group.ipynb #278998e8
 def _component_labels(n:int, i:np.ndarray, j:np.ndarray) -> np.ndarray:
@@ -156,7 +175,8 @@ def _edge(e:dict, a:int, b:int): return e.get((a, b) if a > b else (b, a))
 
 # %% ../nbs/05_group.ipynb #b9dbdb66
 def _star(members:np.ndarray, adj:dict, rank:Callable) -> list[list[int]]:
-    "Best image first (by the keep policy): it and its direct matches not yet taken are a group; then the next best left."
+    """Best image first (by the keep policy): it and its direct matches not yet taken are a
+    group; then the next best left."""
     taken, res = set(), []
     for k in sorted(members.tolist(), key=rank):  # one pass over the members, each edge looked at once
         if k in taken: continue
@@ -171,7 +191,8 @@ def _adjacency(p:Pairs) -> dict[int, set]:
     return adj
 
 def _hub(members:np.ndarray, adj:dict, e:dict, rank:Callable) -> list[list[int]]:
-    "Greedy hubs: the image that matches the most others, with all of them, is a group; repeat on the rest; then each member joins the hub it is closest to (distances `e`)."
+    """Greedy hubs: the image that matches the most others, with all of them, is a group; repeat on the rest; then each
+    member joins the hub it is closest to (distances `e`)."""
     import heapq
     rest = set(members.tolist())
     deg = {m: len(adj[m]) for m in rest}
@@ -220,7 +241,8 @@ def _dbscan(n:int, p:Pairs, eps:float, min_samples:int) -> list[list[int]]:
     d = np.maximum(np.concatenate([p.dist, p.dist]).astype(np.float64), 0)  # never below 0 (copies' cosine rounding)
     g = csr_matrix((d, (np.concatenate([p.i, p.j]), np.concatenate([p.j, p.i]))), shape=(n, n))
     # DBSCAN wants eps > 0; a threshold of 0 (exact copies) means the pairs stored at distance 0, which a tiny eps keeps
-    lab = DBSCAN(eps=max(float(eps), np.finfo(np.float64).tiny), min_samples=min_samples, metric='precomputed').fit(g).labels_
+    eps = max(float(eps), np.finfo(np.float64).tiny)
+    lab = DBSCAN(eps=eps, min_samples=min_samples, metric='precomputed').fit(g).labels_
     return [np.flatnonzero(lab == c).tolist() for c in np.unique(lab[lab >= 0])]
 
 # %% ../nbs/05_group.ipynb #bf8b5d2c
@@ -245,7 +267,8 @@ def group_pairs(
     if link not in LINKS: raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
     if len(infos) != n: raise ValueError(f"need one ImageInfo per item: got {len(infos)} for {n} items")
     if len(pairs) and (pairs.i.max() >= n): raise ValueError("pair index out of range")
-    if splits is not None and len(splits) != n: raise ValueError(f"need one split per item: got {len(splits)} for {n} items")
+    if splits is not None and len(splits) != n:
+        raise ValueError(f"need one split per item: got {len(splits)} for {n} items")
     keep = keep_policy(keep, splits)
     key = keep_key(keep)
     rank = lambda k: key(infos[k])
@@ -266,5 +289,5 @@ def group_pairs(
         k = g[0]
         if dist_fn is not None: dist = [0.0] + [float(x) for x in dist_fn(np.array(g[1:]), k)]
         else: dist = [0.0] + [float(d) if (d := _edge(e, k, m)) is not None else float('nan') for m in g[1:]]
-        groups.append(Group(g, dist, n_keep))
+        groups.append(Group(g, dist, n_keep, paths=[infos[m].path for m in g]))
     return sorted(groups, key=lambda g: (-len(g), g.keep))

@@ -18,10 +18,10 @@ from .intake import safe_read, detail_of, as_item, open_file, LOW_DETAIL, DEFAUL
 
 # %% auto #0
 __all__ = ['PERCEPTUAL_METHODS', 'HASH_METHODS', 'COMBINED_KINDS', 'HASH_DECODE_SIZE', 'DECODE_NEEDS', 'TURNS', 'HASH_BITS',
-           'DECODE_DIGEST', 'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash', 'file_digest',
-           'pixel_digest', 'decode_digest', 'pixels_differ', 'HashResult', 'default_workers', 'hash_items',
-           'hamming_distance', 'hamming_pairs', 'min_pairs', 'hamming_neighbours', 'turned_pairs', 'turned_distance',
-           'identical_pairs', 'combined_pairs', 'chance_match_rate']
+           'DECODE_DIGEST', 'HASH_CODE', 'DEFAULT_THRESHOLDS', 'pack_bits', 'trim_border', 'perceptual_hash',
+           'file_digest', 'pixel_digest', 'decode_digest', 'pixels_differ', 'HashResult', 'hash_one', 'expand_methods',
+           'default_workers', 'hash_items', 'hamming_distance', 'hamming_pairs', 'min_pairs', 'hamming_neighbours',
+           'turned_pairs', 'turned_distance', 'identical_pairs', 'combined_pairs', 'chance_match_rate']
 
 # %% ../nbs/02_hashing.ipynb #d061bf49
 PERCEPTUAL_METHODS = ('ahash', 'phash', 'dhash', 'whash', 'colorhash')
@@ -67,7 +67,8 @@ def pack_bits(bits) -> np.ndarray:
 
 # %% ../nbs/02_hashing.ipynb #2c42a5c2
 def trim_border(img:Image.Image, tol:int=24, min_keep:float=0.2) -> Image.Image:
-    "Cut a uniform border (the colour of all four corners, within `tol` levels) off `img`, unless under `min_keep` of a side would remain."
+    """Cut a uniform border (the colour of all four corners, within `tol` levels) off `img`, unless under
+    `min_keep` of a side would remain."""
     w, h = img.size
     corners = np.array([img.getpixel(xy) for xy in ((0, 0), (w-1, 0), (0, h-1), (w-1, h-1))], np.int16).reshape(4, -1)
     # a frame has one colour at every corner; asking all four keeps the rule the same for a flipped or turned copy
@@ -79,13 +80,15 @@ def trim_border(img:Image.Image, tol:int=24, min_keep:float=0.2) -> Image.Image:
     rows, cols = np.flatnonzero(far.any(1)), np.flatnonzero(far.any(0))
     if not len(rows): return img
     t, b, l, r = rows[0], rows[-1]+1, cols[0], cols[-1]+1
-    if (b-t) < min_keep*a.shape[0] or (r-l) < min_keep*a.shape[1] or (t, b, l, r) == (0, a.shape[0], 0, a.shape[1]): return img
+    if (b-t) < min_keep*a.shape[0] or (r-l) < min_keep*a.shape[1] or (t, b, l, r) == (0, a.shape[0], 0, a.shape[1]):
+        return img
     return img.crop((int(l), int(t), int(r), int(b)))
 
 # %% ../nbs/02_hashing.ipynb #dc742757
 def perceptual_hash(img:Image.Image, method:str='phash', trim:bool=True) -> int:
     "The `method` hash of an RGB (or grey) image as an int (packed as by `pack_bits`), after `trim_border` if `trim`."
-    if method not in _hash_funcs: raise ValueError(f"unknown hash method {method!r}; choose from {', '.join(PERCEPTUAL_METHODS)}")
+    if method not in _hash_funcs:
+        raise ValueError(f"unknown hash method {method!r}; choose from {', '.join(PERCEPTUAL_METHODS)}")
     return int(pack_bits(_hash_funcs[method](trim_border(img) if trim else img))[0])
 
 # %% ../nbs/02_hashing.ipynb #c85f8ce1
@@ -132,19 +135,21 @@ class HashResult:
     "Hashes of the files that could be read, and the files that could not."
     paths: list[Path] # files that were read, in input order
     infos: list[ImageInfo] # size and bytes of each file in `paths`
-    codes: dict[str, np.ndarray] # method -> uint64 array: (n,) for perceptual hashes, (n, 2) for 'file' and 'pixels' digests
+    codes: dict[str, np.ndarray] # method -> uint64 array: (n,) for perceptual hashes, (n, 2) for 'file' and 'pixels'
     bad: list[BadFile] = field(default_factory=list) # files that were skipped, with reasons
     detail: np.ndarray|None = None # each file's `intake.image_detail`: how much the picture shows
 
     def __len__(self): return len(self.paths)
 
     def flat(self) -> np.ndarray:
-        "Which files show almost nothing (detail under `intake.LOW_DETAIL`): their perceptual hashes match anything flat."
+        """Which files show almost nothing (detail under `intake.LOW_DETAIL`): their
+        perceptual hashes match anything flat."""
         return self.detail < LOW_DETAIL if self.detail is not None else np.zeros(len(self.paths), bool)
 
 # %% ../nbs/02_hashing.ipynb #eb907f55
-def _hash_one(args, data:bytes|None=None):
-    "Hashes of one file (`data`: its bytes, when the caller has read them already)."
+def hash_one(args, data:bytes|None=None):
+    """`(ImageInfo, {kind: code})`, or a `BadFile`, for one file: `args` is `(path, methods, max_pixels, trim, turns)`
+    as `hash_items` makes them (`data`: the file's bytes, when the caller has read them already)."""
     path, methods, max_pixels, trim, turns = args
     perc = [m for m in methods if m in _hash_funcs]
     exact = 'exact' in methods
@@ -164,9 +169,13 @@ def _hash_one(args, data:bytes|None=None):
     if perc and trim: img = trim_border(img)
     for m in perc: out[m] = perceptual_hash(img, m, trim=False)
     if turns:
-        small = img.resize((HASH_DECODE_SIZE, HASH_DECODE_SIZE), Image.Resampling.BOX)  # turn a thumbnail, not the image
-        views = [small.transpose(t) for t in TURNS] if any(m != 'phash' for m in perc) else []  # phash turns its thumbnail as an array
-        for m in perc: out[m+'@turns'] = _turned_phashes(small) if m == 'phash' else [perceptual_hash(v, m, trim=False) for v in views]
+        # turn a thumbnail, not the image
+        small = img.resize((HASH_DECODE_SIZE, HASH_DECODE_SIZE), Image.Resampling.BOX)
+        # phash turns its thumbnail as an array
+        views = [small.transpose(t) for t in TURNS] if any(m != 'phash' for m in perc) else []
+        for m in perc:
+            if m == 'phash': out[m+'@turns'] = _turned_phashes(small)
+            else: out[m+'@turns'] = [perceptual_hash(v, m, trim=False) for v in views]
     return info, out
 
 def _is_jpeg(path, data:bytes|None) -> bool:
@@ -178,17 +187,21 @@ def _is_jpeg(path, data:bytes|None) -> bool:
     return data[:3] == b'\xff\xd8\xff'
 
 # the 7 `TURNS` as array operations (checked against PIL's below)
-_TURN_ARRAYS = {Image.Transpose.FLIP_LEFT_RIGHT: lambda a: a[:, ::-1], Image.Transpose.FLIP_TOP_BOTTOM: lambda a: a[::-1],
-                Image.Transpose.ROTATE_90: lambda a: np.rot90(a, 1), Image.Transpose.ROTATE_180: lambda a: np.rot90(a, 2),
+_TURN_ARRAYS = {Image.Transpose.FLIP_LEFT_RIGHT: lambda a: a[:, ::-1],
+                Image.Transpose.FLIP_TOP_BOTTOM: lambda a: a[::-1],
+                Image.Transpose.ROTATE_90: lambda a: np.rot90(a, 1),
+                Image.Transpose.ROTATE_180: lambda a: np.rot90(a, 2),
                 Image.Transpose.ROTATE_270: lambda a: np.rot90(a, 3), Image.Transpose.TRANSPOSE: lambda a: a.T,
                 Image.Transpose.TRANSVERSE: lambda a: a[::-1, ::-1].T}
 
 def _turned_phashes(small:Image.Image) -> list[int]:
-    "imagehash's phash of the 7 `TURNS` of `small`, from one 32x32 thumbnail turned as an array: a quarter of the cost of 7 phash calls."
+    """imagehash's phash of the 7 `TURNS` of `small`, from one 32x32 thumbnail turned as an array: a
+    quarter of the cost of 7 phash calls."""
     p = np.asarray(small.convert('L').resize((32, 32), Image.Resampling.LANCZOS))
     return [int(pack_bits(b)[0]) for b in _phash_bits(np.stack([_TURN_ARRAYS[t](p) for t in TURNS]))]
 
-def _expand_methods(methods) -> list[str]:
+def expand_methods(methods) -> list[str]:
+    "The hash kinds `methods` names, each checked, once each, in order; `combined` as its four kinds."
     if isinstance(methods, str): methods = [methods]
     res = []
     for m in methods:
@@ -197,7 +210,8 @@ def _expand_methods(methods) -> list[str]:
     return list(dict.fromkeys(res))
 
 # %% ../nbs/02_hashing.ipynb #8f1a37e2
-def default_workers() -> int: return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1, 8))
+def default_workers() -> int:
+    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1, 8))
 
 def hash_items(
     items:Iterable[str|Path], # image files
@@ -209,7 +223,7 @@ def hash_items(
     turns:bool=False, # also hash the 7 flipped/rotated views of each image, as `codes[method+'@turns']` (n, 7)
 ) -> HashResult:
     "Hash every readable file in `items` with every method in `methods`."
-    methods = _expand_methods(methods)
+    methods = expand_methods(methods)
     items = [as_item(p) for p in items]
     n_workers = default_workers() if n_workers is None else n_workers
     jobs = [(p, methods, max_pixels, trim, turns) for p in items]
@@ -223,8 +237,8 @@ def hash_items(
             if m in _hash_funcs: _hash_funcs[m](Image.new('RGB', (64, 64)))
         if turns and 'phash' in methods: _turned_phashes(Image.new('L', (64, 64)))
         with ctx.Pool(n_workers) as pool:
-            results = list(pb(pool.imap(_hash_one, jobs, chunksize=max(1, min(64, len(jobs)//(n_workers*8))))))
-    else: results = [_hash_one(j) for j in pb(jobs)]
+            results = list(pb(pool.imap(hash_one, jobs, chunksize=max(1, min(64, len(jobs)//(n_workers*8))))))
+    else: results = [hash_one(j) for j in pb(jobs)]
     paths, infos, bad, vals = [], [], [], {}
     for p, r in zip(items, results):
         if isinstance(r, BadFile): bad.append(r); continue
@@ -239,6 +253,10 @@ def hash_items(
     codes = {k: np.array(vals.get(k, []), dtype=np.uint64).reshape((len(paths),) + width(k)) for k in keys}
     return HashResult(paths, infos, codes, bad, detail)
 
+# %% ../nbs/02_hashing.ipynb #9b964234
+HASH_CODE = (hash_one, _turned_phashes, _hash_funcs, perceptual_hash, trim_border, pack_bits, file_digest, pixel_digest,
+             _phash, _phash_bits, _DCT8)
+
 # %% ../nbs/02_hashing.ipynb #93a02396
 def _as_words(codes) -> np.ndarray:
     c = np.asarray(codes)
@@ -246,7 +264,8 @@ def _as_words(codes) -> np.ndarray:
     return c[:, None] if c.ndim == 1 else c
 
 def hamming_distance(a, b, words:bool=False) -> np.ndarray:
-    "Hamming distances between `uint64` hash arrays `a` and `b` (broadcast); `words`: the last axis holds the words of one hash."
+    """Hamming distances between `uint64` hash arrays `a` and `b` (broadcast); `words`: the last
+    axis holds the words of one hash."""
     x = np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).astype(np.int32)
     return x.sum(-1) if words else x
 
@@ -277,7 +296,8 @@ def _chunk_values(c:np.ndarray, start:int, nbits:int) -> np.ndarray:
 
 def _ball(nbits:int, r:int) -> np.ndarray:
     "XOR masks of all values within Hamming radius `r` of 0 on `nbits` bits."
-    return np.array([sum(1 << k for k in ks) for q in range(r+1) for ks in combinations(range(nbits), q)], dtype=np.uint64)
+    return np.array([sum(1 << k for k in ks) for q in range(r+1) for ks in combinations(range(nbits), q)],
+                    dtype=np.uint64)
 
 def _mih_plan(n:int, bits:int, t:int):
     "Best `(cost, m, r)` for multi-index hashing of `n` spread-out hashes of `bits` bits at threshold `t`."
@@ -334,12 +354,15 @@ def hamming_pairs(
     "Every pair `i > j` within `threshold` bits, closest first; never allocates n×n."
     c = _as_words(codes)
     if c.ndim != 2: raise ValueError("codes must be a 1-D or 2-D array of uint64 words")
-    if not isinstance(threshold, (int, np.integer)) or threshold < 0: raise ValueError(f"threshold must be a non-negative int, got {threshold!r}")
-    if engine not in ('auto', 'tiles', 'mih'): raise ValueError(f"engine must be 'auto', 'tiles' or 'mih', got {engine!r}")
+    if not isinstance(threshold, (int, np.integer)) or threshold < 0:
+        raise ValueError(f"threshold must be a non-negative int, got {threshold!r}")
+    if engine not in ('auto', 'tiles', 'mih'):
+        raise ValueError(f"engine must be 'auto', 'tiles' or 'mih', got {engine!r}")
     n, w = c.shape
     if n < 2: return Pairs.empty(np.int32)
     plan = _mih_plan(n, 64*w, int(threshold))
-    if engine == 'mih' and plan is None: raise ValueError(f"multi-index hashing is impractical at threshold {threshold}; use tiles")
+    if engine == 'mih' and plan is None:
+        raise ValueError(f"multi-index hashing is impractical at threshold {threshold}; use tiles")
     if engine == 'auto': engine = 'mih' if plan is not None and plan[0] < 0.5*n*n*w else 'tiles'
     res = _mih_pairs(c, int(threshold), plan[1], plan[2]) if engine == 'mih' else _tile_pairs(c, int(threshold))
     return res.sorted()
@@ -369,7 +392,8 @@ def hamming_neighbours(
     same:bool=True, # query `i` is the image of row `i`: never its own neighbour
     block:int=1<<12, # queries per step: bounds the memory a dense cluster of look-alikes takes
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # (query, row, distance) arrays
-    "The rows of `codes` within `threshold` bits of each query (at most its `k` closest), by multi-index hashing or tiles, a block of queries at a time."
+    """The rows of `codes` within `threshold` bits of each query (at most its `k` closest), by multi-index hashing or
+    tiles, a block of queries at a time."""
     c, q = _as_words(codes), _as_words(queries)
     n, w = c.shape
     plan = _mih_plan(n, 64*w, int(threshold)) if n > 1 else None
@@ -412,7 +436,8 @@ def turned_pairs(
     threshold:int, # largest Hamming distance
     k:int|None=None, # keep, per image and orientation, its k closest matches (None: every pair within `threshold`)
 ) -> Pairs:
-    "Pairs within `threshold` in some orientation: the plain pairs plus those where a turned view of one matches the other."
+    """Pairs within `threshold` in some orientation: the plain pairs plus those where a turned
+    view of one matches the other."""
     # each view is searched against the plain hashes (not a self-join of both): work and memory grow with the pairs
     # found, and with `k` a dense cluster of look-alikes gives each image at most k pairs per view
     parts = []

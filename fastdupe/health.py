@@ -17,10 +17,10 @@ from .intake import get_items, safe_read
 
 # %% auto #0
 __all__ = ['HEALTH_ISSUES', 'WORK_SIDE', 'HEALTH_DECODE', 'HEALTH_THRESHOLDS', 'MIN_BLUR_SIDE', 'HEALTH_MEASURES', 'ODD_Z',
-           'HEALTH_COLUMNS', 'ISSUE_SEP', 'TUNING_SOURCES', 'REPORT_SOURCES', 'check_issues', 'check_issue',
-           'check_thresholds', 'sharpness', 'gradient_entropy', 'measure_image', 'robust_z', 'health_scores',
-           'measure_decoded', 'measure_file', 'Health', 'health_of', 'find_health', 'load_photo', 'HealthTruth',
-           'health_benchmark', 'issue_scores', 'health_report', 'calibrate']
+           'HEALTH_COLUMNS', 'ISSUE_SEP', 'HEALTH_CODE', 'TUNING_SOURCES', 'REPORT_SOURCES', 'check_issues',
+           'check_issue', 'check_thresholds', 'sharpness', 'gradient_entropy', 'measure_image', 'robust_z',
+           'health_scores', 'measure_decoded', 'measure_file', 'Health', 'health_of', 'find_health', 'load_photo',
+           'HealthTruth', 'health_benchmark', 'issue_scores', 'health_report', 'calibrate']
 
 # %% ../nbs/05d_health.ipynb #62aae1fc
 HEALTH_ISSUES = ('blurry', 'dark', 'light', 'low_information', 'odd_aspect_ratio', 'odd_size', 'grayscale')
@@ -265,6 +265,10 @@ def find_health(src, # a folder (searched recursively), an image file, a CSV of 
         if isinstance(r, BadFile): bad.append(r)
         else: paths.append(p); ms.append(r)
     return health_of(paths, ms, issues, th, bad)
+
+# %% ../nbs/05d_health.ipynb #e9a21a6f
+HEALTH_CODE = (measure_file, measure_decoded, measure_image, sharpness, _top_cut, _percentile, _shift, gradient_entropy,
+               _entropy, _chroma, HEALTH_DECODE, WORK_SIDE)
 
 # %% ../nbs/05d_health.ipynb #fc05f157
 TUNING_SOURCES = ('skimage:astronaut', 'skimage:chelsea', 'skimage:coffee', 'skimage:rocket', 'skimage:retina',

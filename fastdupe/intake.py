@@ -16,10 +16,10 @@ from .core import BadFile, ImageInfo
 
 # %% auto #0
 __all__ = ['PILLOW_EXTENSIONS', 'RAW_EXTENSIONS', 'PLUGIN_EXTENSIONS', 'IMAGE_EXTENSIONS', 'NOT_IMAGE', 'PLUGINS', 'PATH_COLUMNS',
-           'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'plugin_reason', 'register_plugin', 'image_kind', 'skip_reason',
-           'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file', 'get_items',
-           'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'read_image', 'read_bytes',
-           'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
+           'DEFAULT_MAX_PIXELS', 'LOW_DETAIL', 'DECODE_CODE', 'plugin_reason', 'register_plugin', 'image_kind',
+           'skip_reason', 'skip_summary', 'find_images', 'is_url', 'as_item', 'url_filesystem', 'open_file',
+           'get_items', 'link_target', 'same_file', 'same_entry', 'BadImageError', 'to_rgb', 'file_stat', 'read_image',
+           'read_bytes', 'open_image', 'safe_read', 'image_info', 'image_detail', 'detail_of']
 
 # %% ../nbs/01_intake.ipynb #e2356d2d
 # what Pillow itself reads (Pillow >= 11.3 wheels read AVIF too)
@@ -31,16 +31,19 @@ PILLOW_EXTENSIONS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.jif', '.png', '.apng', 
 RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.crw', '.nef', '.nrw', '.arw', '.srf', '.sr2', '.orf', '.rw2', '.raf',
                   '.pef', '.srw', '.x3f', '.3fr', '.erf', '.kdc', '.mrw', '.raw', '.rwl', '.iiq')
 # what a plugin reads: extension -> the extra that installs it (see `PLUGINS`)
-PLUGIN_EXTENSIONS = {'.heic': 'heic', '.heif': 'heic', '.hif': 'heic', '.heics': 'heic', '.heifs': 'heic', '.jxl': 'jxl',
+PLUGIN_EXTENSIONS = {'.heic': 'heic', '.heif': 'heic', '.hif': 'heic', '.heics': 'heic', '.heifs': 'heic',
+                     '.jxl': 'jxl',
                      **{e: 'raw' for e in RAW_EXTENSIONS}}
 IMAGE_EXTENSIONS = PILLOW_EXTENSIONS + tuple(PLUGIN_EXTENSIONS)
 NOT_IMAGE = 'not an image'
 
 # %% ../nbs/01_intake.ipynb #5aeb31fc
 # extra -> (modules, the first installed is used; its function that registers the opener, or None when importing
-# registers it; PyPI name; formats). HEIC: pi-heif, pillow-heif's decoder alone (without the x265 encoder), else pillow-heif
+# registers it; PyPI name; formats). HEIC: pi-heif, pillow-heif's decoder alone (without the x265 encoder), else
+# pillow-heif
 PLUGINS = {'heic': (('pi_heif', 'pillow_heif'), 'register_heif_opener', 'pi-heif', 'HEIC/HEIF'),
-           'jxl': (('pillow_jxl',), None, 'pillow-jxl-plugin', 'JPEG XL'), 'raw': (('rawpy',), None, 'rawpy', 'a camera raw file')}
+           'jxl': (('pillow_jxl',), None, 'pillow-jxl-plugin', 'JPEG XL'),
+           'raw': (('rawpy',), None, 'rawpy', 'a camera raw file')}
 _registered:set = set()
 
 def _installed(module:str) -> bool:
@@ -69,7 +72,8 @@ def register_plugin(extra:str) -> bool:
 def _avif_reason() -> str|None:
     "Why AVIF files cannot be read here, or None when this Pillow reads them."
     from PIL import features
-    try: return None if features.check('avif') else "AVIF needs a Pillow built with AVIF (pip install -U 'pillow>=11.3')"
+    try:
+        return None if features.check('avif') else "AVIF needs a Pillow built with AVIF (pip install -U 'pillow>=11.3')"
     except Exception: return "AVIF needs a Pillow built with AVIF (pip install -U 'pillow>=11.3')"
 
 # %% ../nbs/01_intake.ipynb #c30ec1a5
@@ -116,11 +120,12 @@ def _kind_reason(kind:str) -> str|None:
     if kind == 'AVIF': return _avif_reason()
     return None
 
-_EXT_KINDS = {'.avif': 'AVIF', '.avifs': 'AVIF', **{e: dict(heic='HEIF', jxl='JXL', raw='RAW')[x] for e, x in PLUGIN_EXTENSIONS.items()}}
+_EXT_KINDS = {'.avif': 'AVIF', '.avifs': 'AVIF',
+              **{e: dict(heic='HEIF', jxl='JXL', raw='RAW')[x] for e, x in PLUGIN_EXTENSIONS.items()}}
 
 def skip_reason(
     name:str, # a file's name or path
-    extensions:Iterable[str]|None=None, # lower-case extensions with their dot that are asked for (default: `IMAGE_EXTENSIONS`)
+    extensions:Iterable[str]|None=None, # lower-case extensions asked for, with their dot (default: `IMAGE_EXTENSIONS`)
 ) -> str|None:
     "Why the file is not read as an image, judged by its extension alone; None when it is read."
     ext = os.path.splitext(name)[1].lower()
@@ -129,28 +134,32 @@ def skip_reason(
     return 'extension not asked for' if ext in IMAGE_EXTENSIONS else NOT_IMAGE
 
 def _take_images(paths:Iterable, exts:set, skipped:list|None, sniff_fn=None, hidden:bool=False) -> list:
-    "The `paths` that are images (by extension, or by content with `sniff_fn`); the others go to `skipped` with their reason."
+    """The `paths` that are images (by extension, or by content with `sniff_fn`); the others go
+    to `skipped` with their reason."""
     res = []
     for p in paths:
         why = skip_reason(str(p), exts)
         if why == NOT_IMAGE and sniff_fn is not None and (kind := sniff_fn(p)) is not None:
             why = _kind_reason(kind)
         if why is None: res.append(p)
-        elif skipped is not None and (hidden or not os.path.basename(str(p)).startswith('.')):  # .DS_Store and the like are not counted
+        # .DS_Store and the like are not counted
+        elif skipped is not None and (hidden or not os.path.basename(str(p)).startswith('.')):
             skipped.append(BadFile(p, why))
     return res
 
 def skip_summary(
     skipped:Sequence[BadFile], # files not read, with their reasons (`find_images(skipped=)`)
 ) -> str:
-    "Skipped files counted by extension and reason: `12 .txt, 3 .svg (not an image); 2 .heic (... install fastdupe[heic])`."
+    """Skipped files counted by extension and reason: `12 .txt, 3 .svg (not an image); 2 .heic
+    (... install fastdupe[heic])`."""
     from collections import Counter
     by = {}
     for b in skipped:
         ext = os.path.splitext(str(b.path))[1].lower() or '(no extension)'
         by.setdefault(b.reason, Counter())[ext] += 1
     parts = sorted(by.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))  # the most files first, then by reason
-    return '; '.join(', '.join(f'{n} {e}' for e, n in sorted(c.items(), key=lambda x: (-x[1], x[0]))) + f' ({why})' for why, c in parts)
+    return '; '.join(', '.join(f'{n} {e}' for e, n in sorted(c.items(), key=lambda x: (-x[1], x[0]))) + f' ({why})'
+                     for why, c in parts)
 
 # %% ../nbs/01_intake.ipynb #b4301a7a
 def find_images(
@@ -162,14 +171,17 @@ def find_images(
     skipped:list|None=None, # files that are not read are appended here as `BadFile`s with the reason (`skip_reason`)
     sniff:bool=False, # also take files whose extension is not an image's when their first bytes are (`image_kind`)
 ) -> list[Path]:
-    "Image files under `path`, sorted; real folders first, then symlinked folders, each folder once: loops cannot hang it."
+    """Image files under `path`, sorted; real folders first, then symlinked folders, each
+    folder once: loops cannot hang it."""
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
     if not path.is_dir(): raise NotADirectoryError(f"{path} is not a folder")
     exts = {e.lower() if e.startswith('.') else '.'+e.lower() for e in extensions}
     seen, res, links = set(), [], []
     def unreadable(e:OSError):  # os.walk skips a folder it cannot list: say so, the files in it are not searched
-        if bad is not None: bad.append(BadFile(Path(e.filename), f'folder cannot be read ({(e.strerror or str(e)).lower()}); its images were not searched'))
+        if bad is not None: bad.append(BadFile(Path(e.filename), 'folder cannot be read '
+                                                                 f'({(e.strerror or str(e)).lower()}); '
+                                                                 'its images were not searched'))
     def walk(top, follow:bool):
         for root, dirs, files in os.walk(top, followlinks=follow, onerror=unreadable):
             try: st = os.stat(root)
@@ -214,7 +226,8 @@ def url_filesystem(url:str):
     import fsspec
     scheme = url.split('://', 1)[0]
     try: return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as e:  # fsspec: ValueError for an unknown scheme, ImportError for a driver not installed
+    # fsspec: ValueError for an unknown scheme, ImportError for a driver not installed
+    except (ImportError, ValueError) as e:
         raise ValueError(f"no fsspec driver for {scheme}:// URLs is installed ({e})") from e
 
 def open_file(path:str|Path):
@@ -252,7 +265,8 @@ def get_items(
         col = _path_column(list(src.columns), column)
         return [Path(base)/p if base else Path(p) for p in src[col].astype(str)]
     if is_url(src):
-        if column is not None: raise ValueError("column= names the path column of a CSV; a URL is read as a folder of images")
+        if column is not None:
+            raise ValueError("column= names the path column of a CSV; a URL is read as a folder of images")
         return _url_images(src, recursive=recursive, skipped=skipped, sniff=sniff)
     if isinstance(src, (str, os.PathLike)):
         p = as_item(src)
@@ -262,7 +276,8 @@ def get_items(
         if not p.exists() and not p.is_symlink(): raise FileNotFoundError(f"{p} does not exist")
         if p.suffix.lower() == '.csv':
             try:
-                with open(p, newline='', encoding='utf-8-sig', errors='surrogateescape') as f:  # a name that is not UTF-8: its bytes
+                # a name that is not UTF-8: its bytes
+                with open(p, newline='', encoding='utf-8-sig', errors='surrogateescape') as f:
                     rows = list(csv.DictReader(f))
                     cols = rows[0].keys() if rows else []
             except (UnicodeDecodeError, csv.Error) as e:
@@ -327,7 +342,8 @@ def _reason(e:BaseException) -> str:
     if isinstance(e, IsADirectoryError): return 'is a folder, not a file'
     if isinstance(e, OSError) and e.errno == errno.ELOOP: return 'symlink loop'
     if isinstance(e, UnidentifiedImageError):
-        return 'corrupt image (its header cannot be read)' if getattr(e, 'fastdupe_magic', False) else 'not an image (unrecognised format)'
+        if getattr(e, 'fastdupe_magic', False): return 'corrupt image (its header cannot be read)'
+        return 'not an image (unrecognised format)'
     if isinstance(e, Image.DecompressionBombError): return f'too many pixels (decompression bomb guard): {e}'
     msg = ' '.join(str(e).split()) or type(e).__name__  # one line: libheif's messages end in a newline
     if 'truncated' in msg or 'broken data stream' in msg or 'unexpected end' in msg.lower():
@@ -344,7 +360,8 @@ def _oriented_size(img:Image.Image, o:int|None=None) -> tuple[int,int]:
     return (h,w) if (_orientation(img) if o is None else o) in (5,6,7,8) else (w,h)
 
 _NOT_FILES = ((stat.S_ISDIR, 'is a folder, not a file'), (stat.S_ISFIFO, 'a named pipe (FIFO), not a file'),
-              (stat.S_ISSOCK, 'a socket, not a file'), (stat.S_ISCHR, 'a device, not a file'), (stat.S_ISBLK, 'a device, not a file'))
+              (stat.S_ISSOCK, 'a socket, not a file'), (stat.S_ISCHR, 'a device, not a file'),
+              (stat.S_ISBLK, 'a device, not a file'))
 
 def _url_stat(url:str):
     "Size and modification time of the file at a URL, as `os.stat` names them."
@@ -355,7 +372,7 @@ def _url_stat(url:str):
     t = t.timestamp() if hasattr(t, 'timestamp') else float(t) if not isinstance(t, str) else 0.0
     return SimpleNamespace(st_size=int(info.get('size') or 0), st_mtime=t)
 
-def _file_stat(path:Path|str) -> os.stat_result:
+def file_stat(path:Path|str) -> os.stat_result:
     "`os.stat` of a regular file; anything else is a `BadImageError` (opening a FIFO would wait forever)."
     if is_url(path): return _url_stat(path)
     st = os.stat(path)  # follows symlinks: a loop or a broken link raises here
@@ -370,7 +387,7 @@ def _needed(size, w:int, h:int) -> tuple[int, int]|None:
     return (long, short) if w >= h else (short, long)
 
 def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None) -> tuple[Image.Image, ImageInfo]:
-    st = _file_stat(path)
+    st = file_stat(path)
     nbytes = st.st_size
     if nbytes == 0: raise BadImageError('empty file (0 bytes)')
     with warnings.catch_warnings():
@@ -380,7 +397,8 @@ def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None
         img = (_raw_open if raw else _pil_open)(path if data is None else io.BytesIO(data), path)
     w,h = img.size
     if w*h > max_pixels:
-        raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} (decompression bomb guard)')
+        raise BadImageError(f'too many pixels: {w}x{h} is more than max_pixels={max_pixels:,} '
+                            '(decompression bomb guard)')
     o = 1 if raw else _orientation(img)  # a raw file's preview comes turned already
     info = ImageInfo(as_item(path), *_oriented_size(img, o), nbytes, st.st_mtime)
     need = _needed(size, w, h)
@@ -401,7 +419,8 @@ def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None
 
 # %% ../nbs/01_intake.ipynb #904e7f46
 def _pil_open(fp, path) -> Image.Image:
-    "`Image.open`, first registering the plugin that the file's extension calls for, or, when Pillow does not know the file, its first bytes."
+    """`Image.open`, first registering the plugin that the file's extension calls for, or, when Pillow does not
+    know the file, its first bytes."""
     extra = PLUGIN_EXTENSIONS.get(os.path.splitext(str(path))[1].lower())
     if extra: register_plugin(extra)
     try: return Image.open(fp)
@@ -429,7 +448,8 @@ def _raw_open(fp, path) -> Image.Image:
             flip = r.sizes.flip
             try: th = r.extract_thumb()
             except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
-                raise BadImageError('camera raw file without a preview fastdupe can read (export it as JPEG or TIFF)') from None
+                raise BadImageError('camera raw file without a preview fastdupe can read '
+                                    '(export it as JPEG or TIFF)') from None
     img = Image.open(io.BytesIO(th.data)) if th.format == rawpy.ThumbFormat.JPEG else Image.fromarray(th.data)
     img.load(); img.info.pop('exif', None)  # LibRaw's flip, not the preview's own tag, says how to turn it
     return img.transpose(_LIBRAW_FLIPS[flip]) if flip in _LIBRAW_FLIPS else img
@@ -439,10 +459,10 @@ def _has_image_magic(path:Path) -> bool: return _sniff_kind(path) is not None
 
 def read_image(
     path:str|Path, # image file
-    size:int|tuple[int,int]|None=None, # smallest side the consumer needs, or (smallest, longest); decode JPEGs smaller when possible (None: full size)
+    size:int|tuple[int,int]|None=None, # smallest side needed, or (smallest, longest): JPEGs decode smaller (None: all)
     max_pixels:int=DEFAULT_MAX_PIXELS, # refuse images with more pixels than this (decompression bombs)
     gray:bool=False, # return 8-bit grey ('L', the luma of the RGB image) instead; JPEGs then skip colour decoding
-    data:bytes|None=None, # the file's bytes, already read (`read_bytes`): decode these instead of reading the file again
+    data:bytes|None=None, # the file's bytes, already read (`read_bytes`): decoded instead of reading the file again
 ) -> tuple[Image.Image, ImageInfo]:
     "Open `path` as an RGB (or grey) image plus its `ImageInfo`; raises `BadImageError` with a reason."
     try: return _open(as_item(path), size, max_pixels, gray, data)
@@ -452,10 +472,11 @@ def read_image(
         raise BadImageError(_reason(e)) from e
 
 def read_bytes(path:str|Path) -> bytes:
-    "The bytes of an image file, read once for several decodes (`read_image(data=)`); raises `BadImageError` with a reason."
+    """The bytes of an image file, read once for several decodes (`read_image(data=)`); raises
+    `BadImageError` with a reason."""
     try:
         path = as_item(path)
-        _file_stat(path)  # a FIFO or a folder is refused before it is opened
+        file_stat(path)  # a FIFO or a folder is refused before it is opened
         with open_file(path) as f: return f.read()
     except BadImageError: raise
     except Exception as e: raise BadImageError(_reason(e)) from e
@@ -475,8 +496,10 @@ def image_info(path:str|Path) -> ImageInfo:
     "Size after EXIF orientation and bytes on disk, reading only the header."
     path = as_item(path)
     try:
-        st = _file_stat(path)
-        with open_file(path) as f, (_raw_open if os.path.splitext(str(path))[1].lower() in RAW_EXTENSIONS else _pil_open)(f, path) as img: return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
+        st = file_stat(path)
+        opener = _raw_open if os.path.splitext(str(path))[1].lower() in RAW_EXTENSIONS else _pil_open
+        with open_file(path) as f, opener(f, path) as img:
+            return ImageInfo(path, *_oriented_size(img), st.st_size, st.st_mtime)
     except Exception as e: raise BadImageError(_reason(e)) from e
 
 # %% ../nbs/01_intake.ipynb #227bdf44
@@ -486,7 +509,8 @@ LOW_DETAIL = 1.5 # median grey-level step (0-255) on a 32x32 thumbnail under whi
 def image_detail(
     grey:np.ndarray, # (n, h, w) or (h, w) grey levels 0-255; h and w multiples of 32 (the model's input is)
 ) -> np.ndarray: # (n,) or scalar: median absolute step between neighbouring pixels of the 32x32 thumbnail
-    "How much an image shows: the median step between neighbouring pixels of a 32x32 thumbnail; near 0 for flat, dark, sparse or blurred images, 3-30 for most photos."
+    """How much an image shows: the median step between neighbouring pixels of a 32x32 thumbnail; near 0 for flat, dark,
+    sparse or blurred images, 3-30 for most photos."""
     g = np.asarray(grey, np.float32)
     one = g.ndim == 2
     if one: g = g[None]
@@ -503,3 +527,6 @@ def image_detail(
 def detail_of(img:Image.Image) -> float:
     "`image_detail` of a PIL image (any size and mode): its 32x32 grey thumbnail, box-filtered."
     return float(image_detail(np.asarray(img.convert('L').resize((32, 32), Image.Resampling.BOX), np.float32)))
+
+# %% ../nbs/01_intake.ipynb #b62abef1
+DECODE_CODE = (read_image, _open, _needed, to_rgb, detail_of, image_detail) # how an image is decoded and measured

@@ -37,19 +37,22 @@ def thumb_data_uri(path:str|Path, size:int=160) -> str:
 
 # %% ../nbs/08_report.ipynb #dc2faf8a
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:24px;color:#222;background:#fafafa}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:24px;color:#222;
+     background:#fafafa}
 h1{font-size:22px;margin:0 0 6px} h2{font-size:17px} .summary{color:#444;margin:0 0 18px;line-height:1.5}
 .group{background:#fff;border:1px solid #c8c8c8;border-radius:6px;padding:10px 12px;margin:0 0 14px}
 .group.leak{border:2px solid #c62828} .group h2{font-size:15px;margin:0 0 8px;font-weight:600}
 .members{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:0;width:TSpx;font-size:12px;line-height:1.4}
-figure img{width:TSpx;height:TSpx;object-fit:contain;background:#eee;display:block;border:3px solid #bbb;box-sizing:border-box}
+figure img{width:TSpx;height:TSpx;object-fit:contain;background:#eee;display:block;border:3px solid #bbb;
+           box-sizing:border-box}
 figure.keep img{border-color:#2e7d32} figcaption{margin-top:4px}
 .name{font-weight:600;overflow-wrap:break-word}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;font-weight:600;color:#fff;font-size:11px}
 .badge.keep{background:#2e7d32} .badge.remove{background:#757575} .badge.leak{background:#c62828}
 .valid{color:#e65100} .train{color:#1565c0} .more{color:#555;font-style:italic}
-table.bad{border-collapse:collapse;font-size:13px} table.bad td, table.bad th{border-top:1px solid #ddd;padding:3px 8px;text-align:left}
+table.bad{border-collapse:collapse;font-size:13px}
+table.bad td, table.bad th{border-top:1px solid #ddd;padding:3px 8px;text-align:left}
 code{font-size:90%}
 """
 
@@ -73,7 +76,8 @@ def _leakage_section(ds, groups) -> str:
     body = ''.join(f'<tr><td>{html.escape(r["splits"])}</td><td>{r["groups"]}</td><td>{r["images"]}</td><td>'
                    + ' '.join(f'<a href="#group-{g}">{g}</a>' for g in ids[r['splits']][:50])
                    + ('…' if len(ids[r['splits']]) > 50 else '') + '</td></tr>' for r in rows)
-    return ('<h2>Leakage</h2><table class="bad leakage"><tr><th>splits</th><th>groups</th><th>images</th><th>which groups</th>'
+    return ('<h2>Leakage</h2><table class="bad leakage"><tr><th>splits</th><th>groups</th><th>images</th>'
+            '<th>which groups</th>'
             f'</tr>{body}</table>')
 
 # %% ../nbs/08_report.ipynb #c3d9a0e1
@@ -128,7 +132,8 @@ def html_report(
              f'<h1>{esc(title)}</h1>',
              f'<p class="summary">{len(ds)} images in <code>{esc(str(ds.path))}</code>{how}<br>'
              f'<b>{len(groups)}</b> groups · <b>{removable}</b> images could be removed (what the keep policy keeps '
-             f'is outlined in green: one per group, and every valid or test image when splits are known)' + (f' · <b>{leaks}</b> groups span two splits' if leaks else '')
+             f'is outlined in green: one per group, and every valid or test image when splits are known)' + (' · '
+                 f'<b>{leaks}</b> groups span two splits' if leaks else '')
              + f' · {len(ds.bad)} bad files · made {datetime.now():%Y-%m-%d %H:%M} by fastdupe</p>']
     if any(s is not None for s in ds.splits): parts.append(_leakage_section(ds, groups))
     if (h := getattr(src, 'health', None)) is not None:  # `find_duplicates(health=...)`
@@ -137,7 +142,8 @@ def html_report(
     for gi, g in enumerate(shown):
         leak = ds.leaks(g.members)
         dist = dict(zip(g.members, g.dist))
-        figs = ''.join(_figure(ds, k, g.action(k) == 'keep', score_label(ds, g.keep, k, dist), thumb_size) for k in g.members)
+        figs = ''.join(_figure(ds, k, g.action(k) == 'keep', score_label(ds, g.keep, k, dist), thumb_size)
+                       for k in g.members)
         badge = f' <span class="badge leak">leak: {esc(" + ".join(leak))}</span>' if leak else ''
         parts.append(f'<section class="group{" leak" if leak else ""}" id="group-{gi+1}">'
                      f'<h2>Group {gi+1} · {len(g)} images{badge}</h2><div class="members">{figs}</div></section>')
@@ -195,6 +201,8 @@ def show_duplicates(
             if ds.splits[k]: facts += f' · {ds.splits[k]}'
             col = '#1b5e20' if k in kept else '#333333'
             ax.set_title(f"{'✓ keep · ' if k in kept else ''}{name}\n{facts}", fontsize=8.5, color=col)
-            for sp in ax.spines.values(): sp.set_color('#2e7d32' if k in kept else '#bbbbbb'); sp.set_linewidth(3 if k in kept else 1)
-        axs[r, 0].set_ylabel(label + (f"\n⚠ leak: {' + '.join(leak)}" if leak else ''), fontsize=9, color='#c62828' if leak else '#333333')
+            for sp in ax.spines.values():
+                sp.set_color('#2e7d32' if k in kept else '#bbbbbb'); sp.set_linewidth(3 if k in kept else 1)
+        axs[r, 0].set_ylabel(label + (f"\n⚠ leak: {' + '.join(leak)}" if leak else ''), fontsize=9,
+                             color='#c62828' if leak else '#333333')
     return fig

@@ -16,8 +16,9 @@ import torch
 from .core import Pairs
 
 # %% auto #0
-__all__ = ['FAISS_KINDS', 'IVF_ENCODINGS', 'BACKENDS', 'Matches', 'normalize_vectors', 'exact_similar_pairs', 'exact_query',
-           'Index', 'ExactIndex', 'AnnoyIndex', 'FaissIndex', 'IVFIndex', 'build_index', 'load_index', 'similar_pairs']
+__all__ = ['FAISS_KINDS', 'IVF_ENCODINGS', 'BACKENDS', 'CANDIDATE_K', 'Matches', 'normalize_vectors', 'exact_similar_pairs',
+           'exact_query', 'Index', 'ExactIndex', 'AnnoyIndex', 'FaissIndex', 'IVFIndex', 'build_index', 'load_index',
+           'similar_pairs']
 
 # %% ../nbs/04_search.ipynb #a304bbb7
 def _sorted_order(sim:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
@@ -36,13 +37,15 @@ class Matches:
     def __post_init__(self):
         self.query,self.item = np.asarray(self.query, dtype=np.int64),np.asarray(self.item, dtype=np.int64)
         self.sim = np.asarray(self.sim, dtype=np.float32)
-        if not (len(self.query)==len(self.item)==len(self.sim)): raise ValueError("query, item and sim must have the same length")
+        if not (len(self.query)==len(self.item)==len(self.sim)):
+            raise ValueError("query, item and sim must have the same length")
 
     @classmethod
     def empty(cls) -> Matches: return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
 
     def __len__(self): return len(self.query)
-    def __iter__(self) -> Iterator[tuple[int,int,float]]: return zip(self.query.tolist(), self.item.tolist(), self.sim.tolist())
+    def __iter__(self) -> Iterator[tuple[int,int,float]]:
+        return zip(self.query.tolist(), self.item.tolist(), self.sim.tolist())
     def __getitem__(self, idx) -> Matches: return Matches(self.query[idx], self.item[idx], self.sim[idx])
     def __repr__(self): return f"Matches({len(self)} matches)"
 
@@ -58,14 +61,20 @@ class Matches:
 _CHUNK = 8192 # rows checked and normalised at a time, so no full-size temporary is made
 
 def _check_k_threshold(k, threshold, need_k:bool=False):
-    if k is None and threshold is None: raise ValueError("give k (the k most similar per item), threshold (every pair at or above it), or both")
+    if k is None and threshold is None:
+        raise ValueError("give k (the k most similar per item), threshold (every pair at or above it), or both")
     if k is not None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)): raise TypeError(f"k must be an int, got {type(k).__name__}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an int, got {type(k).__name__}")
         if k < 1: raise ValueError(f"k must be at least 1, got {k}")
-    elif need_k: raise ValueError("this backend finds the k nearest neighbours only: pass k (and threshold to keep only the pairs at or above it), or use backend='exact'")
+    elif need_k:
+        raise ValueError("this backend finds the k nearest neighbours only: "
+                         "pass k (and threshold to keep only the pairs at or above it), or use backend='exact'")
     if threshold is not None:
-        if not isinstance(threshold, (int, float, np.floating, np.integer)) or isinstance(threshold, bool): raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
-        if not -1 <= threshold <= 1: raise ValueError(f"threshold is a cosine similarity and must be in [-1, 1], got {threshold}")
+        if not isinstance(threshold, (int, float, np.floating, np.integer)) or isinstance(threshold, bool):
+            raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
+        if not -1 <= threshold <= 1:
+            raise ValueError(f"threshold is a cosine similarity and must be in [-1, 1], got {threshold}")
 
 def normalize_vectors(
     x, # (n, d) feature vectors: numpy array, torch tensor or nested lists
@@ -101,7 +110,8 @@ def _normalize(t:torch.Tensor) -> torch.Tensor:
         rows = (~torch.isfinite(nrm)).nonzero().squeeze(1)
         if len(rows):
             fin = torch.isfinite(c[rows]).all(1)
-            if not bool(fin.all()): raise ValueError(f"vectors must be finite: row {a + int(rows[~fin][0])} has NaN or infinity")
+            if not bool(fin.all()):
+                raise ValueError(f"vectors must be finite: row {a + int(rows[~fin][0])} has NaN or infinity")
             raise ValueError(f"row {a + int(rows[0])} is too large: its norm overflows float32; scale the vectors down")
         norms[a:a+_CHUNK] = nrm
     tol = 1e-4 if t.dtype == torch.float32 else 1e-2
@@ -133,18 +143,22 @@ def _merge_groups(V, I, key, vals, ids):
     V[keys] = Va; I[keys] = Ia
 
 # %% ../nbs/04_search.ipynb #d07b1071
-_GROUPS = 64 # groups per column of a tile (rows: groups of 32 columns): their maxima bound its k-th best value and locate its candidates
+# groups per column of a tile (rows: groups of 32 columns): their maxima bound its k-th best value and locate its
+# candidates
+_GROUPS = 64
 _DIRECT = 4 # scan the whole tile when more than 1/_DIRECT of the groups may hold candidates
 
 def _bar(M, kth, k:int):
-    "Per row of group maxima `M` (m, G): the value a candidate must reach (+inf: none can), or None if no row can change."
+    """Per row of group maxima `M` (m, G): the value a candidate must reach (+inf: none
+    can), or None if no row can change."""
     act = (M.amax(1) > kth).nonzero().squeeze(1)
     if not len(act): return None
     ka = kth[act]
     # the k-th largest of the maxima of G >= k disjoint groups is <= the k-th largest value of the row
     lo = torch.topk(M[act], k, dim=1).values[:, -1] if M.shape[1] >= k else torch.full_like(ka, -math.inf)
     bar = torch.full_like(kth, math.inf)
-    bar[act] = torch.maximum(lo, torch.nextafter(ka, torch.full_like(ka, math.inf)))  # and strictly better than the k-th
+    # and strictly better than the k-th
+    bar[act] = torch.maximum(lo, torch.nextafter(ka, torch.full_like(ka, math.inf)))
     return bar
 
 def _update_rows(S, V, I, off:int, lock):
@@ -198,7 +212,8 @@ def _tiles(n:int, device, tile_rows=None, tile_cols=None) -> tuple[int,int]:
         tile_rows = 4096 if gpu else int(min(1024, max(256, 2 ** round(math.log2(max(n, 1) / 4)))))
     if tile_cols is None: tile_cols = 16384 if gpu else 4096
     for name, v in (('tile_rows', tile_rows), ('tile_cols', tile_cols)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
     return int(tile_rows), int(max(tile_cols, tile_rows))
 
 _pools = {}
@@ -243,7 +258,8 @@ def _floor(threshold) -> float:
 
 def _too_many(count:int, max_pairs:int|None):
     if max_pairs is not None and count > max_pairs:
-        raise ValueError(f"more than max_pairs={max_pairs:,} pairs reach the threshold; raise the threshold, pass k, or raise max_pairs")
+        raise ValueError(f"more than max_pairs={max_pairs:,} pairs reach the threshold; raise the threshold, "
+                         "pass k, or raise max_pairs")
 
 def exact_similar_pairs(
     x, # (n, d) vectors, already normalised (see `normalize_vectors`)
@@ -253,7 +269,8 @@ def exact_similar_pairs(
     tile_cols:int|None=None, # columns per tile (default: 4096 on CPU)
     max_pairs:int|None=50_000_000, # with threshold alone: stop with an error beyond this many pairs
 ) -> Pairs:
-    "Self-join of normalised vectors `x` by tiled matrix products over the lower triangle: pairs `i > j`, most similar first."
+    """Self-join of normalised vectors `x` by tiled matrix products over the lower triangle:
+    pairs `i > j`, most similar first."""
     _check_k_threshold(k, threshold)
     n, dev = len(x), x.device
     if n < 2: return Pairs.empty()
@@ -419,7 +436,8 @@ class ExactIndex(Index):
         self.tile_rows, self.tile_cols = tile_rows, tile_cols
         super().__init__(*self.x.shape)
 
-    def _search_pairs(self, k, threshold): return exact_similar_pairs(self.x, k, threshold, self.tile_rows, self.tile_cols)
+    def _search_pairs(self, k, threshold):
+        return exact_similar_pairs(self.x, k, threshold, self.tile_rows, self.tile_cols)
     def _query(self, q, k, threshold): return exact_query(q, self.x, k, threshold, self.tile_rows, self.tile_cols)
 
     def _save(self, path):
@@ -429,7 +447,8 @@ class ExactIndex(Index):
         return dict(dtype=str(a.numpy().dtype))
 
     @classmethod
-    def _load(cls, path, meta, device=None): return cls(np.load(path), device=device, normalized=True)  # `_save` wrote unit rows
+    def _load(cls, path, meta, device=None):  # `_save` wrote unit rows
+        return cls(np.load(path), device=device, normalized=True)
 
 # %% ../nbs/04_search.ipynb #76108b3f
 def _np32(t:torch.Tensor) -> np.ndarray: return np.ascontiguousarray(t.detach().float().cpu().numpy())
@@ -506,7 +525,8 @@ class FaissIndex(Index):
                  batch:int=16384, # query rows per FAISS call
                  ):
         faiss = _faiss()
-        if kind not in FAISS_KINDS: raise ValueError(f"unknown faiss kind {kind!r}; choose from {', '.join(FAISS_KINDS)}")
+        if kind not in FAISS_KINDS:
+            raise ValueError(f"unknown faiss kind {kind!r}; choose from {', '.join(FAISS_KINDS)}")
         x = _np32(normalize_vectors(vectors))
         super().__init__(*x.shape)
         if kind == 'auto': kind = 'flat' if self.n <= 20_000 else 'hnsw'
@@ -517,7 +537,8 @@ class FaissIndex(Index):
         else:
             nlist = int(nlist or min(max(1, round(4 * math.sqrt(self.n))), max(1, self.n // 39)))
             index = faiss.index_factory(self.d, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
-            sample = x if self.n <= 256 * nlist else x[np.random.default_rng(0).choice(self.n, 256 * nlist, replace=False)]
+            if self.n <= 256 * nlist: sample = x
+            else: sample = x[np.random.default_rng(0).choice(self.n, 256 * nlist, replace=False)]
             index.train(sample)
         index.add(x)
         self.index, self.kind, self.ef_search, self.nprobe, self.batch = index, kind, ef_search, nprobe, batch
@@ -561,7 +582,8 @@ class FaissIndex(Index):
             i, j, s = self._range(self._batches(), threshold, lower=True)
             return Pairs.from_similarity(i, j, np.clip(s, -1, 1)).sorted()
         res = [self.index.search(qb, min(k, self.n - 1) + 1) for _, qb in self._batches()]
-        return _knn_pairs(np.concatenate([r[1] for r in res]), np.concatenate([r[0] for r in res]), k, threshold, self.n)
+        return _knn_pairs(np.concatenate([r[1] for r in res]), np.concatenate([r[0] for r in res]), k, threshold,
+                          self.n)
 
     def _query(self, q, k, threshold):
         self._prepare(k)
@@ -579,11 +601,13 @@ class FaissIndex(Index):
         self = cls.__new__(cls)
         Index.__init__(self, meta['n'], meta['d'])
         self.index = _faiss().read_index(str(path))
-        self.kind, self.ef_search, self.nprobe, self.batch = meta['kind'], meta['ef_search'], meta['nprobe'], meta['batch']
+        self.kind, self.ef_search = meta['kind'], meta['ef_search']
+        self.nprobe, self.batch = meta['nprobe'], meta['batch']
         return self
 
 # %% ../nbs/04_search.ipynb #c0735b4b
-IVF_ENCODINGS = ('SQ8', 'SQfp16', 'Flat') # how the IVF index stores each vector (1, 2 or 4 bytes a number); 'PQ<m>' (m bytes a vector) besides
+# how the IVF index stores each vector (1, 2 or 4 bytes a number); 'PQ<m>' (m bytes a vector) besides
+IVF_ENCODINGS = ('SQ8', 'SQfp16', 'Flat')
 
 def _unit32(a) -> np.ndarray:
     "Rows of `a` (any float array, a memory map too) as unit-length float32."
@@ -592,17 +616,18 @@ def _unit32(a) -> np.ndarray:
     return np.divide(x, nrm, out=np.zeros_like(x), where=nrm > 0)
 
 class IVFIndex(Index):
-    "FAISS IVF for more vectors than fit in memory as float32: trained on a sample, vectors added a block at a time (a float16 memory map works), searched a block at a time, each query's candidates re-ranked by their exact cosine."
+    """FAISS IVF for more vectors than fit in memory as float32: trained on a sample, vectors added a block at a time (a
+    float16 memory map works), searched a block at a time, each query's candidates re-ranked by their exact cosine."""
     backend = 'ivf'
     _needs_k = True
     def __init__(self,
-                 vectors, # (n, d) feature vectors: a numpy array or memory map (float16 is fine); kept, not copied, for re-ranking
+                 vectors, # (n, d) vectors: an array or memory map (float16 is fine); kept, not copied, to re-rank
                  nlist:int|None=None, # buckets (default about 4·sqrt(n), a power of two)
                  encoding:str='SQ8', # 'SQ8', 'SQfp16', 'Flat', or 'PQ<m>' (m bytes a vector: e.g. 'PQ64')
                  nprobe:int=16, # buckets searched per query
                  sample:int|None=None, # vectors the buckets are trained on (default 64 per bucket)
                  block:int=32768, # vectors per `add` and per search call: bounds the float32 copies made
-                 rerank:int=2, # candidates re-ranked per result asked for (k·rerank from the index, then the exact cosine)
+                 rerank:int=2, # candidates re-ranked per result asked for (k·rerank from the index, by exact cosine)
                  seed:int=0, # the training sample's seed
                  ):
         faiss = _faiss()
@@ -610,13 +635,16 @@ class IVFIndex(Index):
             raise ValueError(f"encoding must be one of {', '.join(IVF_ENCODINGS)} or 'PQ<m>', not {encoding!r}")
         for name, v in (('nprobe', nprobe), ('block', block), ('rerank', rerank)):
             if not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a whole number >= 1, got {v!r}")
-        if getattr(vectors, 'ndim', 0) != 2: raise ValueError(f"vectors must be 2-D (one row per item), got shape {getattr(vectors, 'shape', None)}")
+        if getattr(vectors, 'ndim', 0) != 2:
+            raise ValueError(f"vectors must be 2-D (one row per item), got shape {getattr(vectors, 'shape', None)}")
         super().__init__(*vectors.shape)
         self.vectors, self.encoding, self.nprobe, self.block, self.rerank = vectors, encoding, nprobe, block, rerank
-        if encoding.startswith('PQ') and self.d % int(encoding[2:]): raise ValueError(f"{encoding}: {self.d} dimensions do not split into {encoding[2:]} parts")
+        if encoding.startswith('PQ') and self.d % int(encoding[2:]):
+            raise ValueError(f"{encoding}: {self.d} dimensions do not split into {encoding[2:]} parts")
         self.nlist = int(nlist or max(1, min(2 ** round(math.log2(max(1, 4 * math.sqrt(self.n)))), self.n // 39 or 1)))
         self.index = faiss.index_factory(self.d, f"IVF{self.nlist},{encoding}", faiss.METRIC_INNER_PRODUCT)
-        faiss.extract_index_ivf(self.index).cp.min_points_per_centroid = 1  # a small set: fewer buckets' worth of points is fine, no warning
+        # a small set: fewer buckets' worth of points is fine, no warning
+        faiss.extract_index_ivf(self.index).cp.min_points_per_centroid = 1
         m = min(self.n, sample or 64 * self.nlist)
         rows = np.sort(np.random.default_rng(seed).choice(self.n, m, replace=False))
         self.index.train(_unit32(self.vectors[rows]))
@@ -652,10 +680,12 @@ class IVFIndex(Index):
     def _save(self, path):
         _faiss().write_index(self.index, str(path))
         vf = path.with_name(path.name + '.vectors.npy')
-        out = np.lib.format.open_memmap(vf, 'w+', np.float16, self.vectors.shape)  # a block at a time: never all in memory
+        # a block at a time: never all in memory
+        out = np.lib.format.open_memmap(vf, 'w+', np.float16, self.vectors.shape)
         for a in range(0, self.n, self.block): out[a:a+self.block] = self.vectors[a:a+self.block]
         out.flush(); del out
-        return dict(encoding=self.encoding, nlist=self.nlist, nprobe=self.nprobe, block=self.block, rerank=self.rerank, vectors=vf.name)
+        return dict(encoding=self.encoding, nlist=self.nlist, nprobe=self.nprobe, block=self.block, rerank=self.rerank,
+                    vectors=vf.name)
 
     @classmethod
     def _load(cls, path, meta, device=None):
@@ -699,5 +729,9 @@ def similar_pairs(
     backend:str='exact', # 'exact', 'annoy' or 'faiss'
     **kwargs, # options of the backend
 ) -> Pairs:
-    "Pairs `i > j` of similar items (`core.Pairs`: `.sim` their cosine similarity, `.dist` 1 - that), most similar first."
+    """Pairs `i > j` of similar items (`core.Pairs`: `.sim` their cosine similarity, `.dist`
+    1 - that), most similar first."""
     return build_index(vectors, backend, **kwargs).search_pairs(k, threshold)
+
+# %% ../nbs/04_search.ipynb #d470b2ee
+CANDIDATE_K = 10 # nearest neighbours of each image its candidate pairs come from, in the model methods

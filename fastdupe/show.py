@@ -24,7 +24,8 @@ def thumbnail(
     size:int=200, # longest side of the thumbnail, in pixels
     quality:int=85, # JPEG quality
 ) -> bytes:
-    "JPEG bytes of a copy of `path` at most `size` pixels on a side (EXIF orientation applied); a placeholder if unreadable."
+    """JPEG bytes of a copy of `path`, at most `size` pixels a
+    side, EXIF orientation applied (unreadable: a placeholder)."""
     if size < 8: raise ValueError(f"size must be at least 8 pixels, got {size}")
     try:
         img = open_image(path, size=size)
@@ -63,7 +64,8 @@ def score_label(
     k:int, # another member
     dist:dict|None=None, # member -> distance to `keep`, for pairs whose score `ds` does not hold
 ) -> str|None:
-    "How `k` compares with `keep`, as every surface labels it: the pair's score when known, else its distance; None for `keep` itself."
+    """How `k` compares with `keep`, as every surface labels it: the pair's score when known, else its distance; None
+    for `keep` itself."""
     if k == keep: return None
     s = ds.score(keep, k)
     if s is not None: return f'{ds.score_name} {format_score(s)}'

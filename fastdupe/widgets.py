@@ -16,7 +16,8 @@ import ipywidgets as widgets
 from fastcore.basics import patch
 from .formatter import CleanerDataset, DatasetFormatter
 from .show import thumbnail, format_bytes, format_score, html_name, score_label, ds_groups
-from .decisions import (Decisions, rel_name, label_text, cleaned_rows, write_cleaned_rows, write_cleaned_csv, decisions_lock,
+from .decisions import (Decisions, rel_name, label_text, cleaned_rows, write_cleaned_rows, write_cleaned_csv,
+                                decisions_lock,
                                 CSV_NAME, DECISIONS_NAME)
 from .trash import apply_deletions, undo_deletions, restore_files, TRASH_DIR
 
@@ -43,7 +44,8 @@ def _ipython_count():
 
 # %% ../nbs/07_widgets.ipynb #83cae1b8
 class ImageCleaner:
-    "Review duplicate pairs or groups, or relabel items, writing `path/cleaned.csv` after every click (fastai v1's API)."
+    """Review duplicate pairs or groups, or relabel items, writing `path/cleaned.csv` after
+    every click (fastai v1's API)."""
     def __init__(self,
         ds:CleanerDataset, # what `DatasetFormatter.from_similars`, `from_hashes` or `from_toplosses` returns first
         fns_idxs:Sequence[int], # what it returns second: pairs `[i0, j0, i1, j1, ...]`, or item indices
@@ -81,11 +83,14 @@ class ImageCleaner:
             self.mode = 'pairs'
         else: self.mode, self.units = 'items', [(k,) for k in dict.fromkeys(idxs)]
         if leaks_only:
-            if self.mode == 'items': raise ValueError("leaks_only applies to duplicates (pairs or groups), not to single items")
-            if not any(s is not None for s in ds.splits): raise ValueError("leaks_only needs splits, and this dataset has none")
+            if self.mode == 'items':
+                raise ValueError("leaks_only applies to duplicates (pairs or groups), not to single items")
+            if not any(s is not None for s in ds.splits):
+                raise ValueError("leaks_only needs splits, and this dataset has none")
             keep = [u for u, ks in enumerate(self.units) if ds.leaks(ks)]
             self.units = [self.units[u] for u in keep]
-            if self.mode == 'groups': self._gdist, self._gkept = [self._gdist[u] for u in keep], [self._gkept[u] for u in keep]
+            if self.mode == 'groups':
+                self._gdist, self._gkept = [self._gdist[u] for u in keep], [self._gkept[u] for u in keep]
         self.names = [rel_name(p, path) for p in ds.items]
         self._idx = {n: k for k, n in enumerate(self.names)}
         self.dec = Decisions.load(path)
@@ -120,14 +125,16 @@ class ImageCleaner:
         if self._shown_at is None or self._shown_at != _ipython_count(): self.show()
 
     def __repr__(self):
-        return f"ImageCleaner({self.mode}: {len(self.units)} to review, {len(self.deleted)} marked deleted, {self.csv_path})"
+        return (f"ImageCleaner({self.mode}: {len(self.units)} to review, {len(self.deleted)} marked deleted, "
+                f"{self.csv_path})")
 
 # %% ../nbs/07_widgets.ipynb #99244ab6
 @patch
 def _save(self:ImageCleaner):
     t = self._touched
     with decisions_lock(self.path):  # another cleaner on this folder waits: neither loses the other's marks
-        cur = Decisions.load(self.path).changed({n: n in self.dec.deleted for n in t}, {n: self.dec.relabels.get(n) for n in t})
+        cur = Decisions.load(self.path).changed({n: n in self.dec.deleted for n in t},
+                                                {n: self.dec.relabels.get(n) for n in t})
         if t or not (self.path/DECISIONS_NAME).exists(): cur.save(self.path)
         self.dec, self._touched = cur, set()
         rows = cleaned_rows(self.ds, self.path, self.dec, self.names)
@@ -147,11 +154,14 @@ def _build(self:ImageCleaner):
                          f"<code>{html.escape(str(self.csv_path))}</code>").add_class('fastdupe-header')
     self.progress = W.HTML().add_class('fastdupe-progress')
     self.body = W.VBox([]).add_class('fastdupe-body')
-    self.prev_btn = W.Button(description='Previous', icon='arrow-left', tooltip='previous batch').add_class('fastdupe-prev')
+    self.prev_btn = W.Button(description='Previous', icon='arrow-left',
+                             tooltip='previous batch').add_class('fastdupe-prev')
     self.next_btn = W.Button(description='Next', icon='arrow-right', tooltip='next batch').add_class('fastdupe-next')
     self.apply_btn = W.Button(description='Apply', icon='check', button_style='warning',
-        tooltip=f'move the files marked Delete into {TRASH_DIR}/ in the dataset folder (Undo puts them back)').add_class('fastdupe-apply')
-    self.undo_btn = W.Button(description='Undo', icon='undo', tooltip='put back the files the last Apply moved').add_class('fastdupe-undo')
+        tooltip=f'move the files marked Delete into {TRASH_DIR}/ in the dataset folder (Undo puts them back)'
+        ).add_class('fastdupe-apply')
+    self.undo_btn = W.Button(description='Undo', icon='undo',
+                             tooltip='put back the files the last Apply moved').add_class('fastdupe-undo')
     for b, f in [(self.prev_btn, self.prev_batch), (self.next_btn, self.next_batch),
                  (self.apply_btn, self.apply), (self.undo_btn, self.undo)]:
         b.on_click(lambda _, f=f: self._callback(f))
@@ -229,11 +239,13 @@ def _update_progress(self:ImageCleaner):
 def _render(self:ImageCleaner):
     self._views = {}
     if self._at_end():
-        msg = (f'Nothing left to review. {len(self.deleted)} files are marked for deletion; <b>Apply</b> moves them into '
+        msg = (f'Nothing left to review. {len(self.deleted)} files are marked for deletion; '
+               '<b>Apply</b> moves them into '
                f'<code>{TRASH_DIR}/</code> (Undo puts them back), <b>Previous</b> goes back.')
         self.body.children = [widgets.HTML(msg).add_class('fastdupe-done')]
     elif self.mode == 'items':
-        row = widgets.HBox([self._card(k, relabel=True) for (k,) in self.current], layout=widgets.Layout(flex_flow='row wrap'))
+        row = widgets.HBox([self._card(k, relabel=True) for (k,) in self.current],
+                           layout=widgets.Layout(flex_flow='row wrap'))
         self.body.children = [row]
     else: self.body.children = [self._unit_view(u) for u in self._pages[self._page]]
     self.prev_btn.disabled = self._page <= 0
@@ -289,10 +301,12 @@ def _thumb(self:ImageCleaner, k:int) -> bytes:
 def _info_html(self:ImageCleaner, k:int, suggested:bool=False, score_line:str|None=None) -> str:
     o, esc = self.ds.info(k), html.escape
     split = self.ds.splits[k]
-    lines = [f'<span class="fastdupe-name" title="{esc(str(self.ds.items[k]))}" style="font-weight:600">{html_name(self.names[k])}</span>',
+    lines = [f'<span class="fastdupe-name" title="{esc(str(self.ds.items[k]))}" style="font-weight:600">'
+             f'{html_name(self.names[k])}</span>',
              f'{o.width}×{o.height} px · {format_bytes(o.bytes)}' if o is not None else '<i>unreadable</i>']
     meta = []
-    if split: meta.append(f'<span class="fastdupe-split" style="color:{"#e65100" if split == "valid" else "#1565c0"}">{split}</span>')
+    if split: meta.append('<span class="fastdupe-split" '
+                          f'style="color:{"#e65100" if split == "valid" else "#1565c0"}">{split}</span>')
     if self.label(k): meta.append(f'label <span class="fastdupe-label-text">{esc(self.label(k))}</span>')
     losses = getattr(self.ds, 'losses', None)  # from_toplosses
     if losses is not None and k < len(losses): meta.append(f'loss {float(losses[k]):.3g}')
@@ -301,9 +315,11 @@ def _info_html(self:ImageCleaner, k:int, suggested:bool=False, score_line:str|No
         meta.append(f'<span class="fastdupe-issue-score">{esc(str(self.ds.issue))} score {float(iss[k]):.3f}</span>')
     if meta: lines.append(' · '.join(meta))
     if score_line: lines.append(score_line)
-    if suggested: lines.append('<span class="fastdupe-keep" style="color:#1b5e20;font-weight:bold">✓ keep (suggested)</span>')
+    if suggested: lines.append('<span class="fastdupe-keep" style="color:#1b5e20;font-weight:bold">✓ '
+                               'keep (suggested)</span>')
     if self.is_deleted(k):
-        lines.append('<span class="fastdupe-marked" style="color:#c62828;font-weight:bold">✗ marked for deletion</span>')
+        lines.append('<span class="fastdupe-marked" style="color:#c62828;font-weight:bold">'
+                     '✗ marked for deletion</span>')
     return (f'<div style="font-size:12px;line-height:1.4;overflow-wrap:break-word;width:{self.thumb_size}px">'
             + '<br>'.join(lines) + '</div>')
 
@@ -315,7 +331,8 @@ def _card(self:ImageCleaner, k:int, suggested:bool=False, score_line:str|None=No
                   layout=W.Layout(width=f'{ts}px', height=f'{ts}px', object_fit='contain')).add_class('fastdupe-thumb')
     info = W.HTML(self._info_html(k, suggested, score_line)).add_class('fastdupe-info')
     tog = W.ToggleButton(value=self.is_deleted(k), description='Delete', icon='trash', layout=W.Layout(width='auto'),
-                         tooltip='mark this file for deletion (saved at once; no file is touched until Apply)').add_class('fastdupe-delete')
+                         tooltip='mark this file for deletion (saved at once; no file is touched until Apply)'
+                         ).add_class('fastdupe-delete')
     tog.observe(lambda ch, k=k: self._callback(self.delete, k, ch['new']), names='value')
     v = CardView(None, info, tog, suggested=suggested, score_line=score_line)
     controls = [tog]
@@ -327,12 +344,14 @@ def _card(self:ImageCleaner, k:int, suggested:bool=False, score_line:str|None=No
         controls.insert(0, v.label)
     if keep_only is not None:
         v.keep_only = W.Button(description='Keep only this', layout=W.Layout(width='auto'),
-                               tooltip='keep this one, mark the others of the group for deletion').add_class('fastdupe-keep-only')
+                               tooltip='keep this one, mark the others of the group for deletion'
+                               ).add_class('fastdupe-keep-only')
         v.keep_only.on_click(lambda _, k=k, u=keep_only: self._callback(self.keep_only, k, u))
         controls.append(v.keep_only)
     self._style(tog)
     v.card = W.VBox([img, info, W.HBox(controls)],
-                    layout=W.Layout(width=f'{ts+14}px', padding='4px', margin='4px', border='1px solid #ddd')).add_class('fastdupe-card')
+                    layout=W.Layout(width=f'{ts+14}px', padding='4px', margin='4px', border='1px solid #ddd')
+                    ).add_class('fastdupe-card')
     self._views.setdefault(k, []).append(v)
     return v.card
 
@@ -362,7 +381,8 @@ def _set_deleted(self:ImageCleaner, k:int, value:bool):
     else:
         if n in self.dec.deleted:  # if an Apply moved it, put it back (or say why not)
             got = restore_files(self.path, [n])
-            if not got and got.problems:  # say why, and leave it marked: unmarking would promise a file that is not there
+            # say why, and leave it marked: unmarking would promise a file that is not there
+            if not got and got.problems:
                 raise OSError(f"{n} stays marked: it cannot be put back from the trash ({got.problems[0][1]})")
         self.dec.deleted.discard(n)
     self._touched.add(n)
@@ -386,7 +406,8 @@ def keep_only(self:ImageCleaner, k:int, u:int):
     for m in self.units[u]: self._set_deleted(m, m != k)
     self._save()
     for m in self.units[u]: self._refresh(m)
-    self._say(f"Keeping {self.names[k]}; {len(self.units[u])-1} others marked · cleaned.csv rewritten ({self.n_rows} rows)")
+    self._say(f"Keeping {self.names[k]}; {len(self.units[u])-1} others marked · cleaned.csv rewritten "
+              f"({self.n_rows} rows)")
     self._update_progress()
 
 # %% ../nbs/07_widgets.ipynb #0210327d
@@ -425,8 +446,10 @@ def undo(self:ImageCleaner) -> list[Path]:
     "Put back the files the last Apply moved, byte for byte (sha256 checked)."
     res = undo_deletions(self.path)
     msg = (f"Put back {len(res)} file{'s'*(len(res)!=1)}, sha256 checked. They are still marked Delete (and left out "
-           f"of cleaned.csv): unmark one to keep it." if res else 'Nothing put back.' if res.problems else 'Nothing to undo.')
-    if res.problems: msg += f" Could not put back {len(res.problems)}: " + '; '.join(f'{n}: {w}' for n, w in res.problems)
+           "of cleaned.csv): unmark one to keep it." if res else 'Nothing put back.' if res.problems
+           else 'Nothing to undo.')
+    if res.problems:
+        msg += f" Could not put back {len(res.problems)}: " + '; '.join(f'{n}: {w}' for n, w in res.problems)
     self._say(msg, error=bool(res.problems))
     return res
 

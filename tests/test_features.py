@@ -15,8 +15,9 @@ from fastai.vision.all import (ImageDataLoaders, DataBlock, ImageBlock, Category
                                ColSplitter, RandomSplitter, get_image_files, parent_label, Resize, vision_learner,
                                resnet18, AdaptiveConcatPool2d)
 from fastdupe.core import BadFile
-from fastdupe.features import (Features, learner_features, image_features, pretrained_model, classify, imagenet_labels,
-                               preprocess, lite0_weights_path, _timm_key, LITE0_ARCHS, TTA_VIEWS)
+from fastdupe.features import (Features, learner_features, image_features, classify, imagenet_labels, preprocess,
+                               TTA_VIEWS)
+from fastdupe.backbone import pretrained_model, lite0_weights_path, timm_key, LITE0_ARCHS
 
 CATS = {'tabby', 'tiger cat', 'Egyptian cat', 'Persian cat', 'Siamese cat'}
 
@@ -178,8 +179,8 @@ def test_import_builds_nothing_and_run_needs_no_network(full, tmp_path):
 import socket, sys
 def no_net(*a, **k): raise OSError('network access attempted')
 socket.socket.connect = no_net; socket.create_connection = no_net; socket.getaddrinfo = no_net
-import fastdupe.features as F
-assert F.pretrained_model.cache_info().currsize == 0 and 'timm' not in sys.modules
+import fastdupe.features as F, fastdupe.backbone as B
+assert B.pretrained_model.cache_info().currsize == 0 and 'timm' not in sys.modules
 f = F.image_features({str(full)!r}, progress=False)
 print(len(f), f.dim, F.classify([{str(full/'coffee.jpg')!r}])[0][0][0])
 """
@@ -193,13 +194,13 @@ print(len(f), f.dim, F.classify([{str(full/'coffee.jpg')!r}])[0][0][0])
 def test_weights_map_onto_timm_exactly(arch):
     import timm
     sd = torch.load(lite0_weights_path(), map_location='cpu', weights_only=True)
-    assert {_timm_key(k) for k in sd} == set(timm.create_model(arch, pretrained=False).state_dict())
+    assert {timm_key(k) for k in sd} == set(timm.create_model(arch, pretrained=False).state_dict())
     m = pretrained_model(arch)
     assert not m.training
     # the weights really are the package's (batch norms folded into the convolutions): the same outputs as timm's
     # model with the package's state dict loaded, not a random initialisation
     ref = timm.create_model(arch, pretrained=False).eval()
-    ref.load_state_dict({_timm_key(k): v for k, v in sd.items()}, strict=True)
+    ref.load_state_dict({timm_key(k): v for k, v in sd.items()}, strict=True)
     x = torch.randn(2, 3, 160, 160)
     with torch.inference_mode(): assert torch.allclose(m(x), ref(x), atol=1e-3)
     rnd = timm.create_model(arch, pretrained=False).eval()

@@ -546,3 +546,16 @@ def test_non_utf8_names_and_damaged_stores_option_combinations(tmp_path_factory,
         assert result_names(o) == want, a
         if a['non_utf8']: assert os.fsencode(photos) + b'/' + want[0] in r.stdout  # printed as its bytes, as ls does
     shutil.rmtree(d)
+
+def test_cache_key_code_resolves():
+    "Every entry of the code the cache keys hash is a live object with its source: a rename fails, never 'missing'."
+    import inspect
+    from fastdupe import cachekeys as C
+    for kind, (code, _) in C.CODE.items():
+        entries = code()
+        assert entries and len({id(o) for o in entries}) == len(entries), kind
+        for o in entries:
+            assert o is not None and not isinstance(o, str), (kind, o)
+            if callable(o): assert inspect.getsource(o).lstrip().startswith(('def', 'class', '@')), C._label(o)
+        assert len(C.code_digest(kind)) == 8
+    assert 'keypoints._orb' in {C._label(o) for o in C.vector_code()}  # image_keypoints' helpers come with it

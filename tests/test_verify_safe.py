@@ -101,7 +101,7 @@ def _resnet18_body():
 
 def test_bodies_rebuilt_from_weights_or_kept_only_for_trusted_loads(tmp_path, monkeypatch):
     "A verifier with its own body: a known architecture is rebuilt from weights (nothing unpickled); any other needs trust."
-    from fastdupe.features import pretrained_model
+    from fastdupe.backbone import pretrained_model
     import copy
     torch.manual_seed(0)
     x = torch.randn(2, 3, 64, 64)
