@@ -14,7 +14,7 @@ import numpy as np
 from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots, atomic_open, bad_rows, save_table
 from .intake import get_items, safe_read, as_item, is_url, DEFAULT_MAX_PIXELS, link_target, same_entry
 from .score import CrowdRule, crowd_levels, within_top
-from .evidence import candidate_pairs
+from .evidence import candidate_pairs, pair_lookup
 from .keypoints import KeypointRule
 from .splits import read_splits, check_splits_option, protected_splits, leak_splits, leakage_table
 from .hashing import (hash_items, hamming_pairs, hamming_distance, identical_pairs, combined_pairs, HASH_METHODS, HASH_BITS,
@@ -311,7 +311,7 @@ def model_pairs(
                 # a cosine chance would not give (beyond an image's crowd tail) counts alone; one that only beats the
                 # margin needs a local witness: the pixel detail, the hash (`hash_agrees`) or keypoints (`must`)
                 nf = ~(flat[sp.i] | flat[sp.j]) if flat is not None else np.ones(len(sp), bool)
-                out = _pair_table(n, wide.i, wide.j, rule.stands_out(n, wide.i, wide.j, wide.sim))(sp.i, sp.j) > 0
+                out = pair_lookup(n, wide.i, wide.j, rule.stands_out(n, wide.i, wide.j, wide.sim))(sp.i, sp.j) > 0
                 seen = corr.copy()
                 if codes is not None:
                     cd, cm = codes
@@ -343,7 +343,7 @@ def model_pairs(
                 sd = _turned_pair_distance(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], m, sp.i, sp.j)
                 ok = rule.hash_agrees(n, sp.i, sp.j, sd, a, b, hd); a, b = a[ok], b[ok]
             if kp_rule:  # two textures can share a hash; keypoints refuse that as they refuse a cosine
-                known = _pair_table(n, sp.i, sp.j, counted)(a, b)  # pairs the cosine stage matched already are not matched again
+                known = pair_lookup(n, sp.i, sp.j, counted)(a, b)  # pairs the cosine stage matched already are not matched again
                 ok = kp_rule.judge(f.keypoints, a, b, np.ones(len(a), bool), np.ones(len(a), bool), known=known)
                 a, b = a[ok], b[ok]
             d = 1 - pair_dots(v, a, b)
@@ -430,17 +430,6 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     dist_fn = lambda idx, kk: np.maximum(1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32), 0)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
     return Found(paths, f.infos, pairs, f.bad, thr, dist_fn, f.health, _decode_digests(len(paths), codes))
-
-def _pair_table(n:int, i:np.ndarray, j:np.ndarray, values:np.ndarray) -> Callable:
-    "`lookup(a, b)`: `values` of the pairs `(a, b)` (either order) among the pairs `(i, j)` (`i > j`), -1 where absent; sorted once for any number of lookups."
-    if not len(i): return lambda a, b: np.full(len(a), -1, np.int64)
-    key = i.astype(np.int64) * n + j
-    o = np.argsort(key); key, values = key[o], np.asarray(values)[o]
-    def lookup(a:np.ndarray, b:np.ndarray) -> np.ndarray:
-        q = np.maximum(a, b).astype(np.int64) * n + np.minimum(a, b)
-        at = np.minimum(np.searchsorted(key, q), len(key) - 1)
-        return np.where(key[at] == q, values[at], -1)
-    return lookup
 
 def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
     from fastdupe.hashing import min_pairs

@@ -17,7 +17,8 @@ from .intake import get_items
 from .hashing import turned_pairs, turned_distance
 from .score import crowd_levels, detail_correlation, CROWD_K, CORRELATION_K, CrowdRule
 from .keypoints import pair_inliers, keypoint_counts, KeypointRule
-from .pipeline import candidate_pairs, model_pairs, fused_codes, _cross_only, _min_pairs_union, _pair_table, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
+from .evidence import candidate_pairs, pair_lookup
+from .pipeline import model_pairs, fused_codes, _cross_only, _min_pairs_union, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'UNLABELLED_INLIERS', 'FINE_TUNE_PAIRS',
@@ -679,7 +680,7 @@ def verified_search(
     p = pair_probabilities(head, f.vectors, ev)
     ok = p >= threshold
     pairs = Pairs.from_unordered(ev.i[ok], ev.j[ok], (1 - p[ok]).astype(np.float64)).sorted()
-    judged = _pair_table(len(f), ev.i, ev.j, p)  # sorted once: grouping asks once per group
+    judged = pair_lookup(len(f), ev.i, ev.j, p)  # sorted once: grouping asks once per group
     def dist_fn(idx, k) -> np.ndarray:
         # a group's kept image need not be the image its members matched (hub groups): a pair the verifier has not
         # seen is described and judged now; a candidate keeps the probability it had, so the CSV agrees with the pairs

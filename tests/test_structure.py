@@ -14,7 +14,7 @@ KNOWN_EDGES = {
     ('verify', 'pipeline'),  # candidate_pairs, model_pairs, fused_codes, ... (pipeline -> verify)
 }
 KNOWN_PRIVATE = {
-    ('verify', 'pipeline', '_cross_only'), ('verify', 'pipeline', '_min_pairs_union'), ('verify', 'pipeline', '_pair_table'),
+    ('verify', 'pipeline', '_cross_only'), ('verify', 'pipeline', '_min_pairs_union'),
     ('verify', 'features', '_embed'), ('verify', 'features', '_as_input'), ('verify', 'features', '_view'),
     ('verify', 'features', '_load'),
 }
