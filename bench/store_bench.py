@@ -35,11 +35,12 @@ def _make(job):
     "Image `k`: a random crop of one photo, rescaled, saved at a random JPEG quality."
     from PIL import Image
     from fastdupe.eval import seeded_rng, save_image
-    from fastdupe.hard import _load_any, _box_crop
+    from fastdupe.edits import crop as crop_edit
     k, src, dest, seed = job
     rng = seeded_rng(seed, 'store', str(k))
     img = _photo(src)
-    crop, _ = _box_crop(img, rng, (0.03, 0.4))
+    # cut as the hard benchmark cuts its crops
+    crop, _ = crop_edit(img, rng, (0.03, 0.4), log_aspect=True, area_exact=True, min_side=0)
     side = int(rng.integers(160, 481)); s = side/max(crop.size)
     crop = crop.resize((max(8, round(crop.width*s)), max(8, round(crop.height*s))), Image.LANCZOS)
     save_image(crop, Path(dest), int(rng.integers(60, 96)))

@@ -13,8 +13,9 @@ from itertools import combinations
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
 import fastdupe
+from .edits import blur, colour, crop, grey, jpeg, mirror, pad, rotate, shrink, text, turn
 
 # %% auto #0
 __all__ = ['BENCH_SOURCES', 'PIP_SOURCES', 'BENCH_DONT_CARE', 'TRANSFORMS', 'SAMPLE_PHOTOS', 'SAMPLE_LAYOUT', 'as_pairs',
@@ -34,17 +35,19 @@ def _is_atom(x) -> bool: return isinstance(x, (str, bytes, os.PathLike, int, np.
 
 # %% ../nbs/10_eval.ipynb #956f302c
 def as_pairs(pred, # pairs, groups, a `Pairs`, or a mapping item -> duplicates
-             items:Sequence|None=None, # maps integer indices in `pred` to items (e.g. the file list the indices refer to)
+             items:Sequence|None=None, # maps integer indices in `pred` to items (e.g. the file list they index)
              key:Callable|None=None, # applied to every item before comparing (e.g. `lambda p: Path(p).name`)
             ) -> set[frozenset]:
     "The set of unordered pairs `frozenset({a, b})` that `pred` declares duplicates (self pairs dropped)."
     def k(x):
         if items is not None:
-            if not isinstance(x, (int, np.integer)): raise TypeError(f"with `items`, pairs must hold integer indices, got {x!r}")
+            if not isinstance(x, (int, np.integer)):
+                raise TypeError(f"with `items`, pairs must hold integer indices, got {x!r}")
             x = items[int(x)]
         return _norm(x, key)
     if hasattr(pred, 'query') and hasattr(pred, 'item'):
-        raise TypeError("a search.Matches pairs query rows with indexed items of another set; score the pairs of one set")
+        raise TypeError("a search.Matches pairs query rows with indexed items of another set; "
+                        "score the pairs of one set")
     if hasattr(pred, 'as_set') and hasattr(pred, 'dist'): pred = pred.as_set()  # a fastdupe Pairs (search results too)
     if isinstance(pred, Mapping):
         # imagededup with scores=True gives (name, score) tuples
@@ -53,7 +56,8 @@ def as_pairs(pred, # pairs, groups, a `Pairs`, or a mapping item -> duplicates
     if _is_atom(pred): raise TypeError(f"expected pairs, groups or a mapping, got {type(pred).__name__}")
     res = set()
     for g in pred:
-        if _is_atom(g): raise TypeError(f"expected pairs or groups (lists of items), got the item {g!r}; wrap it in a list")
+        if _is_atom(g):
+            raise TypeError(f"expected pairs or groups (lists of items), got the item {g!r}; wrap it in a list")
         res.update(frozenset(p) for p in combinations({k(x) for x in g}, 2))
     return res
 
@@ -68,7 +72,9 @@ class Scores:
     fp: int # predicted pairs that are not
     fn: int # true pairs not predicted
 
-    def __str__(self): return f"precision {self.precision:.3f}  recall {self.recall:.3f}  F1 {self.f1:.3f}  (tp {self.tp}, fp {self.fp}, fn {self.fn})"
+    def __str__(self):
+        return (f"precision {self.precision:.3f}  recall {self.recall:.3f}  F1 {self.f1:.3f}  "
+                f"(tp {self.tp}, fp {self.fp}, fn {self.fn})")
     def as_dict(self) -> dict: return asdict(self)
 
 # %% ../nbs/10_eval.ipynb #c03a10ad
@@ -95,18 +101,20 @@ def pairwise_scores(pred, # predicted duplicates: pairs, groups, `Pairs` or a ma
     return Scores(prec, rec, f1, tp, fp, fn)
 
 # %% ../nbs/10_eval.ipynb #97e626cd
-# (name, source). Sources: "skimage:<function>", "sklearn:<file>", "opencv:<file>", with "@RxC:k" for tile k of an RxC grid.
+# (name, source). Sources: "skimage:<function>", "sklearn:<file>", "opencv:<file>",
+# with "@RxC:k" for tile k of an RxC grid.
 _OPENCV = Path('/usr/share/doc/opencv-doc/examples/data')
 BENCH_SOURCES = [
-    *[(n, f'skimage:{n}') for n in ('astronaut','brick','camera','cell','chelsea','clock','coffee','coins','grass','gravel',
-                                  'immunohistochemistry','moon','page','retina','rocket','text')],
+    *[(n, f'skimage:{n}') for n in ('astronaut','brick','camera','cell','chelsea','clock','coffee','coins','grass',
+                                  'gravel','immunohistochemistry','moon','page','retina','rocket','text')],
     *[(f'hubble{k}', f'skimage:hubble_deep_field@2x2:{k}') for k in range(4)],
     ('motorcycle_left', 'skimage:motorcycle_left'), ('motorcycle_right', 'skimage:motorcycle_right'),
     ('china', 'sklearn:china.jpg'), ('flower', 'sklearn:flower.jpg'),
     *[(Path(f).stem, f'opencv:{f}') for f in (
         'aero1.jpg','aero3.jpg','apple.jpg','baboon.jpg','basketball1.png','basketball2.png','board.jpg','box.png',
         'box_in_scene.png','butterfly.jpg','chicky_512.png','ela_modified.jpg','ela_original.jpg','fruits.jpg',
-        'graf1.png','graf3.png','home.jpg','left.jpg','left01.jpg','leuvenA.jpg','leuvenB.jpg','licenseplate_motion.jpg',
+        'graf1.png','graf3.png','home.jpg','left.jpg','left01.jpg','leuvenA.jpg','leuvenB.jpg',
+        'licenseplate_motion.jpg',
         'messi5.jpg','orange.jpg','right.jpg','rubberwhale1.png','rubberwhale2.png','smarties.png','squirrel_cls.jpg',
         'starry_night.jpg','stuff.jpg','sudoku.png','text_defocus.jpg','text_motion.jpg')],
     *[(f'aloe{k}', f'opencv:aloeL.jpg@1x2:{k}') for k in range(2)],
@@ -116,13 +124,15 @@ BENCH_SOURCES = [
 PIP_SOURCES = [s for s in BENCH_SOURCES if s[1].startswith(('skimage:', 'sklearn:'))]
 
 # Different photos that are near-identical anyway: every pair across the two groups is don't-care.
-BENCH_DONT_CARE = [('aero1','aero3'), ('basketball1','basketball2'), ('box','box_in_scene'), ('ela_original','ela_modified'),
+BENCH_DONT_CARE = [('aero1','aero3'), ('basketball1','basketball2'), ('box','box_in_scene'),
+                   ('ela_original','ela_modified'),
                    ('graf1','graf3'), ('left','right'), ('leuvenA','leuvenB'), ('motorcycle_left','motorcycle_right'),
                    ('rubberwhale1','rubberwhale2')]
 
 # %% ../nbs/10_eval.ipynb #dfd5f405
 def source_available(src:str) -> bool:
-    "Whether the photo a source names is installed: scikit-image's and scikit-learn's always are (pip); `opencv:` needs Debian's opencv-doc."
+    """Whether the photo a source names is installed: scikit-image's and scikit-learn's always are (pip); `opencv:`
+    needs Debian's opencv-doc."""
     kind, _, name = src.partition('@')[0].partition(':')
     if kind == 'opencv': return (_OPENCV/name).exists()
     return kind in ('skimage', 'sklearn')
@@ -141,14 +151,16 @@ def load_source(src:str, max_side:int=512) -> Image.Image:
     kind,_,name = src.partition(':')
     if kind=='skimage':
         import skimage.data
-        arr = skimage.data.stereo_motorcycle()[name.endswith('right')] if name.startswith('motorcycle') else getattr(skimage.data, name)()
+        arr = (skimage.data.stereo_motorcycle()[name.endswith('right')] if name.startswith('motorcycle') else
+               getattr(skimage.data, name)())
         img = Image.fromarray(arr)
     elif kind=='sklearn':
         import sklearn.datasets
         img = Image.open(Path(sklearn.datasets.__file__).parent/'images'/name)
     elif kind=='opencv':
         f = _OPENCV/name
-        if not f.exists(): raise FileNotFoundError(f"{f} is missing: install Debian's opencv-doc package (apt-get install opencv-doc)")
+        if not f.exists():
+            raise FileNotFoundError(f"{f} is missing: install Debian's opencv-doc package (apt-get install opencv-doc)")
         img = Image.open(f)
     else: raise ValueError(f"unknown source kind {kind!r} in {src!r}")
     img = img.convert('RGB')
@@ -161,58 +173,21 @@ def load_source(src:str, max_side:int=512) -> Image.Image:
     return img
 
 # %% ../nbs/10_eval.ipynb #810d13e1
-def _crop(img, rng, area=(0.85, 0.9)):
-    a = rng.uniform(*area); s = a**0.5
-    w,h = round(img.width*s), round(img.height*s)
-    x,y = int(rng.integers(0, img.width-w+1)), int(rng.integers(0, img.height-h+1))
-    return img.crop((x, y, x+w, y+h)), f'box={x},{y},{x+w},{y+h}'
-
-def _rotate_small(img, rng):
-    ang = float(rng.uniform(4, 6)*rng.choice([-1, 1]))
-    t = np.deg2rad(abs(ang)); w,h = img.size
-    # shrink so the rotated frame's black corners fall outside the kept centre
-    f = 1/(np.cos(t) + max(w,h)/min(w,h)*np.sin(t))
-    r = img.rotate(ang, resample=Image.BICUBIC)
-    cw,ch = int(w*f),int(h*f)
-    x,y = (w-cw)//2,(h-ch)//2
-    return r.crop((x, y, x+cw, y+ch)), f'angle={ang:.2f},box={x},{y},{x+cw},{y+ch}'
-
-def _color(img, rng):
-    sat = float(rng.choice([rng.uniform(0.4, 0.6), rng.uniform(1.5, 1.9)]))
-    bri = float(rng.choice([rng.uniform(0.75, 0.85), rng.uniform(1.15, 1.25)]))
-    return ImageEnhance.Brightness(ImageEnhance.Color(img).enhance(sat)).enhance(bri), f'saturation={sat:.2f},brightness={bri:.2f}'
-
-_CAPTIONS = ['© fastdupe', 'SAMPLE', 'holiday 2019', 'img_0042', 'do not copy', 'www.example.com']
-def _text(img, rng):
-    img = img.copy(); d = ImageDraw.Draw(img)
-    txt = str(rng.choice(_CAPTIONS)); size = max(12, img.height//10)
-    font = ImageFont.load_default(size=size)
-    x0,y0,x1,y1 = d.textbbox((0, 0), txt, font=font, stroke_width=2)
-    x = int(rng.integers(0, max(1, img.width-(x1-x0)))); y = img.height-(y1-y0)-max(4, img.height//20)
-    d.text((x-x0, y-y0), txt, font=font, fill=(255,255,255), stroke_width=2, stroke_fill=(0,0,0))
-    return img, f'text={txt!r},box={x},{y},{x+x1-x0},{y+y1-y0}'
-
-# %% ../nbs/10_eval.ipynb #8dc41ade
-def _pad(img, rng):
-    w,h = img.size; b = round(0.12*max(w,h))
-    vert = w>h  # letterbox a landscape photo top and bottom, a portrait or square one left and right
-    out = Image.new('RGB', (w, h+2*b) if vert else (w+2*b, h), (0,0,0))
-    out.paste(img, (0, b) if vert else (b, 0))
-    return out, f'border={b},{"top-bottom" if vert else "left-right"}'
-
+# a step: (img, rng) -> (the copy, the parameters drawn); each an edit of `edits` with this benchmark's parameters
 _STEPS = {
-    'exact': lambda img,rng: (img, ''),
-    'jpeg': lambda img,rng: (img, 'quality=30'),
-    'downscale': lambda img,rng: (img.resize((round(img.width/2), round(img.height/2)), Image.LANCZOS), 'scale=0.5'),
-    'crop': _crop,
-    'hflip': lambda img,rng: (ImageOps.mirror(img), ''),
-    'rot90': lambda img,rng: (img.transpose(Image.Transpose.ROTATE_90), 'counterclockwise'),
-    'rotate_small': _rotate_small,
-    'color': _color,
-    'text': _text,
-    'blur': lambda img,rng: (img.filter(ImageFilter.GaussianBlur(r:=round(max(img.size)/256, 1))), f'radius={r}'),
-    'grayscale': lambda img,rng: (img.convert('L'), ''),
-    'pad': _pad,
+    'exact': lambda img, rng: (img, ''),
+    'jpeg': lambda img, rng: jpeg(img, rng, 30, encode=False),  # saved at quality 30, not re-encoded here
+    'downscale': lambda img, rng: shrink(img, rng, 0.5, min_side=1, resample=Image.LANCZOS),
+    'crop': lambda img, rng: crop(img, rng, (0.85, 0.9), aspect=None, min_side=0),
+    'hflip': mirror,
+    'rot90': lambda img, rng: (turn(img, rng, 1)[0], 'counterclockwise'),
+    'rotate_small': lambda img, rng: rotate(img, rng, (4, 6), either_way=True, trim=True),
+    'color': lambda img, rng: colour(img, rng, ((0.4, 0.6), (1.5, 1.9)), ((0.75, 0.85), (1.15, 1.25)), None),
+    'text': text,
+    'blur': lambda img, rng: blur(img, rng, None),
+    'grayscale': grey,
+    # letterbox a landscape photo top and bottom, a portrait or square one left and right
+    'pad': lambda img, rng: pad(img, rng, 0.12, letterbox=True, colour=(0, 0, 0)),
 }
 TRANSFORMS = ('exact', 'jpeg', 'downscale', 'crop', 'hflip', 'rot90', 'rotate_small', 'color', 'text', 'blur',
               'grayscale', 'pad', 'downscale+jpeg', 'crop+color')
@@ -225,7 +200,8 @@ def apply_transform(img:Image.Image, # RGB original
     "Apply transformation `name` to `img`."
     rng = rng if rng is not None else np.random.default_rng(0)
     steps = name.split('+')
-    if bad := [s for s in steps if s not in _STEPS]: raise ValueError(f"unknown transformation {bad[0]!r}; known: {', '.join(_STEPS)}")
+    if bad := [s for s in steps if s not in _STEPS]:
+        raise ValueError(f"unknown transformation {bad[0]!r}; known: {', '.join(_STEPS)}")
     params = []
     for s in steps:
         img,p = _STEPS[s](img, rng)
@@ -238,8 +214,9 @@ def _is_gray(img) -> bool:
     return bool(np.abs(a[...,0]-a[...,1]).max()<=2 and np.abs(a[...,1]-a[...,2]).max()<=2)
 
 def seeded_rng(seed, *names) -> np.random.Generator:
-    "A random generator for `seed` and names (a photo, an edit): every choice of a benchmark is reproducible on its own."
-    return np.random.default_rng([seed, *(int.from_bytes(hashlib.md5(n.encode()).digest()[:4], 'little') for n in names)])
+    "A random generator for `seed` and names (a photo, an edit): each choice of a benchmark is reproducible on its own."
+    return np.random.default_rng([seed, *(int.from_bytes(hashlib.md5(n.encode()).digest()[:4], 'little')
+                                          for n in names)])
 
 def save_image(img, path:Path, quality:int):
     "Save a benchmark image: PNG as it is, anything else as JPEG at `quality`."
@@ -247,7 +224,7 @@ def save_image(img, path:Path, quality:int):
     else: img.save(path, 'JPEG', quality=quality)
 
 # %% ../nbs/10_eval.ipynb #e43fde15
-def build_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv` and `dont_care.csv` (must be empty or missing)
+def build_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv`, `dont_care.csv` (empty or missing)
                     n_originals:int|None=None, # how many of the sources to use (a seeded subset); None: all
                     seed:int=0, # every random choice derives from it
                     copies_per_original:int=11, # transformations drawn for each original that gets copies
@@ -259,9 +236,11 @@ def build_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv` and
                    ) -> Truth:
     "Write a duplicate-detection benchmark of real photos with known transformed copies; return its ground truth."
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()): raise FileExistsError(f"{dest} is not empty; build_benchmark writes a fresh folder")
+    if dest.exists() and any(dest.iterdir()):
+        raise FileExistsError(f"{dest} is not empty; build_benchmark writes a fresh folder")
     for t in transforms: apply_transform(Image.new('RGB', (8, 8)), t)  # fail early on unknown names
-    if not 1<=copies_per_original<=len(transforms): raise ValueError(f"copies_per_original must be in 1..{len(transforms)}")
+    if not 1<=copies_per_original<=len(transforms):
+        raise ValueError(f"copies_per_original must be in 1..{len(transforms)}")
     srcs = _available(list(BENCH_SOURCES if sources is None else sources), 'benchmark',
                       "Debian's opencv-doc adds them: apt-get install opencv-doc")
     if n_originals is not None and not 1<=n_originals<=len(srcs):
@@ -286,7 +265,8 @@ def build_benchmark(dest:str|Path, # folder to write: `images/`, `truth.csv` and
         rows.append(dict(path=orig, group=gid, original=orig, transform='original', params='', source=src))
         if name in neg: continue
         options = [t for t in transforms if not (t=='grayscale' and _is_gray(img))]
-        for t in sorted(rng.choice(options, size=min(copies_per_original, len(options)), replace=False).tolist(), key=transforms.index):
+        drawn = rng.choice(options, size=min(copies_per_original, len(options)), replace=False).tolist()
+        for t in sorted(drawn, key=transforms.index):
             trng = seeded_rng(seed, name, t)
             is_jpeg = 'jpeg' in t.split('+')
             cext = ext if t=='exact' else '.jpg' if is_jpeg else '.png' if trng.random()<png_share else '.jpg'
@@ -338,7 +318,8 @@ class Truth:
 
     def __repr__(self):
         n = len(self.table); c = int((self.table['transform']!='original').sum())
-        return f"Truth({self.root}: {n} images, {n-c} originals ({len(self.negatives)} without copies), {c} copies, {len(self.dont_care_groups)} don't-care group pairs)"
+        return (f"Truth({self.root}: {n} images, {n-c} originals ({len(self.negatives)} without copies), {c} copies, "
+                f"{len(self.dont_care_groups)} don't-care group pairs)")
 
 def _abspath(p): return os.path.abspath(os.fspath(p)) if isinstance(p, (str, os.PathLike)) else p
 
@@ -346,7 +327,8 @@ def _abspath(p): return os.path.abspath(os.fspath(p)) if isinstance(p, (str, os.
 def load_truth(dest:str|Path) -> Truth:
     "Read the ground truth that `build_benchmark` wrote to `dest`."
     dest = Path(dest).absolute()
-    if not (dest/'truth.csv').exists(): raise FileNotFoundError(f"{dest/'truth.csv'} not found: is {dest} a folder written by build_benchmark?")
+    if not (dest/'truth.csv').exists():
+        raise FileNotFoundError(f"{dest/'truth.csv'} not found: is {dest} a folder written by build_benchmark?")
     table = pd.read_csv(dest/'truth.csv', keep_default_na=False, dtype={'params':str})
     dc = pd.read_csv(dest/'dont_care.csv')
     return Truth(dest, table, list(zip(dc.group_a.tolist(), dc.group_b.tolist())))
@@ -376,7 +358,8 @@ SAMPLE_PHOTOS = {
                   "no known copyright restrictions, released into the public domain"),
     'chelsea':   ('chelsea', "Chelsea the cat, photo by Stefan van der Walt; CC0"),
     'coffee':    ('coffee', "Coffee cup, photo by Rachel Michetti, courtesy of Pikolo Espresso Bar; CC0"),
-    'rocket':    ('rocket', "DSCOVR launch on Falcon 9, SpaceX (https://www.flickr.com/photos/spacexphotos/16511594820); "
+    'rocket':    ('rocket', "DSCOVR launch on Falcon 9, SpaceX "
+                  "(https://www.flickr.com/photos/spacexphotos/16511594820); "
                   "released into the public domain by SpaceX"),
     'hubble':    ('hubble_deep_field', "Hubble eXtreme Deep Field, NASA (HubbleSite release 2012-37); public domain"),
     'retina':    ('retina', "Fundus photograph of a normal left eye, Mikael Häggström (Wikimedia Commons); CC0 1.0"),
@@ -390,14 +373,17 @@ def sample_dir() -> Path:
     return Path(fastdupe.__file__).parent/'data'/'sample'
 
 SAMPLE_LAYOUT = {'astronaut.jpg': 'train/astronaut', 'astronaut exif comment.jpg': 'valid/astronaut',
-                 'coffee.jpg': 'train/coffee', 'coffee recompressed.jpg': 'train/coffee', 'café copy 1.jpg': 'valid/coffee',
-                 'chelsea.png': 'train/chelsea', 'chelsea copy.png': 'train/chelsea', 'chelsea with text chunk.png': 'valid/chelsea',
+                 'coffee.jpg': 'train/coffee', 'coffee recompressed.jpg': 'train/coffee',
+                 'café copy 1.jpg': 'valid/coffee',
+                 'chelsea.png': 'train/chelsea', 'chelsea copy.png': 'train/chelsea',
+                 'chelsea with text chunk.png': 'valid/chelsea',
                  'hubble.jpg': 'train/hubble', 'hubble exif rotated.jpg': 'train/hubble',
                  'rocket.jpg': 'train/rocket', 'rocket small.jpg': 'valid/rocket',
                  'camera.png': 'train/camera', 'clock.jpg': 'train/clock', 'retina.jpg': 'train/retina'}
 
 def split_sample(dest:str|Path) -> Path:
-    "Copy the bundled sample into `dest/{train,valid}/<class>/` (`SAMPLE_LAYOUT`): a small fastai-style dataset with copies across the split."
+    """Copy the bundled sample into `dest/{train,valid}/<class>/` (`SAMPLE_LAYOUT`): a small fastai-style dataset
+    with copies across the split."""
     dest = Path(dest)
     for f, d in SAMPLE_LAYOUT.items():
         (dest/d).mkdir(parents=True, exist_ok=True)
@@ -408,7 +394,8 @@ def split_sample(dest:str|Path) -> Path:
 def _skimage_photo(fn:str, max_side:int=512) -> Image.Image:
     "A scikit-image bundled photo as a PIL image, shrunk so its long side is at most `max_side`."
     try: import skimage.data
-    except ImportError as e: raise ImportError("building the sample or the benchmark needs scikit-image: pip install scikit-image") from e
+    except ImportError as e:
+        raise ImportError("building the sample or the benchmark needs scikit-image: pip install scikit-image") from e
     img = Image.fromarray(getattr(skimage.data, fn)())
     if max(img.size)>max_side: img.thumbnail((max_side,max_side), Image.LANCZOS)
     return img
@@ -420,7 +407,8 @@ def make_sample(dest:str|Path, # folder to write (created; must be empty or miss
                ) -> list[list[str]]: # the ground-truth groups written to `groups.json`
     "Write the sample folder: 8 real photos, 7 planted duplicates of 5 of them, `groups.json` and `LICENSES.md`."
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()): raise FileExistsError(f"{dest} is not empty; make_sample writes a fresh folder")
+    if dest.exists() and any(dest.iterdir()):
+        raise FileExistsError(f"{dest} is not empty; make_sample writes a fresh folder")
     dest.mkdir(parents=True, exist_ok=True)
     ph = {k: _skimage_photo(fn) for k,(fn,_) in SAMPLE_PHOTOS.items()}
     # originals
@@ -463,19 +451,23 @@ _SAMPLE_HOW = {
     'rocket small.jpg': '`rocket.jpg` downscaled to half size',
     'hubble exif rotated.jpg': '`hubble.jpg` with pixels rotated 90° and EXIF Orientation=6, so it displays the same',
 }
-_SAMPLE_ORIGIN = {'chelsea.png':'chelsea', 'camera.png':'camera', **{f'{k}.jpg':k for k in ('astronaut','coffee','rocket','hubble','retina','clock')}}
+_SAMPLE_ORIGIN = {'chelsea.png':'chelsea', 'camera.png':'camera',
+                  **{f'{k}.jpg':k for k in ('astronaut','coffee','rocket','hubble','retina','clock')}}
 
 def _sample_licenses(groups) -> str:
     lines = ["# Sample images: sources and licences", "",
-             "All photos come from scikit-image's bundled data (`skimage.data`); each is public domain or CC0, as stated",
-             "in its `skimage.data` docstring. The planted copies are derived from them by `fastdupe.eval.make_sample`.",
+             "All photos come from scikit-image's bundled data (`skimage.data`); each is public domain or CC0, "
+             "as stated",
+             "in its `skimage.data` docstring. The planted copies are derived from them by "
+             "`fastdupe.eval.make_sample`.",
              "Ground truth (which files are copies of one another) is in `groups.json`.", "",
              "| file | what it is | source and licence |", "|---|---|---|"]
     for g in groups:
         orig = next(f for f in g if f in _SAMPLE_ORIGIN)
         k = _SAMPLE_ORIGIN[orig]
         for f in sorted(g, key=lambda f: (f!=orig, f)):
-            lines.append(f"| {f} | {'original' if f==orig else _SAMPLE_HOW[f]} | `skimage.data.{SAMPLE_PHOTOS[k][0]}()`: {SAMPLE_PHOTOS[k][1]} |")
+            what = 'original' if f==orig else _SAMPLE_HOW[f]
+            lines.append(f"| {f} | {what} | `skimage.data.{SAMPLE_PHOTOS[k][0]}()`: {SAMPLE_PHOTOS[k][1]} |")
     return '\n'.join(lines)+'\n'
 
 # %% ../nbs/10_eval.ipynb #5d92bc8f

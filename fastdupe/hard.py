@@ -6,16 +6,18 @@ Docs: https://fastdupe.github.io/fastdupe/hard.html.md"""
 
 # %% ../nbs/11_hard.ipynb #95cd86e0
 from __future__ import annotations
-import colorsys, glob, shutil
+import glob, shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 import warnings
 from .eval import load_source, seeded_rng, save_image, load_truth, Truth, source_available
+from .edits import (caption, crop, frame, grey, hue, jpeg, mirror, noise, paste, perspective, shrink, stickers,
+                            turn, window)
 
 # %% auto #0
 __all__ = ['HARD_ORIGINALS', 'HARD_LOOKALIKES', 'HARD_DONT_CARE', 'HARD_EDITS', 'CROWD_EDITS', 'HOST_SOURCES', 'TUNING', 'REPORT',
@@ -133,8 +135,9 @@ HARD_ORIGINALS = (
     *[f'opencv:{f}' for f in (
         'aero1.jpg','aero3.jpg','apple.jpg','baboon.jpg','basketball1.png','board.jpg','box.png','box_in_scene.png',
         'butterfly.jpg','chicky_512.png','ela_original.jpg','fruits.jpg','graf1.png','graf3.png','home.jpg','left.jpg',
-        'leuvenA.jpg','leuvenB.jpg','licenseplate_motion.jpg','messi5.jpg','orange.jpg','rubberwhale1.png','smarties.png',
-        'squirrel_cls.jpg','starry_night.jpg','stuff.jpg','sudoku.png','text_defocus.jpg','aloeL.jpg','building.jpg',
+        'leuvenA.jpg','leuvenB.jpg','licenseplate_motion.jpg','messi5.jpg','orange.jpg','rubberwhale1.png',
+        'smarties.png','squirrel_cls.jpg','starry_night.jpg','stuff.jpg','sudoku.png','text_defocus.jpg','aloeL.jpg',
+        'building.jpg',
         'Blender_Suzanne1.jpg','Blender_Suzanne2.jpg','HappyFish.jpg','cards.png','pic1.png','notes.png','left01.jpg',
         'left07.jpg','right03.jpg')],
     *[f'wall:{f}' for f in (
@@ -148,135 +151,45 @@ HARD_LOOKALIKES = ('opencv:basketball2.png', 'opencv:rubberwhale2.png', 'opencv:
                    'opencv:ela_modified.jpg', 'skimage:motorcycle_right', 'opencv:left02.jpg', 'opencv:left08.jpg',
                    'opencv:right04.jpg', 'opencv:left12.jpg', 'opencv:right13.jpg')
 # Pairs of sources that show the same scene from (almost) the same place a moment apart: their pairs count neither way.
-HARD_DONT_CARE = (('opencv:basketball1.png','opencv:basketball2.png'), ('opencv:rubberwhale1.png','opencv:rubberwhale2.png'),
+HARD_DONT_CARE = (('opencv:basketball1.png','opencv:basketball2.png'),
+                  ('opencv:rubberwhale1.png','opencv:rubberwhale2.png'),
                   ('opencv:aloeL.jpg','opencv:aloeR.jpg'), ('opencv:left.jpg','opencv:right.jpg'),
                   ('opencv:ela_original.jpg','opencv:ela_modified.jpg'),
                   ('skimage:motorcycle_left','skimage:motorcycle_right'),
                   # a stereo pair too: two renders of one scene from nearly the same place (OpenCV's stereo sample)
                   ('opencv:Blender_Suzanne1.jpg','opencv:Blender_Suzanne2.jpg'))
 
-# %% ../nbs/11_hard.ipynb #b88b2fca
-def _box_crop(img, rng, area, aspect=(0.75, 1.33)):
-    "A random crop keeping `area` (a range) of the picture, with a random aspect change."
-    a = rng.uniform(*area); r = np.exp(rng.uniform(*np.log(aspect)))
-    w = min(img.width, round(img.width*np.sqrt(a*r))); h = min(img.height, round(img.height*a*img.width/max(w,1)))
-    x,y = int(rng.integers(0, img.width-w+1)), int(rng.integers(0, img.height-h+1))
-    return img.crop((x, y, x+w, y+h)), f'box={x},{y},{x+w},{y+h}'
-
-def _hue(img, rng):
-    "A strong colour shift: hue turned by 60-300 degrees, or a warm/cold tint."
-    a = np.asarray(img.convert('HSV')).copy()
-    d = int(rng.uniform(60, 300)/360*255)
-    a[...,0] = (a[...,0].astype(np.int16) + d) % 256
-    return Image.fromarray(a, 'HSV').convert('RGB'), f'hue+{d*360//255}deg'
-
-def _font(size): return ImageFont.load_default(size=max(8, int(size)))
-
-def _window(img, rng):
-    "The photo shown inside a desktop application window: title bar, toolbar, side panel, status bar."
-    w,h = img.size
-    side, title, tool, status = int(w*rng.uniform(0.12, 0.25)), max(14, h//14), max(12, h//16), max(10, h//22)
-    W,H = w+side+8, h+title+tool+status+8
-    grey = tuple(int(v) for v in rng.integers(200, 240, 1).repeat(3))
-    out = Image.new('RGB', (W, H), grey); d = ImageDraw.Draw(out)
-    d.rectangle((0, 0, W, title), fill=tuple(max(0, v-40) for v in grey))
-    for k,c in enumerate([(237,95,87), (245,190,80), (98,197,84)]):
-        r = title//4; cx = 8+r+k*(3*r); d.ellipse((cx-r, title//2-r, cx+r, title//2+r), fill=c)
-    d.text((W//3, title//4), str(rng.choice(['Image Viewer', 'photo.jpg - Preview', 'Gallery', 'IMG_2041.JPG'])),
-           fill=(30,30,30), font=_font(title*0.55))
-    for k in range(6): d.rectangle((6+k*(tool+4), title+2, 6+k*(tool+4)+tool-4, title+tool-2), fill=(150,150,160))
-    for k in range(max(1, (h-10)//18)): d.rectangle((6, title+tool+8+k*18, side-10, title+tool+16+k*18), fill=(175,175,185))
-    d.rectangle((0, H-status, W, H), fill=tuple(max(0, v-20) for v in grey))
-    out.paste(img, (side+4, title+tool+4))
-    return out, f'window={W}x{H},photo_at={side+4},{title+tool+4}'
-
-# %% ../nbs/11_hard.ipynb #80e7d606
-def _paste(img, rng, host):
-    "The photo at 60 % scale pasted onto another photo (`host`, resized to the photo's size)."
-    host = host.resize(img.size, Image.BICUBIC)
-    s = 0.6; w,h = round(img.width*s), round(img.height*s)
-    x,y = int(rng.integers(0, img.width-w+1)), int(rng.integers(0, img.height-h+1))
-    host.paste(img.resize((w, h), Image.LANCZOS), (x, y))
-    return host, f'scale=0.6,at={x},{y}'
-
-def _stickers(img, rng, cover=(0.17, 0.23)):
-    "Emoji-like stickers (faces, hearts, stars) over about a fifth of the picture."
-    img = img.copy(); d = ImageDraw.Draw(img); w,h = img.size
-    n = int(rng.integers(3, 7)); r = int(np.sqrt(rng.uniform(*cover)*w*h/(n*np.pi)))
-    for _ in range(n):
-        cx,cy = int(rng.integers(r, max(r+1, w-r))), int(rng.integers(r, max(r+1, h-r)))
-        kind = rng.integers(3)
-        if kind == 0:  # smiley
-            d.ellipse((cx-r, cy-r, cx+r, cy+r), fill=(255,204,0), outline=(120,80,0), width=max(1, r//12))
-            e = r//5; d.ellipse((cx-r//2-e, cy-r//3-e, cx-r//2+e, cy-r//3+e), fill=(60,40,0))
-            d.ellipse((cx+r//2-e, cy-r//3-e, cx+r//2+e, cy-r//3+e), fill=(60,40,0))
-            d.arc((cx-r//2, cy-r//4, cx+r//2, cy+r//2), 20, 160, fill=(60,40,0), width=max(2, r//8))
-        elif kind == 1:  # heart
-            d.ellipse((cx-r, cy-r, cx, cy), fill=(230,30,70)); d.ellipse((cx, cy-r, cx+r, cy), fill=(230,30,70))
-            d.polygon([(cx-r, cy-r//2), (cx+r, cy-r//2), (cx, cy+r)], fill=(230,30,70))
-        else:  # star
-            pts = [(cx + (r if k%2==0 else r*0.45)*np.sin(k*np.pi/5), cy - (r if k%2==0 else r*0.45)*np.cos(k*np.pi/5)) for k in range(10)]
-            d.polygon(pts, fill=(255,220,40), outline=(200,120,0))
-    return img, f'stickers={n},radius={r}'
-
-def _caption(img, rng):
-    "A meme-style caption bar added above or below the photo."
-    w,h = img.size; b = max(16, int(h*rng.uniform(0.12, 0.2)))
-    bg = (255,255,255) if rng.random() < 0.5 else (0,0,0); fg = tuple(255-v for v in bg)
-    out = Image.new('RGB', (w, h+b), bg); top = rng.random() < 0.5
-    out.paste(img, (0, b if top else 0))
-    txt = str(rng.choice(['WHEN THE MODEL OVERFITS', 'me on monday', 'Caption this!', 'best day ever', 'sale 50% off']))
-    ImageDraw.Draw(out).text((w//20, (0 if top else h)+b//5), txt, fill=fg, font=_font(b*0.55))
-    return out, f'bar={b},{"top" if top else "bottom"}'
-
-# %% ../nbs/11_hard.ipynb #2f8ba539
-def _frame(img, rng):
-    "A patterned (not uniform) frame: a checkerboard, stripes or a noisy wood-like gradient around the photo."
-    w,h = img.size; b = max(6, int(max(w, h)*rng.uniform(0.07, 0.13)))
-    W,H = w+2*b, h+2*b
-    yy,xx = np.mgrid[0:H, 0:W]
-    c1,c2 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-    kind = int(rng.integers(3)); q = max(3, b//3)
-    if kind == 0: m = ((xx//q + yy//q) % 2)[..., None]
-    elif kind == 1: m = (((xx+yy)//q) % 2)[..., None]
-    else: m = (0.5+0.5*np.sin(xx/3.0 + 4*np.sin(yy/17.0)) + rng.normal(0, 0.1, (H, W)))[..., None].clip(0, 1)
-    out = Image.fromarray((c1*m + c2*(1-m)).astype(np.uint8))
-    out.paste(img, (b, b))
-    return out, f'frame={b},pattern={["checker","stripes","wood"][kind]}'
-
-def _perspective(img, rng):
-    w,h = img.size; k = rng.uniform(0.06, 0.1)
-    src = [(0,0), (w,0), (w,h), (0,h)]
-    dst = [(w*k*rng.random(), h*k*rng.random()), (w*(1-k*rng.random()), h*k*rng.random()),
-           (w*(1-k*rng.random()), h*(1-k*rng.random())), (w*k*rng.random(), h*(1-k*rng.random()))]
-    A = []; B = []
-    for (x,y),(u,v) in zip(dst, src):
-        A += [[x, y, 1, 0, 0, 0, -u*x, -u*y], [0, 0, 0, x, y, 1, -v*x, -v*y]]; B += [u, v]
-    coef = np.linalg.solve(np.array(A, float), np.array(B, float))
-    return img.transform(img.size, Image.PERSPECTIVE, tuple(coef), Image.BICUBIC), f'corners={k:.2f}'
-
-def _noise(img, rng):
-    a = np.asarray(img, dtype=np.float32) + rng.normal(0, 12, (img.height, img.width, 1 if img.mode=='L' else 3)).squeeze()
-    return Image.fromarray(a.clip(0, 255).astype(np.uint8)), 'sigma=12'
-
 # %% ../nbs/11_hard.ipynb #ce43b65b
-# name: (function(img, rng, host) -> (copy, params), saved as JPEG quality)
+def _hard_crop(img, rng, area):
+    "A crop keeping `area` (a range) of the picture, its aspect changed log-uniformly by up to a third."
+    return crop(img, rng, area, log_aspect=True, area_exact=True, min_side=0)
+
+def _crop_then(area:tuple, then:Callable, note:str) -> Callable:
+    "The edit: a hard crop of `area`, then `then(crop, rng)`; its record the crop's box and `note`."
+    def edit(im, rng, host):
+        c, p = _hard_crop(im, rng, area)
+        return then(c, rng), f'{p},{note}'
+    return edit
+
+# name: (function(img, rng, host) -> (copy, params), saved as JPEG quality); edits of `edits` with these parameters
 HARD_EDITS = {
-    'jpeg10':      (lambda im,rng,host: (im, 'quality=10'), 10),
-    'thumb64':     (lambda im,rng,host: (im.resize((max(1, round(im.width*64/max(im.size))), max(1, round(im.height*64/max(im.size)))), Image.LANCZOS), 'long_side=64'), 90),
-    'rot180':      (lambda im,rng,host: (im.transpose(Image.Transpose.ROTATE_180), ''), 90),
-    'noise':       (lambda im,rng,host: _noise(im, rng), 90),
-    'perspective': (lambda im,rng,host: _perspective(im, rng), 90),
-    'colour':      (lambda im,rng,host: _hue(im, rng), 90),
-    'caption':     (lambda im,rng,host: _caption(im, rng), 90),
-    'frame':       (lambda im,rng,host: _frame(im, rng), 90),
-    'crop_half':   (lambda im,rng,host: _box_crop(im, rng, (0.4, 0.6)), 90),
-    'crop_flip':   (lambda im,rng,host: (lambda c: (ImageOps.mirror(c[0]), c[1]+',mirrored'))(_box_crop(im, rng, (0.5, 0.75))), 90),
-    'gray_crop':   (lambda im,rng,host: (lambda c: (c[0].convert('L'), c[1]+',grey'))(_box_crop(im, rng, (0.5, 0.75))), 90),
-    'rot90_crop':  (lambda im,rng,host: (lambda c: (c[0].transpose(Image.Transpose.ROTATE_90 if rng.random()<0.5 else Image.Transpose.ROTATE_270), c[1]+',quarter_turn'))(_box_crop(im, rng, (0.6, 0.8))), 90),
-    'window':      (lambda im,rng,host: _window(im, rng), 90),
-    'paste':       (lambda im,rng,host: _paste(im, rng, host), 90),
-    'stickers':    (lambda im,rng,host: _stickers(im, rng), 90),
+    'jpeg10':      (lambda im, rng, host: jpeg(im, rng, 10, encode=False), 10),
+    'thumb64':     (lambda im, rng, host: shrink(im, rng, long_side=64, min_side=1, resample=Image.LANCZOS), 90),
+    'rot180':      (lambda im, rng, host: (turn(im, rng, 2)[0], ''), 90),
+    'noise':       (lambda im, rng, host: noise(im, rng, 12), 90),
+    'perspective': (lambda im, rng, host: perspective(im, rng), 90),
+    'colour':      (lambda im, rng, host: hue(im, rng), 90),
+    'caption':     (lambda im, rng, host: caption(im, rng), 90),
+    'frame':       (lambda im, rng, host: frame(im, rng), 90),
+    'crop_half':   (lambda im, rng, host: _hard_crop(im, rng, (0.4, 0.6)), 90),
+    'crop_flip':   (_crop_then((0.5, 0.75), lambda c, rng: mirror(c)[0], 'mirrored'), 90),
+    'gray_crop':   (_crop_then((0.5, 0.75), lambda c, rng: grey(c)[0], 'grey'), 90),
+    # either quarter turn, drawn by a coin after the crop
+    'rot90_crop':  (_crop_then((0.6, 0.8), lambda c, rng: turn(c, rng, 1 if rng.random() < 0.5 else 3)[0],
+                               'quarter_turn'), 90),
+    'window':      (lambda im, rng, host: window(im, rng), 90),
+    'paste':       (lambda im, rng, host: paste(im, rng, host, 0.6, fit_host=True, min_side=0), 90),
+    'stickers':    (lambda im, rng, host: stickers(im, rng), 90),
 }
 CROWD_EDITS = ('jpeg10', 'noise', 'colour', 'crop_flip')  # copies planted inside the crowds
 
@@ -285,8 +198,9 @@ HARD_ORIGINALS += tuple(f'wall:{f}' for f in ('Picture_0B_by_freespace.jpg', 'Wi
     'aitzgorri_by_Aitzol_Berasategi.jpg', 'friends_by_Aitzol_Berasategi.jpg', 'sunset_by_Aitzol_Berasategi.jpg',
     'greentock_by_Peter_Nerlich.jpg', '2004default.jpg'))
 # wallpapers by the same author or of the same series as an original above, and look-alike designs
-HARD_LOOKALIKES += tuple(f'wall:{f}' for f in ('life_by_Aitzol_Berasategi.jpg', 'picosdeeuropa_by_Aitzol_Berasategi.jpg',
-    'free_by_Peter_Nerlich.jpg', 'analogpattern_by_Peter_Nerlich.jpg', 'Picture_1A_by_freespace.jpg', 'rhythm.jpg',
+HARD_LOOKALIKES += tuple(f'wall:{f}' for f in ('life_by_Aitzol_Berasategi.jpg',
+    'picosdeeuropa_by_Aitzol_Berasategi.jpg', 'free_by_Peter_Nerlich.jpg', 'analogpattern_by_Peter_Nerlich.jpg',
+    'Picture_1A_by_freespace.jpg', 'rhythm.jpg',
     'fluent-color.png', 'Fossa_by_Jasper_Roks.jpg', 'lomiri-default-background.png', 'warty-final-ubuntu.png',
     'mate/desktop/Ubuntu-Mate-Cold-no-logo.png', 'mate/desktop/Ubuntu-Mate-Warm-no-logo.png',
     'mate/desktop/MATE-Stripes-Dark.png', 'mate/desktop/MATE-Stripes-Light.png'))
@@ -315,7 +229,8 @@ def _cutout(tile, rng, bg, size=224):
     s = int(size*rng.uniform(0.45, 0.7)); t = tile.resize((s, s), Image.BICUBIC)
     m = Image.new('L', (s, s), 0); ImageDraw.Draw(m).ellipse((0, 0, s-1, s-1), fill=255)
     out = Image.new('RGB', (size, size), bg)
-    out.paste(t, ((size-s)//2 + int(rng.integers(-8, 9)), (size-s)//2 + int(rng.integers(-8, 9))), m.filter(ImageFilter.GaussianBlur(2)))
+    out.paste(t, ((size-s)//2 + int(rng.integers(-8, 9)), (size-s)//2 + int(rng.integers(-8, 9))),
+              m.filter(ImageFilter.GaussianBlur(2)))
     return out
 
 def _dark(tile, rng, gamma=(1.8, 3.0), size=224):
@@ -328,16 +243,19 @@ def _dark(tile, rng, gamma=(1.8, 3.0), size=224):
 _CROWDS = {
     'stars':    (('skimage:hubble_deep_field',), 72, 1000, (0, 1), lambda t,rng: _dark(t, rng)),
     'night':    (('wall:Infinite-Sea_by_Aury88.jpg',), 96, 1800, (0, 0.6), lambda t,rng: _dark(t, rng)),
-    'blur_sky': (('wall:mate/desktop/Ubuntu-Mate-Dark-no-logo.png', 'wall:mate/desktop/Ubuntu-Mate-Radioactive-no-logo.png',
-                  'skimage:moon'), 96, 1200, (0, 1), lambda t,rng: _dark(t.filter(ImageFilter.GaussianBlur(2.5)), rng, (1.3, 2.0))),
+    'blur_sky': (('wall:mate/desktop/Ubuntu-Mate-Dark-no-logo.png',
+                  'wall:mate/desktop/Ubuntu-Mate-Radioactive-no-logo.png', 'skimage:moon'), 96, 1200, (0, 1),
+                 lambda t,rng: _dark(t.filter(ImageFilter.GaussianBlur(2.5)), rng, (1.3, 2.0))),
     'on_black': (('wall:Dragonfly_by_Bolly.jpg', 'wall:Painting-Colors_by__herobrine7gamer.jpg'), 160, 2000, (0, 1),
                  lambda t,rng: _cutout(t, rng, (0, 0, 0))),
     'on_white': (('wall:Kleiber_by_Lukas_Baubkus.jpg', 'wall:Bridge_by_Sander_Klootwijk.jpg'), 160, 2000, (0, 1),
                  lambda t,rng: _cutout(t, rng, (255, 255, 255))),
-    'texture':  (('skimage:brick', 'skimage:gravel', 'skimage:grass', 'wall:mate/nature/Wood.jpg', 'wall:mate/abstract/Silk.png'),
+    'texture':  (('skimage:brick', 'skimage:gravel', 'skimage:grass', 'wall:mate/nature/Wood.jpg',
+                  'wall:mate/abstract/Silk.png'),
                  96, 1200, (0, 1), lambda t,rng: t.resize((192, 192), Image.BICUBIC)),
 }
-HOST_SOURCES = ('wall:seeding_by_Clements_Engelhardt.jpg', 'wall:umang_by_Abhishek_Mudgal.jpg')  # backgrounds for pasted copies
+# backgrounds for pasted copies
+HOST_SOURCES = ('wall:seeding_by_Clements_Engelhardt.jpg', 'wall:umang_by_Abhishek_Mudgal.jpg')
 
 # %% ../nbs/11_hard.ipynb #6edff233
 @dataclass(frozen=True)
