@@ -347,7 +347,6 @@ def embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
         acc = f if acc is None else acc + f
     return F.normalize(acc, dim=1)
 
-_embed, _view, _as_input, _load = embed, tta_view, as_input, load_item # `verify`'s names, until it takes these
 
 # %% ../nbs/03_features.ipynb #a6e77eb0
 def _thumbnails(x:torch.Tensor) -> np.ndarray:

@@ -6,593 +6,36 @@ Docs: https://fastdupe.github.io/fastdupe/verify.html.md"""
 
 # %% ../nbs/05c_verify.ipynb #6bf8e1ad
 from __future__ import annotations
-import copy, csv, io, json, math, os, re
-from dataclasses import dataclass
+import copy, io, json, os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
-from .core import Pairs, pair_dots
-from .intake import get_items
-from .hashing import turned_pairs, turned_distance
-from .score import crowd_levels, detail_correlation, CROWD_K, CORRELATION_K, CrowdRule
-from .keypoints import pair_inliers, keypoint_counts, KeypointRule
-from .evidence import candidate_pairs, pair_lookup
-from .pipeline import model_pairs, fused_codes, _cross_only, _min_pairs_union, CNN_THRESHOLD, FUSED_HASH, FUSED_HASH_K, VERIFY_THRESHOLD
-
-# %% auto #0
-__all__ = ['AUGMENTATIONS', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'NEGATIVES', 'UNLABELLED_INLIERS', 'FINE_TUNE_PAIRS',
-           'VERIFIER_FORMAT', 'groups_from_pattern', 'groups_from_folders', 'groups_from_csv', 'check_groups',
-           'augment', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows', 'PairDataLoaders',
-           'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides', 'load_learner_file', 'verifier_body',
-           'train_verifier', 'SiameseNet', 'fine_tune_body', 'load_verifier', 'pair_probabilities', 'check_verify',
-           'verifier_options', 'verified_pairs', 'verified_search', 'body_recipe', 'save_verifier']
-
-# %% ../nbs/05c_verify.ipynb #b199defd
-def groups_from_pattern(
-    items:Sequence, # image paths
-    pattern:str, # a regular expression with a named field `group`, searched in each file's name without its extension
-) -> list[str|None]:
-    "Each item's group: the `group` field of `pattern` in its file name (None where the pattern does not match)."
-    try: rx = re.compile(pattern)
-    except re.error as e: raise ValueError(f"{pattern!r} is not a regular expression ({e})") from e
-    if 'group' not in rx.groupindex:
-        raise ValueError(f"the pattern {pattern!r} has no field named group: write (?P<group>...) around the part of the file "
-                         r"name that names the group, e.g. (?P<group>[^_]+_[^_]+)_\d+ for paris_17_3.jpg")
-    return [(m.group('group') if (m := rx.search(Path(str(p)).stem)) else None) for p in items]
-
-def groups_from_folders(
-    path:str|Path, # a folder with one sub-folder per group
-) -> tuple[list, list[str]]:
-    "`(items, groups)`: every image under `path`, its group the name of its top-level sub-folder (images directly in `path` are in none)."
-    path = Path(path)
-    items = get_items(path)
-    return items, [(p.relative_to(path).parts[0] if len(p.relative_to(path).parts) > 1 else None) for p in items]
-
-def groups_from_csv(
-    fn:str|Path, # a CSV with a path column and a group column
-    column:str='group', # the group column
-    path_column:str|None=None, # the path column (default: as `intake.get_items` finds it)
-) -> tuple[list, list[str]]:
-    "`(items, groups)` from a CSV; paths relative to the CSV's folder."
-    items = get_items(fn, column=path_column)
-    with open(fn, newline='', encoding='utf-8-sig') as f: rows = list(csv.DictReader(f))
-    if rows and column not in rows[0]: raise ValueError(f"{fn} has no column {column!r}; its columns are {list(rows[0])}")
-    return items, [r[column].strip() or None for r in rows]
-
-def check_groups(groups:Sequence, what:str='the groups') -> dict:
-    "Members per group; a clear error when no group has two members (nothing to learn 'the same' from)."
-    counts = {}
-    for g in groups:
-        if g is not None: counts[g] = counts.get(g, 0) + 1
-    if not any(c >= 2 for c in counts.values()):
-        raise ValueError(f"{what}: no group has two members ({len(counts)} groups of one image each); a verifier learns "
-                         "from images of the same group, so at least one group needs two")
-    return counts
-
-# %% ../nbs/05c_verify.ipynb #0d64664f
-_WORDS = ('SALE', 'look at this', 'lol', '#tbt', 'summer 2023', 'meme', 'when you see it', 'copyright', 'FOR RENT')
-
-def _crop(img, rng):
-    a = rng.uniform(0.4, 0.9); r = rng.uniform(0.75, 1.33)
-    w = max(8, min(img.width, round(img.width * math.sqrt(a * r)))); h = max(8, min(img.height, round(img.height * math.sqrt(a / r))))
-    x, y = int(rng.integers(0, img.width - w + 1)), int(rng.integers(0, img.height - h + 1))
-    return img.crop((x, y, x + w, y + h))
-
-def _rotate(img, rng):
-    if rng.random() < 0.5: return img.transpose([Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270][int(rng.integers(3))])
-    return img.rotate(float(rng.uniform(-8, 8)), resample=Image.BICUBIC, expand=False)
-
-def _jpeg(img, rng):
-    b = io.BytesIO(); img.convert('RGB').save(b, 'JPEG', quality=int(rng.integers(10, 91))); b.seek(0)
-    return Image.open(b).convert('RGB')
-
-def _colour(img, rng):
-    img = ImageEnhance.Color(img).enhance(rng.uniform(0, 2))
-    img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.6, 1.4))
-    return ImageEnhance.Contrast(img).enhance(rng.uniform(0.6, 1.5))
-
-def _text(img, rng):
-    img = img.copy(); d = ImageDraw.Draw(img)
-    bar = max(10, int(img.height * rng.uniform(0.1, 0.2)))
-    for y0 in ([0] if rng.random() < 0.5 else []) + ([img.height - bar] if rng.random() < 0.7 else [0]):
-        d.rectangle((0, y0, img.width, y0 + bar), fill=(255, 255, 255) if rng.random() < 0.5 else (0, 0, 0))
-        f = ImageFont.load_default(size=max(8, int(bar * 0.7)))
-        d.text((int(img.width * rng.uniform(0, 0.3)), y0 + bar * 0.1), str(rng.choice(_WORDS)), font=f, fill=(128, 0, 0))
-    return img
-
-def _sticker(img, rng):
-    img = img.copy(); d = ImageDraw.Draw(img)
-    for _ in range(int(rng.integers(1, 4))):
-        s = int(min(img.size) * rng.uniform(0.1, 0.25)); x, y = int(rng.integers(0, max(1, img.width - s))), int(rng.integers(0, max(1, img.height - s)))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        (d.ellipse if rng.random() < 0.5 else d.rectangle)((x, y, x + s, y + s), fill=colour)
-    return img
-
-def _pad(img, rng):
-    b = int(max(img.size) * rng.uniform(0.05, 0.25))
-    return ImageOps.expand(img, (b, b // 2, b, b // 2) if rng.random() < 0.5 else (b // 2, b, b // 2, b), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
-
-def _blur(img, rng): return img.filter(ImageFilter.GaussianBlur(rng.uniform(1, 3)))
-
-def _grey(img, rng): return ImageOps.grayscale(img).convert('RGB')
-
-def _noise(img, rng):
-    a = np.asarray(img, np.float32) + rng.normal(0, rng.uniform(5, 25), (img.height, img.width, 3))
-    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
-
-def _perspective(img, rng):
-    w, h = img.size; d = rng.uniform(0.03, 0.12, (4, 2)) * (w, h)
-    quad = [(d[0, 0], d[0, 1]), (d[1, 0], h - d[1, 1]), (w - d[2, 0], h - d[2, 1]), (w - d[3, 0], d[3, 1])]
-    return img.transform((w, h), Image.QUAD, [c for p in quad for c in p], Image.BICUBIC)
-
-def _thumbnail(img, rng):
-    s = rng.uniform(0.12, 0.5)
-    return img.resize((max(16, round(img.width * s)), max(16, round(img.height * s))), Image.BILINEAR)
-
-def _paste(img, rng, host):
-    if host is None: return img
-    host = host.copy(); s = rng.uniform(0.5, 0.8)
-    w, h = max(8, round(host.width * s)), max(8, round(host.height * s))
-    small = img.resize((w, h), Image.LANCZOS)
-    host.paste(small, (int(rng.integers(0, host.width - w + 1)), int(rng.integers(0, host.height - h + 1))))
-    return host
-
-AUGMENTATIONS = dict(crop=_crop, flip=lambda im, rng: ImageOps.mirror(im), rotate=_rotate, jpeg=_jpeg, colour=_colour,
-                     text=_text, sticker=_sticker, pad=_pad, blur=_blur, grey=_grey, noise=_noise, perspective=_perspective,
-                     thumbnail=_thumbnail) # an edit's name -> the edit; `paste` besides
-
-def augment(
-    img:Image.Image, # an RGB image
-    rng:np.random.Generator, # draws the edits and their parameters
-    host:Image.Image|None=None, # another image, for the `paste` edit
-    edits:int|None=None, # how many edits (default: one to three)
-) -> Image.Image:
-    "A copy of `img` as duplicates are made: one to three edits of `AUGMENTATIONS` (or pasted onto `host`), in random order."
-    names = list(AUGMENTATIONS) + (['paste'] if host is not None else [])
-    k = int(rng.integers(1, 4)) if edits is None else edits
-    out = img.convert('RGB')
-    for name in rng.choice(names, size=min(k, len(names)), replace=False):
-        out = _paste(out, rng, host) if name == 'paste' else AUGMENTATIONS[name](out, rng)
-    return out.convert('RGB')
-
-# %% ../nbs/05c_verify.ipynb #887269ad
-VERIFY_K = 20 # candidates: each image's 20 nearest embeddings, whatever their cosine...
-VERIFY_HASH_BITS = 16 # ...and its phash matches within 16 bits in any orientation (fused's own rule stops at 10)
-EVIDENCE = ('cosine', 'cosine above the crowd', 'detail correlation', 'correlation above its crowd',
-            'phash bits (best orientation of either image)', 'inliers (log)', 'keypoints of the poorer image (log)', 'detail of the flatter image')
-
-@dataclass
-class PairEvidence:
-    "Candidate pairs `(i, j)` (`i > j`) and what the search knows of each: one row of `EVIDENCE` per pair."
-    i:np.ndarray; j:np.ndarray; values:np.ndarray
-
-    def __len__(self): return len(self.i)
-    def __getitem__(self, idx) -> PairEvidence: return PairEvidence(self.i[idx], self.j[idx], self.values[idx])
-    def __repr__(self): return f"PairEvidence({len(self)} pairs × {self.values.shape[1]} measures)"
-
-def _check_features(f):
-    missing = [k for k in ('hashes', 'keypoints', 'thumbnails', 'detail') if getattr(f, k) is None]
-    if missing: raise ValueError(f"a verifier needs the features fused extracts from files (hashes='phash', keypoints=True); these lack {', '.join(missing)}")
-
-def _no_pairs() -> PairEvidence:
-    return PairEvidence(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(EVIDENCE)), np.float32))
-
-def evidence_search(
-    f, # `features.Features` as fused extracts them (hashes and keypoints)
-    index:str='exact', # the embedding search's backend (see `search.BACKENDS`)
-    side:np.ndarray|None=None, # for a cross-set search: True for the first set's items
-    codes:tuple|None=None, # `pipeline.fused_codes` where the hashes come from a store (default: `f.hashes`)
-    n_workers:int|None=None, # threads for the keypoint matching
-) -> tuple[PairEvidence, Callable]:
-    "`(the candidates with their EVIDENCE, describe)`: `describe(i, j)` gives any other pairs the same measures, against the same crowds."
-    if codes is None:
-        _check_features(f); codes = fused_codes(f, f.items)
-    elif f.keypoints is None or f.thumbnails is None: _check_features(f)
-    v, n = f.vectors, len(f)
-    if n < 2: return _no_pairs(), lambda i, j: _no_pairs()
-    hashes, m = codes
-    plain, turned = np.zeros(n, np.uint64), np.zeros((n, hashes[FUSED_HASH+'@turns'].shape[1]), np.uint64)
-    plain[m], turned[m] = hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns']
-    sp = candidate_pairs(v, VERIFY_K, None, index, side)
-    hp = turned_pairs(hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns'], VERIFY_HASH_BITS, k=FUSED_HASH_K)
-    # the union of both searches, each pair once (its distance, cosine or bits, is not used)
-    cand = _min_pairs_union(sp, _cross_only(Pairs.from_unordered(m[hp.i], m[hp.j], hp.dist), side))
-    ci, cj = cand.i.astype(np.int64), cand.j.astype(np.int64)
-    levels = crowd_levels(n, sp.i, sp.j, sp.sim, CROWD_K)
-    ccorr = detail_correlation(f.thumbnails, ci, cj)
-    clev = crowd_levels(n, ci, cj, ccorr, CORRELATION_K)  # the crowds are the candidates': a pair described later meets the same ones
-    nk, det = keypoint_counts(f.keypoints), np.asarray(f.detail, np.float32)
-    above = lambda x, lv: x - np.where(np.isinf(lv), -1, lv)  # an image with no crowd: the level is -1
-
-    def describe(i, j, corr=None) -> PairEvidence:
-        i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
-        i, j = np.maximum(i, j), np.minimum(i, j)
-        if not len(i): return _no_pairs()
-        cos = pair_dots(v, i, j)
-        corr = detail_correlation(f.thumbnails, i, j) if corr is None else corr
-        inl = np.maximum(pair_inliers(f.keypoints, i, j, None, n_workers), 0)
-        values = np.stack([cos, above(cos, np.maximum(levels[i], levels[j])), corr, above(corr, np.maximum(clev[i], clev[j])),
-                           turned_distance(plain, turned, i, j), np.log1p(inl), np.log1p(np.minimum(nk[i], nk[j])),
-                           np.minimum(det[i], det[j])], 1).astype(np.float32)
-        return PairEvidence(i, j, values)
-    return describe(ci, cj, ccorr), describe
-
-def pair_evidence(
-    f, # `features.Features` as fused extracts them (hashes and keypoints)
-    index:str='exact', side:np.ndarray|None=None, codes:tuple|None=None, n_workers:int|None=None, # see `evidence_search`
-) -> PairEvidence:
-    "The verifier's candidate pairs among `f`'s images, with their `EVIDENCE`."
-    return evidence_search(f, index, side, codes, n_workers)[0]
-
-# %% ../nbs/05c_verify.ipynb #71e4094f
 import torch
 from torch import nn
-
-class PairHead(nn.Module):
-    "A Siamese verifier's head: one logit from `[|a−b|, a·b]` of two embeddings and from the pair's `EVIDENCE`."
-    def __init__(self, dim:int=1280, n_evidence:int=len(EVIDENCE), hidden:int=64, embedded:int=16, dropout:float=0.1):
-        super().__init__()
-        self.dim, self.n_evidence = dim, n_evidence  # dim 0: evidence only
-        self.norm = nn.BatchNorm1d(n_evidence)
-        self.embed = nn.Sequential(nn.Linear(2 * dim, embedded), nn.ReLU()) if dim else None
-        self.net = nn.Sequential(nn.Linear(n_evidence + (embedded if dim else 0), hidden), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-    body = None # the body that embeds the images (a verifier trained with `model=`); None: the offline EfficientNet-Lite0
-
-    def set_body(self, body:nn.Module|None):
-        "Keep `body` with the head, out of its parameters: the head trains, the body stays as it is, and `learn.export` writes both."
-        object.__setattr__(self, 'body', body)  # not registered as a sub-module: no optimiser, `state_dict` or `.to()` touches it
-
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        d = self.dim
-        parts = [self.norm(x[:, 2 * d:])]
-        if d:
-            a, b = x[:, :d], x[:, d:2 * d]
-            parts.insert(0, self.embed(torch.cat([(a - b).abs(), a * b], 1)))
-        return self.net(torch.cat(parts, 1)).squeeze(1)
-
-def pair_rows(vectors:np.ndarray|None, ev:PairEvidence, idx=slice(None)) -> np.ndarray:
-    "The head's input for pairs `idx` of `ev`: `[a, b, evidence]` (evidence only without `vectors`)."
-    e = ev.values[idx]
-    if vectors is None: return np.ascontiguousarray(e, np.float32)
-    return np.concatenate([vectors[ev.i[idx]], vectors[ev.j[idx]], e], 1).astype(np.float32)
-
-# %% ../nbs/05c_verify.ipynb #46c98dee
-from fastai.data.core import DataLoaders
 from fastai.learner import Learner
-from fastai.losses import BCEWithLogitsLossFlat
-from fastai.metrics import accuracy_multi, skm_to_fastai, ActivationType
-from fastai.torch_core import default_device
-import fastai.callback.progress, fastai.callback.schedule  # the progress bar and `Learner.no_bar`; `fit_one_cycle`
+from .core import Pairs
+from .evidence import pair_lookup
+from .pairhead import (VERIFY_K, VERIFY_HASH_BITS, EVIDENCE, PairEvidence, evidence_search, pair_evidence,
+                               PairHead, pair_rows)
+from .training import (groups_from_pattern, groups_from_folders, groups_from_csv, check_groups, NEGATIVES,
+                               UNLABELLED_INLIERS, PairDataLoaders, pair_dataloaders, roc_auc, verifier_learner,
+                               check_sides, load_learner_file, verifier_body, train_verifier, FINE_TUNE_PAIRS,
+                               SiameseNet, fine_tune_body)
+from .pipeline import VERIFY_THRESHOLD
 
-NEGATIVES = 16 # negatives per positive
-UNLABELLED_INLIERS = 10 # self-supervised: a negative with this many inliers is left out (it is likely a copy the search missed)
+_all_ = ['VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead',
+         'pair_rows', 'groups_from_pattern', 'groups_from_folders', 'groups_from_csv', 'check_groups', 'NEGATIVES',
+         'UNLABELLED_INLIERS', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides',
+         'load_learner_file', 'verifier_body', 'train_verifier', 'FINE_TUNE_PAIRS', 'SiameseNet',
+         'fine_tune_body'] # a verifier's whole interface, from here
 
-class _PairDataset(torch.utils.data.Dataset):
-    def __init__(self, rows:np.ndarray, label:np.ndarray): self.rows, self.label = torch.from_numpy(rows), torch.from_numpy(label)
-    def __len__(self): return len(self.label)
-    def __getitem__(self, k): return self.rows[k], self.label[k]
-    def new_empty(self): return _PairDataset(self.rows.numpy()[:0], self.label.numpy()[:0])  # what `learn.export` keeps: no data
-
-def _balance(label:np.ndarray) -> str:
-    pos = int(label.sum()); return f"{len(label)} pairs: {pos} same ({pos / max(len(label), 1):.0%}), {len(label) - pos} different"
-
-def _seeded(dls:DataLoaders, seed:int) -> DataLoaders:
-    "`dls` whose loaders shuffle by `seed`: fastai seeds each loader's order from Python's global `random`, which no one here set."
-    import random
-    for k, dl in enumerate(dls.loaders): dl.rng = random.Random(seed * 2 + k)
-    return dls
-
-class PairDataLoaders(DataLoaders):
-    "fastai `DataLoaders` of candidate pairs; the repr states each side's class balance."
-    def __repr__(self): return f"PairDataLoaders(train: {_balance(self.train_ds.label.numpy())}; valid: {_balance(self.valid_ds.label.numpy())})"
-
-def pair_dataloaders(
-    f, # `features.Features` as fused extracts them
-    groups:Sequence, # each image's group (None: a group of its own)
-    not_negative:set=frozenset(), # `frozenset({g, h})` of groups whose pairs are no negatives (they may be copies)
-    negatives:float=NEGATIVES, # negatives per positive, drawn uniformly among the candidates
-    valid_pct:float=0.2, # share of the groups held out for validation
-    embeddings:bool=True, # give the head the embeddings as well as the evidence
-    bs:int=256, seed:int=0,
-    n_workers:int|None=None, # threads for the keypoint matching
-    negative_inliers:int|None=None, # leave out negatives with at least this many keypoint inliers (None: keep all)
-) -> PairDataLoaders:
-    "Train and valid pairs from disjoint groups, as fastai `DataLoaders` (`PairDataLoaders.evidence` keeps every pair)."
-    if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct!r}")
-    if not negatives > 0: raise ValueError(f"negatives must be above 0, got {negatives!r}")
-    if negative_inliers is not None and (isinstance(negative_inliers, bool) or not isinstance(negative_inliers, (int, np.integer)) or negative_inliers < 1):
-        raise ValueError(f"negative_inliers must be a whole number >= 1 or None, got {negative_inliers!r}")
-    groups = list(groups)
-    if len(groups) != len(f): raise ValueError(f"groups has {len(groups)} labels for {len(f)} images")
-    counts = check_groups(groups)
-    rng = np.random.default_rng(seed)
-    shared = sorted(g for g, c in counts.items() if c >= 2)
-    held = set(rng.choice(shared, max(1, round(valid_pct * len(shared))), replace=False).tolist()) if len(shared) > 1 else set()
-    if not held: raise ValueError("validation needs a second group with two members: only one group has two")
-    single = np.array([g is None or counts.get(g, 0) < 2 for g in groups])
-    in_valid = np.array([g in held for g in groups]) | (single & (rng.random(len(groups)) < valid_pct))
-    ev = pair_evidence(f, n_workers=n_workers)
-    gid = {g: k for k, g in enumerate(dict.fromkeys(g for g in groups if g is not None))}
-    lab = np.array([gid[g] if g is not None else -1 - k for k, g in enumerate(groups)], np.int64)
-    label = (lab[ev.i] == lab[ev.j]).astype(np.float32)
-    usable = label.astype(bool) | np.array([frozenset((groups[a], groups[b])) not in not_negative for a, b in zip(ev.i.tolist(), ev.j.tolist())], bool)
-    if negative_inliers is not None: usable &= label.astype(bool) | (np.expm1(ev.values[:, EVIDENCE.index('inliers (log)')]) < negative_inliers - 0.5)
-    def side(mask, name):
-        pos, neg = np.flatnonzero(mask & usable & (label == 1)), np.flatnonzero(mask & usable & (label == 0))
-        if not len(pos):
-            raise ValueError(f"no two images of one group are among the {name} pairs: nothing to learn 'the same' from")
-        if not len(neg):  # a head that never sees a negative says 'the same' to everything (and its ROC-AUC is NaN)
-            raise ValueError(f"no two images of different groups are among the {name} pairs: nothing to learn "
-                             "'different' from; give more images (or groups)")
-        neg = rng.choice(neg, min(len(neg), int(round(negatives * len(pos)))), replace=False)
-        return np.sort(np.concatenate([pos, neg]))
-    tr, va = side(~in_valid[ev.i] & ~in_valid[ev.j], 'training'), side(in_valid[ev.i] & in_valid[ev.j], 'validation')
-    v = np.asarray(f.vectors, np.float32) if embeddings else None
-    dls = PairDataLoaders.from_dsets(_PairDataset(pair_rows(v, ev, tr), label[tr]), _PairDataset(pair_rows(v, ev, va), label[va]),
-                                     bs=bs, num_workers=0, device=default_device())
-    _seeded(dls, seed)
-    dls.evidence, dls.label, dls.train_idx, dls.valid_idx, dls.dim = ev, label, tr, va, (f.vectors.shape[1] if embeddings else 0)
-    return dls
-
-def roc_auc():
-    "ROC-AUC of a single logit per pair, as a fastai metric."
-    from sklearn.metrics import roc_auc_score
-    return skm_to_fastai(roc_auc_score, is_class=False, activation=ActivationType.Sigmoid, flatten=True)
-
-def verifier_learner(
-    dls:PairDataLoaders, # from `pair_dataloaders`
-    hidden:int=64, # width of the head's hidden layers
-) -> Learner:
-    "A fastai `Learner` with a `PairHead`: BCE loss, accuracy and ROC-AUC."
-    return Learner(dls, PairHead(dls.dim, len(EVIDENCE), hidden), loss_func=BCEWithLogitsLossFlat(),
-                   metrics=[accuracy_multi, roc_auc()], cbs=[])
-
-# %% ../nbs/05c_verify.ipynb #488bc701
-def check_sides(
-    groups:Sequence, # each image's group (None: a group of its own)
-    valid_pct:float=0.2, # share of the groups held out for validation (see `pair_dataloaders`)
-    what:str|None=None, # the data, for the message (default: its counts)
-):
-    "A clear error, before any image is read, where training and validation cannot both see same and different pairs."
-    counts = {}
-    for k, g in enumerate(groups):
-        key = ('group', g) if g is not None else ('image', k)  # an image without a group is a group of its own
-        counts[key] = counts.get(key, 0) + 1
-    shared, single = sum(c >= 2 for c in counts.values()), sum(c < 2 for c in counts.values())
-    held = max(1, round(valid_pct * shared))  # as `pair_dataloaders` holds them out
-    # negatives need two groups on a side: two held-out groups (or a single image that may be drawn into validation),
-    # and two training groups (or one and a single image)
-    if shared >= 2 and (held >= 2 or single) and (shared - held >= 2 or (shared - held >= 1 and single)): return
-    held_of = lambda s: max(1, round(valid_pct * s))
-    need = next(s for s in range(2, 10_000) if held_of(s) >= 2 and s - held_of(s) >= 2)
-    what = what or f"{shared} groups of two or more images and {single} other images"
-    raise ValueError(f"{what}: too few to teach a verifier both 'the same' and 'different'. {valid_pct:.0%} of the "
-                     "groups (at least one) are held out to validate on, and each side needs images of two groups; "
-                     f"without single images that takes at least {need} groups (it would otherwise accept every pair)")
-
-def _resolve_groups(src, groups, column:str):
-    "`(items, groups)` for labelled training, checked before any image is read."
-    if isinstance(groups, str) and groups == 'folders':
-        if not Path(src).is_dir(): raise ValueError(f"groups='folders' needs a folder with one sub-folder per group; {src} is not a folder")
-        items, g = groups_from_folders(src)
-    elif isinstance(groups, (str, os.PathLike)) and str(groups).lower().endswith('.csv'):
-        items, g = groups_from_csv(groups, column)
-    elif isinstance(groups, str):
-        items = get_items(src); g = groups_from_pattern(items, groups)
-    else:
-        items = get_items(src); g = list(groups)
-        if len(g) != len(items): raise ValueError(f"groups has {len(g)} labels for {len(items)} images")
-    check_groups(g, f"groups {groups!r}" if isinstance(groups, (str, os.PathLike)) else 'groups')
-    return items, g
-
-def _write_copies(items:list, copies:int, folder:Path, seed:int, progress:bool) -> tuple[list, list]:
-    "`copies` edited copies of each readable image, as JPEGs in `folder`: `(paths, the item each copies)`."
-    from fastdupe.intake import safe_read
-    rng = np.random.default_rng(seed)
-    # shuffled, so the host a copy is pasted onto is a random image: in file-name order it is often a copy of the same one
-    order = rng.permutation(len(items)).tolist()
-    if progress:
-        from fastprogress.fastprogress import progress_bar
-        order = progress_bar(order, leave=False, comment='copies')
-    paths, of, host = [], [], None
-    for q in order:
-        r = safe_read(items[q], 512)
-        if not isinstance(r, tuple): continue  # unreadable: `image_features` reports it with the originals
-        img = r[0]; img.thumbnail((512, 512))
-        for c in range(copies):
-            out = augment(img, rng, host if host is not None else img.rotate(90, expand=True))
-            p = folder/f'{q:07d}_{c}.jpg'; out.save(p, 'JPEG', quality=90)
-            paths.append(p); of.append(items[q])
-        host = img  # the next image's copies may be pasted onto this one
-    return paths, of
-
-def _fit(learn:Learner, progress:bool, *args):
-    "`learn.fit_one_cycle(*args)`, with its bar and its table of metrics only with `progress`."
-    if progress: return learn.fit_one_cycle(*args)
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(*args)
-
-def _search_joins(f, groups:list) -> set:
-    "`frozenset({g, h})` for the groups `g != h` that fused's own rules put in one group: they may be copies of each other."
-    from fastdupe.group import group_pairs
-    pairs = model_pairs(f, CNN_THRESHOLD, 10, 'exact', CrowdRule(floor=CNN_THRESHOLD), KeypointRule(), None, fused_codes(f, f.items))
-    out = set()
-    for g in group_pairs(len(f), pairs, f.infos):
-        names = {groups[k] for k in g.members}
-        out |= {frozenset((x, y)) for x in names for y in names if x != y}
-    return out
-
-def load_learner_file(
-    fn:str|os.PathLike, # a file `learn.export()` wrote
-    trusted:bool=False, # read it: it is a pickle, and reading a pickle runs whatever code it holds
-    what:str='model=', # what the file was given as, for the messages
-):
-    "The fastai `Learner` in `fn`, read only when `trusted`: otherwise a clear `ValueError`, nothing unpickled."
-    fn = Path(fn)
-    if not fn.is_file(): raise ValueError(f"{what} {fn}: no such file (write one with learn.export())")
-    if not trusted:
-        raise ValueError(f"{what} {fn}: a Learner written by learn.export() is a pickle, and reading a pickle runs "
-                         "whatever code it holds; fastdupe reads it only when you say you trust where it came from: "
-                         "trusted=True (fastdupe train-verifier --trust-pickle)")
-    from fastai.learner import load_learner
-    try: return load_learner(fn, cpu=True)
-    except Exception as e:
-        raise ValueError(f"{what} {fn} cannot be read as an exported fastai Learner ({type(e).__name__}: {e})") from e
-
-def verifier_body(
-    model, # None, an `nn.Module` (its output pooled), a fastai `Learner` (its body, `model[0]`) or its export's file
-    trusted:bool=False, # `model` is a file: read it (see `load_learner_file`)
-) -> nn.Module|None:
-    "The body a verifier embeds images with (None: the offline EfficientNet-Lite0)."
-    if model is None: return None
-    if isinstance(model, (str, os.PathLike)) and Path(model).is_file(): model = load_learner_file(model, trusted)
-    if isinstance(model, Learner):
-        m = model.model
-        if not (isinstance(m, nn.Sequential) and len(m) >= 2 and isinstance(m[0], nn.Module)):
-            raise ValueError(f"model= takes a Learner whose model is (body, head), as vision_learner makes; this one holds a {type(m).__name__}: pass its body module instead")
-        return m[0]
-    if isinstance(model, nn.Module): return model
-    given = repr(str(model)) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-    raise TypeError(f"model= is a fastai Learner, a torch nn.Module (the body that embeds the images) or an exported "
-                    f"Learner's file, not {given}")
-
-def train_verifier(
-    src, # images: a folder, CSV or list (see `intake.get_items`)
-    groups=None, # None: self-supervised (edited copies of each image); 'folders'; a CSV with a group column; a file-name pattern with (?P<group>...); or one label per image
-    column:str='group', # with a CSV as `groups`: its group column
-    copies:int=3, # self-supervised: edited copies made of each image
-    epochs:int=8, # passes over the training pairs
-    lr:float=1e-2, # peak learning rate (one-cycle)
-    negatives:float=NEGATIVES, # negatives per positive
-    embeddings:bool|None=None, # the head sees the embeddings beside the evidence (None: with labelled groups only)
-    valid_pct:float=0.2, # share of the groups held out for validation
-    bs:int=256, # pairs per batch
-    seed:int=0, # every random choice (copies, pairs, split, initial weights)
-    progress:bool=True, # progress bars
-    engine:str='auto', # what runs the backbone (see `features.image_features`)
-    n_workers:int|None=None, # decoding processes and matching threads
-    model=None, # the body that embeds the images: None (the offline EfficientNet-Lite0), a fastai `Learner` (its body) or an `nn.Module`; kept in the verifier
-    fine_tune:int=0, # epochs of fine-tuning the body as a Siamese network before the head is trained (0: the body as it is)
-    trusted:bool=False, # `model=` is a Learner's export (a pickle): read it (reading a pickle runs the code it holds)
-) -> Learner:
-    "Train a pair verifier; returns the fastai `Learner` (its `recorder` holds the learning curve, its validation metrics the held-out groups')."
-    import tempfile
-    from fastdupe.features import image_features
-    for name, v, lo in (('copies', copies, 1), ('epochs', epochs, 1), ('bs', bs, 2), ('fine_tune', fine_tune, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{name} must be a whole number >= {lo}, got {v!r}")
-    if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct!r}")
-    body = verifier_body(model, trusted)
-    from fastdupe.engine import check_engine
-    check_engine(engine, body)
-    if fine_tune and engine == 'onnx': raise ValueError("a fine-tuned body runs in PyTorch; engine='onnx' runs the offline backbone as it is")
-    if embeddings is None: embeddings = groups is not None  # see "Which head" above
-    if groups is not None:
-        items, labels = _resolve_groups(src, groups, column)
-        check_sides(labels, valid_pct)
-    else:
-        items = get_items(src)
-        # each image and its copies are one group
-        check_sides([k for k in range(len(items)) for _ in range(2)], valid_pct, f"{src}: {len(items)} images")
-    def pairs(body):
-        "The pairs, with the evidence `body` (None: the offline backbone) measures."
-        opts = dict(hashes=FUSED_HASH, keypoints=True, engine=engine, n_workers=n_workers, progress=progress, **({} if body is None else {'model': body}))
-        f = image_features(images, **opts)
-        if groups is None:
-            g = [source.get(str(p), str(p)) for p in f.items]  # an image and its copies: one group
-            not_negative = _search_joins(f, g)
-        else: g, not_negative = [by_path[str(p)] for p in f.items], frozenset()
-        torch.manual_seed(seed)
-        return f, pair_dataloaders(f, g, not_negative, negatives, valid_pct, embeddings, bs, seed, n_workers=n_workers,
-                                   negative_inliers=UNLABELLED_INLIERS if groups is None else None)
-    with tempfile.TemporaryDirectory(prefix='fastdupe-copies-') as tmp:  # the copies live until the last extraction
-        if groups is None:
-            paths, of = _write_copies(items, copies, Path(tmp), seed, progress)
-            images, source = list(items) + paths, dict(zip(map(str, paths), map(str, of)))
-        else: images, by_path = items, dict(zip(map(str, items), labels))
-        f, dls = pairs(body)
-        if fine_tune:
-            from fastdupe.features import pretrained_model
-            body = copy.deepcopy(body if body is not None else pretrained_model())  # neither the user's body nor the cached backbone changes
-            fine_tune_body(body, f, dls, fine_tune, seed=seed, progress=progress)
-            f, dls = pairs(body)
-    learn = verifier_learner(dls)
-    learn.model.set_body(body)
-    _fit(learn, progress, epochs, lr)
-    return learn
-
-# %% ../nbs/05c_verify.ipynb #8e299460
-FINE_TUNE_PAIRS = 2048 # image pairs per fine-tuning epoch
-
-class SiameseNet(nn.Module):
-    "One shared body and a small head on `[|a−b|, a·b]` of the two pooled, L2-normalised embeddings: one logit per pair of images."
-    def __init__(self, body:nn.Module, dim:int, hidden:int=64):
-        super().__init__()
-        self.body, self.head = body, nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-    def embed(self, x:torch.Tensor) -> torch.Tensor:
-        from fastdupe.features import _embed
-        return _embed(self.body, x, (0,))  # the extraction's own pooling and normalisation
-    def pair_logit(self, a:torch.Tensor, b:torch.Tensor) -> torch.Tensor: return self.head(torch.cat([(a - b).abs(), a * b], 1)).squeeze(1)
-    def forward(self, xa:torch.Tensor, xb:torch.Tensor) -> torch.Tensor:
-        x = self.embed(torch.cat([xa, xb]))  # one pass of the body for the batch's images
-        return self.pair_logit(x[:len(xa)], x[len(xa):])
-
-class _OnEmbeddings(nn.Module):
-    "The frozen stage: the Siamese head on cached embeddings `[a, b]`."
-    def __init__(self, net:SiameseNet, dim:int): super().__init__(); self.head, self.net, self.dim = net.head, [net], dim
-    def forward(self, x): return self.net[0].pair_logit(x[:, :self.dim], x[:, self.dim:])
-
-class _ImagePairs(torch.utils.data.Dataset):
-    "Pairs of decoded pictures; with `seed`, the second picture of each pair in one of the 8 flips and quarter turns, drawn afresh each time."
-    def __init__(self, pictures:dict, a, b, label, seed:int|None=None):
-        self.pictures, self.a, self.b, self.label = pictures, a, b, torch.from_numpy(label)
-        self.rng = None if seed is None else np.random.default_rng(seed)
-    def __len__(self): return len(self.label)
-    def __getitem__(self, k):
-        from fastdupe.features import _as_input, _view
-        xb = _as_input(self.pictures[int(self.b[k])])
-        # every pair, not only the copies, so that an orientation says nothing: a copy is seen in all 8 over the epochs
-        if self.rng is not None: xb = _view(xb, int(self.rng.integers(8)))
-        return _as_input(self.pictures[int(self.a[k])]), xb, self.label[k]
-    def new_empty(self): return _ImagePairs({}, self.a[:0], self.b[:0], self.label.numpy()[:0])
-
-def _pair_sample(dls:PairDataLoaders, idx:np.ndarray, n:int, rng) -> np.ndarray:
-    "Up to `n` pairs of `idx`, half of them positives where there are enough."
-    lab = dls.label[idx]; pos, neg = idx[lab == 1], idx[lab == 0]
-    k = min(len(pos), n // 2)
-    return np.concatenate([rng.choice(pos, k, replace=False), rng.choice(neg, min(len(neg), n - k), replace=False)])
-
-def fine_tune_body(
-    body:nn.Module, # the body to tune (tuned in place: pass a copy)
-    f, # the `Features` it extracted (`vectors`, `items`)
-    dls:PairDataLoaders, # the pairs (`pair_dataloaders`)
-    epochs:int=1, # unfrozen passes over `FINE_TUNE_PAIRS` pairs
-    lr:float=1e-3, # the head's peak learning rate (the body's is a tenth)
-    bs:int=32, # image pairs per batch
-    seed:int=0, progress:bool=True,
-) -> Learner:
-    "Fine-tune `body` as a Siamese verifier on `dls`' pairs: frozen on cached embeddings, then unfrozen on the images. Returns the image-pair `Learner`."
-    from fastdupe.features import _load, DEDUP_SIZE
-    from fastai.torch_core import params
-    rng = np.random.default_rng(seed)
-    tr, va = _pair_sample(dls, dls.train_idx, FINE_TUNE_PAIRS, rng), _pair_sample(dls, dls.valid_idx, FINE_TUNE_PAIRS // 4, rng)
-    ev, dim = dls.evidence, f.vectors.shape[1]
-    net = SiameseNet(body, dim)
-    # frozen: the head on the embeddings already made
-    v = np.asarray(f.vectors, np.float32)
-    rows = lambda t: _PairDataset(np.concatenate([v[ev.i[t]], v[ev.j[t]]], 1), dls.label[t])
-    frozen = Learner(_seeded(DataLoaders.from_dsets(rows(tr), rows(va), bs=256, num_workers=0), seed), _OnEmbeddings(net, dim), loss_func=BCEWithLogitsLossFlat())
-    _fit(frozen, False, 3, 1e-2)
-    # unfrozen: the images of the sampled pairs, each decoded once
-    need = np.unique(np.concatenate([ev.i[tr], ev.j[tr], ev.i[va], ev.j[va]]))
-    pictures = {int(k): _load(f.items[k], DEDUP_SIZE, 'squash')[0] for k in need}
-    ds = lambda t, views: _ImagePairs(pictures, ev.i[t], ev.j[t], dls.label[t], seed if views else None)
-    learn = Learner(_seeded(DataLoaders.from_dsets(ds(tr, True), ds(va, False), bs=bs, num_workers=0, device=default_device()), seed), net,
-                    loss_func=BCEWithLogitsLossFlat(), metrics=[accuracy_multi, roc_auc()], splitter=lambda m: [params(m.body), params(m.head)])
-    net.to(default_device()); body.train()
-    _fit(learn, progress, epochs, slice(lr / 10, lr))
-    body.eval()
-    return learn
+# %% auto #0
+__all__ = ['VERIFIER_FORMAT', 'load_verifier', 'pair_probabilities', 'check_verify', 'verifier_options', 'verified_pairs',
+           'verified_search', 'body_recipe', 'save_verifier', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE',
+           'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows', 'groups_from_pattern',
+           'groups_from_folders', 'groups_from_csv', 'check_groups', 'NEGATIVES', 'UNLABELLED_INLIERS',
+           'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides', 'load_learner_file',
+           'verifier_body', 'train_verifier', 'FINE_TUNE_PAIRS', 'SiameseNet', 'fine_tune_body']
 
 # %% ../nbs/05c_verify.ipynb #069a605f
 def load_verifier(
@@ -615,12 +58,15 @@ def load_verifier(
         from fastai.learner import load_learner
         try: m, what = load_learner(p, cpu=True).model, str(p)
         except Exception as e:
-            raise ValueError(f"{p} is not a fastdupe verifier: it cannot be read as an exported fastai Learner ({type(e).__name__}: {e})") from e
+            raise ValueError(f"{p} is not a fastdupe verifier: it cannot be read as an exported fastai Learner "
+                             f"({type(e).__name__}: {e})") from e
     else: raise TypeError(f"a verifier is a Learner, a PairHead or a file, not {type(model).__name__}")
     if type(m).__name__ != 'PairHead':  # by name: a notebook that defines the class again makes another class object
-        raise ValueError(f"{what} holds a {type(m).__name__}, not a fastdupe verifier; train one with train_verifier (or fastdupe train-verifier)")
+        raise ValueError(f"{what} holds a {type(m).__name__}, not a fastdupe verifier; train one with train_verifier "
+                         "(or fastdupe train-verifier)")
     if getattr(m, 'n_evidence', None) != len(EVIDENCE):
-        raise ValueError(f"{what} is a verifier from another fastdupe version (it does not read this version's pair evidence); train it again")
+        raise ValueError(f"{what} is a verifier from another fastdupe version (it does not read this version's pair "
+                         "evidence); train it again")
     return m.eval()
 
 def pair_probabilities(
@@ -630,7 +76,8 @@ def pair_probabilities(
     block:int=8192, # pairs per forward pass
 ) -> np.ndarray:
     "The verifier's probability that each pair of `ev` shows the same picture."
-    if head.dim and vectors.shape[1] != head.dim: raise ValueError(f"the verifier was trained on {head.dim}-d embeddings, these are {vectors.shape[1]}-d")
+    if head.dim and vectors.shape[1] != head.dim:
+        raise ValueError(f"the verifier was trained on {head.dim}-d embeddings, these are {vectors.shape[1]}-d")
     out = np.empty(len(ev), np.float32)
     dev = next(head.parameters()).device
     with torch.inference_mode():
@@ -639,23 +86,34 @@ def pair_probabilities(
             out[s:s+block] = torch.sigmoid(head(x)).cpu().numpy()
     return out
 
-def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict, client=None) -> tuple[PairHead|None, float|None]:
+def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict,
+                 client=None) -> tuple[PairHead|None, float|None]:
     "`find_duplicates`' verifier options, checked before any work: `(head, threshold)`."
-    if verify is None: raise ValueError("verify_threshold is the probability a verifier needs; pass verify= (a trained verifier) too")
+    if verify is None:
+        raise ValueError("verify_threshold is the probability a verifier needs; pass verify= (a trained verifier) too")
     if method not in ('fused', 'verified'):
-        raise ValueError(f"verify= judges the candidates of the default method, fused (embeddings, hashes and keypoints from one read); not {method!r}")
-    if threshold is not None: raise ValueError("with verify=, the verifier decides: its threshold is verify_threshold (a probability), not threshold")
+        raise ValueError("verify= judges the candidates of the default method, fused (embeddings, hashes and keypoints "
+                         f"from one read); not {method!r}")
+    if threshold is not None:
+        raise ValueError("with verify=, the verifier decides: its threshold is verify_threshold (a probability), "
+                         "not threshold")
     for o in ('crowd', 'keypoints', 'hash_threshold', 'k', 'tta'):
         if o in kwargs: raise ValueError(f"with verify=, the verifier decides every candidate: {o} does not apply")
     if verify_threshold is not None:
-        if isinstance(verify_threshold, bool) or not isinstance(verify_threshold, (int, float, np.floating)) or not 0 <= float(verify_threshold) <= 1:
+        if (isinstance(verify_threshold, bool) or not isinstance(verify_threshold, (int, float, np.floating))
+                or not 0 <= float(verify_threshold) <= 1):
             raise ValueError(f"verify_threshold is a probability in [0, 1], got {verify_threshold!r}")
         verify_threshold = float(verify_threshold)
     head = load_verifier(verify)
     if head.body is not None:
-        if 'model' in kwargs: raise ValueError("this verifier embeds images with its own body (trained with model=): model= does not apply")
-        if kwargs.get('engine') == 'onnx': raise ValueError("this verifier's own body runs in PyTorch; engine='onnx' runs the offline backbone")
-        if client is not None: raise ValueError("this verifier embeds images with its own body (trained with model=); client= runs the offline backbone on the cluster")
+        if 'model' in kwargs:
+            raise ValueError("this verifier embeds images with its own body (trained with model=): "
+                             "model= does not apply")
+        if kwargs.get('engine') == 'onnx':
+            raise ValueError("this verifier's own body runs in PyTorch; engine='onnx' runs the offline backbone")
+        if client is not None:
+            raise ValueError("this verifier embeds images with its own body (trained with model=); client= runs the "
+                             "offline backbone on the cluster")
     return head, verify_threshold
 
 def verifier_options(head:PairHead) -> dict:
@@ -666,16 +124,19 @@ def verified_pairs(
     head:PairHead, # from `load_verifier`
     f, # `features.Features` as fused extracts them
     threshold:float=VERIFY_THRESHOLD, # the probability a pair needs
-    index:str='exact', side:np.ndarray|None=None, codes:tuple|None=None, n_workers:int|None=None, # see `pair_evidence`
+    index:str='exact', side:np.ndarray|None=None, # see `pair_evidence`
+    codes:tuple|None=None, n_workers:int|None=None, # see `pair_evidence`
 ) -> Pairs:
     "The candidate pairs the verifier keeps, at distance `1 − probability`."
     return verified_search(head, f, threshold, index, side, codes, n_workers)[0]
 
 def verified_search(
     head:PairHead, f, threshold:float=VERIFY_THRESHOLD, # see `verified_pairs`
-    index:str='exact', side:np.ndarray|None=None, codes:tuple|None=None, n_workers:int|None=None, # see `pair_evidence`
+    index:str='exact', side:np.ndarray|None=None, # see `pair_evidence`
+    codes:tuple|None=None, n_workers:int|None=None, # see `pair_evidence`
 ) -> tuple[Pairs, Callable]:
-    "`(verified_pairs, dist_fn)`: `dist_fn(indices, k)` is `1 − probability` of any pairs `(indices, k)`, for a group's distances to its kept image."
+    """`(verified_pairs, dist_fn)`: `dist_fn(indices, k)` is `1 − probability` of any pairs `(indices, k)`, for a
+    group's distances to its kept image."""
     ev, describe = evidence_search(f, index, side, codes, n_workers)
     p = pair_probabilities(head, f.vectors, ev)
     ok = p >= threshold
