@@ -347,7 +347,6 @@ def embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
         acc = f if acc is None else acc + f
     return F.normalize(acc, dim=1)
 
-
 # %% ../nbs/03_features.ipynb #a6e77eb0
 def _thumbnails(x:torch.Tensor) -> np.ndarray:
     "32x32 grey thumbnails (levels 0-255, float32) of a batch of model inputs (scaled to [-1, 1])."
