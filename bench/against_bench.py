@@ -40,7 +40,7 @@ def _search_times(work: Path, scale: int) -> dict:
     "Seconds for the search stage alone: union self-join vs cross queries, on the real vectors (tiled `scale` times with noise)."
     import torch
     from fastdupe.features import image_features
-    from fastdupe.pipeline import candidate_pairs as _candidates
+    from fastdupe.evidence import candidate_pairs as _candidates
     tr = image_features(sorted((work/'train').iterdir()), progress=False).vectors
     te = image_features(sorted((work/'test').iterdir()), progress=False).vectors
     rng = np.random.default_rng(0)

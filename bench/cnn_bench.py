@@ -35,7 +35,9 @@ def run(args):
     from fastdupe.eval import build_benchmark, load_truth, recall_by_transform
     from fastdupe.backbone import pretrained_model
     from fastdupe.features import preprocess
-    from fastdupe.pipeline import find_duplicates, DEFAULT_METHOD, CNN_THRESHOLD
+    from fastdupe.pipeline import find_duplicates
+    from fastdupe.options import DEFAULT_METHOD
+    from fastdupe.finders import CNN_THRESHOLD
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix='fastdupe-bench-'))
     truth = load_truth(data) if (data/'truth.csv').exists() else build_benchmark(data, n_originals=args.n_originals, seed=args.seed)
     img_dir = data/'images'; paths = sorted(img_dir.iterdir()); n = len(paths)

@@ -27,7 +27,7 @@ def reliability(report:Path, bins=(0, .1, .3, .5, .7, .9, .95, .98, .99, 1.0001)
     "Predicted probability against the observed share of copies, per bin, over the report family's candidates."
     from fastdupe.eval import load_truth
     from fastdupe.features import image_features
-    from fastdupe.pipeline import extraction_options, fused_codes, FUSED_HASH
+    from fastdupe.finders import extraction_options, fused_codes, FUSED_HASH
     from fastdupe.judge import load_judge, judged_pairs
     truth = load_truth(report); j = load_judge()
     f = image_features(sorted((report/'images').iterdir()), progress=False, **extraction_options('fused', False, True))

@@ -149,7 +149,7 @@ def _worker_rss() -> float: return _rss_gb()
 def part_extract(photos:str, workers:int) -> dict:
     from dask.distributed import LocalCluster, Client
     from fastdupe.cluster import extract_shards
-    from fastdupe.pipeline import extraction_options
+    from fastdupe.finders import extraction_options
     from fastdupe.intake import get_items
     files = get_items(photos)
     with tempfile.TemporaryDirectory(prefix='fastdupe-scale-') as tmp, \

@@ -24,7 +24,7 @@ SUBSETS = (10, 30, 100, 300) # besides each whole seed, collections of about the
 DRAWS = 2 # ...this many of each: the judge meets small folders as well as large ones
 SKIP = 0.01 # pairs the quick model gives less than this are not matched
 LINKS = ('single', 'hub') # grouping compared by the cross-validation
-LINK = 'single' # the grouping `verified` uses (`pipeline.JUDGE_LINK`): the best F1 below 1 false pair per 100 zoo images
+LINK = 'single' # the grouping `verified` uses (`options.JUDGE_LINK`): the best F1 below 1 false pair per 100 zoo images
 GRID = (0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99)
 PARAMS = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
               early_stopping=False, random_state=0)
@@ -34,7 +34,7 @@ def family_seed(data:Path, seed:int):
     from fastdupe.hard import build_hard_benchmark, FAMILIES
     from fastdupe.eval import load_truth
     from fastdupe.features import image_features
-    from fastdupe.pipeline import extraction_options
+    from fastdupe.finders import extraction_options
     d = data/f'tuning_s{seed}'
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -97,7 +97,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     logging.disable(logging.CRITICAL); warnings.filterwarnings('ignore')
     from fastdupe.evidence import pair_candidates, QUICK_MEASURES, MEASURES
-    from fastdupe.pipeline import fused_codes, FUSED_HASH
+    from fastdupe.finders import fused_codes, FUSED_HASH
     from fastdupe.judge import Judge, Trees, save_judge
     data, seeds = Path(a.data), range(a.seeds)
     runs = {}

@@ -16,7 +16,7 @@ from .hashing import turned_pairs, turned_distance
 from .score import crowd_levels, detail_correlation, CROWD_K, CORRELATION_K
 from .keypoints import pair_inliers, keypoint_counts
 from .evidence import candidate_pairs
-from .pipeline import fused_codes, _cross_only, _min_pairs_union, FUSED_HASH, FUSED_HASH_K
+from .finders import fused_codes, cross_only, min_pairs_union, FUSED_HASH, FUSED_HASH_K
 
 # %% auto #0
 __all__ = ['VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead',
@@ -50,7 +50,7 @@ def evidence_search(
     f, # `features.Features` as fused extracts them (hashes and keypoints)
     index:str='exact', # the embedding search's backend (see `search.BACKENDS`)
     side:np.ndarray|None=None, # for a cross-set search: True for the first set's items
-    codes:tuple|None=None, # `pipeline.fused_codes` where the hashes come from a store (default: `f.hashes`)
+    codes:tuple|None=None, # `finders.fused_codes` where the hashes come from a store (default: `f.hashes`)
     n_workers:int|None=None, # threads for the keypoint matching
 ) -> tuple[PairEvidence, Callable]:
     """`(the candidates with their EVIDENCE, describe)`: `describe(i, j)` gives any other pairs the same measures,
@@ -66,7 +66,7 @@ def evidence_search(
     sp = candidate_pairs(v, VERIFY_K, None, index, side)
     hp = turned_pairs(hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns'], VERIFY_HASH_BITS, k=FUSED_HASH_K)
     # the union of both searches, each pair once (its distance, cosine or bits, is not used)
-    cand = _min_pairs_union(sp, _cross_only(Pairs.from_unordered(m[hp.i], m[hp.j], hp.dist), side))
+    cand = min_pairs_union(sp, cross_only(Pairs.from_unordered(m[hp.i], m[hp.j], hp.dist), side))
     ci, cj = cand.i.astype(np.int64), cand.j.astype(np.int64)
     levels = crowd_levels(n, sp.i, sp.j, sp.sim, CROWD_K)
     ccorr = detail_correlation(f.thumbnails, ci, cj)

@@ -11,24 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
-from .core import BadFile, ImageInfo, Pairs, shown_distance, pair_dots, atomic_open, bad_rows, save_table
-from .intake import get_items, safe_read, as_item, is_url, DEFAULT_MAX_PIXELS, link_target, same_entry
-from .score import CrowdRule, crowd_levels, within_top
-from .evidence import candidate_pairs, pair_lookup
-from .keypoints import KeypointRule
+from .core import BadFile, ImageInfo, Pairs, shown_distance, atomic_open, bad_rows, save_table
+from .intake import get_items, is_url, link_target, same_entry
 from .splits import read_splits, check_splits_option, protected_splits, leak_splits, leakage_table
-from .hashing import (hash_items, hamming_pairs, hamming_distance, identical_pairs, combined_pairs, HASH_METHODS, HASH_BITS,
-                              turned_pairs, turned_distance, pixel_digest, file_digest, COMBINED_KINDS,
-                              DEFAULT_THRESHOLDS, DECODE_DIGEST, pixels_differ)
-from .group import Group, group_pairs, keep_policy, LINKS, DEFAULT_LINK
+from .hashing import HASH_METHODS, file_digest
+from .group import Group, group_pairs, keep_policy, DEFAULT_LINK
 from .health import Health, check_issues, health_of, measure_file
+from .options import (check_find_options, Plumbing, DEFAULT_METHOD, INDEX_METHOD, JUDGE_LINK,
+                              hash_threshold)  # the last three: for `fastdupe.cli`, which takes them from here
+from .finders import (PAIR_FINDERS, Found, IDENTICAL_DISTANCE, identical_pixels, sides, cross_only,
+                              min_pairs_union, CNN_THRESHOLD, extraction_options)
+
 
 # %% auto #0
-__all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'LINK_COLUMN', 'ISSUES_COLUMN', 'IDENTICAL_DISTANCE',
-           'MODEL_OPTIONS', 'HASH_OPTIONS', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'COSINE_SLACK', 'FUSED_HASH',
-           'FUSED_HASH_K', 'DEFAULT_METHOD', 'INDEX_METHOD', 'JUDGE_LINK', 'JUDGE_REFUSES', 'EXACT_BYTES',
-           'VERIFY_THRESHOLD', 'identical_pixels', 'match_kinds', 'Duplicates', 'Found', 'check_hash_options',
-           'hash_threshold', 'extraction_options', 'fused_codes', 'model_pairs', 'same_files', 'find_duplicates']
+__all__ = ['OUTPUT_COLUMNS', 'SPLIT_COLUMNS', 'MATCH_COLUMN', 'LINK_COLUMN', 'ISSUES_COLUMN', 'match_kinds', 'Duplicates',
+           'same_files', 'find_duplicates']
 
 # %% ../nbs/05a_pipeline.ipynb #56f210d8
 OUTPUT_COLUMNS = ('group', 'path', 'action', 'width', 'height', 'bytes', 'distance')
@@ -37,50 +34,8 @@ MATCH_COLUMN = 'match' # how each image matches its group's first kept image (ex
 LINK_COLUMN = 'link' # last, only when an image in a group is a symlink: the file it leads to ('' for the others)
 ISSUES_COLUMN = 'issues' # with `health=`, last: the image's health issues, ';'-separated ('' for none)
 
-IDENTICAL_DISTANCE = 1e-4 # model methods: a pair this close may have identical pixels (checked by decoding both)
-
-def identical_pixels(
-    paths:Sequence[Path], infos:Sequence[ImageInfo], # the items
-    pairs:Pairs, # candidate pairs
-    tolerance:float=0, # pairs at most this far apart, and of the same size, are decoded and compared
-    digests:np.ndarray|None=None, # (n, 2) `hashing.decode_digest` of the decode already made (rows of 0: none)
-    full:np.ndarray|None=None, # (n, 2) words of each item's full-size `pixel_digest`, when known (`exact`'s codes)
-) -> dict[int, int]:
-    "Items whose decoded pixels are identical to another's: item -> its class (the smallest item of the class)."
-    close = pairs[pairs.dist <= tolerance] if len(pairs) else pairs
-    if digests is not None and full is None and len(close):  # decodes that differ: full-size pixels that differ
-        close = close[~pixels_differ(digests, close.i, close.j)]
-    cand = [(a, b) for a, b in zip(close.i.tolist(), close.j.tolist())
-            if (infos[a].width, infos[a].height) == (infos[b].width, infos[b].height)]
-    # the same bytes are the same pixels: a file's digest (read, not decoded) settles a copy of the same length
-    fd = {}
-    fdig = lambda k: fd[k] if k in fd else fd.setdefault(k, file_digest(paths[k]))
-    same_bytes = {(a, b) for a, b in cand if infos[a].bytes == infos[b].bytes and fdig(a) == fdig(b)}
-    digest = {}
-    for k in sorted({x for ab in cand if ab not in same_bytes for x in ab}):
-        if full is not None: digest[k] = tuple(full[k].tolist()); continue
-        r = safe_read(paths[k])  # decoded again at full size: only where the small decodes agree
-        if not isinstance(r, BadFile): digest[k] = pixel_digest(r[0])
-    parent = {}
-    def find(a):
-        while parent.setdefault(a, a) != a: a = parent[a]
-        return a
-    for a, b in cand:
-        if (a, b) in same_bytes or (a in digest and digest.get(a) == digest.get(b)):
-            ra, rb = find(a), find(b)
-            if ra != rb: parent[max(ra, rb)] = min(ra, rb)
-    return {x: find(x) for x in list(parent)}
 
 # %% ../nbs/05a_pipeline.ipynb #09bd23ea
-def _identical_or(pairs:Pairs, ok:np.ndarray, paths:Sequence[Path], infos:Sequence[ImageInfo], tolerance:float,
-                  digests:np.ndarray|None=None, full:np.ndarray|None=None) -> Pairs:
-    "The pairs `ok` keeps, and those it refused whose images have the same pixels (or bytes): no rule refuses a copy."
-    cand = pairs[~ok & (pairs.dist <= tolerance)]
-    if not len(cand): return pairs[ok]
-    cls = identical_pixels(paths, infos, cand, tolerance, digests, full)
-    same = np.array([cls.get(a, -1) == cls.get(b, -2) for a, b in zip(cand.i.tolist(), cand.j.tolist())], bool)
-    return Pairs.concat([pairs[ok], cand[same]]).sorted()
-
 def match_kinds(paths:Sequence[Path], infos:Sequence[ImageInfo], g:Group, identical:dict) -> list[str]:
     "How each member of `g` matches `g.members[0]`: '' for itself, 'exact' (the same bytes), 'pixels' (the same decoded pixels) or 'near'."
     k0, res, d0 = g.members[0], [], None
@@ -172,273 +127,6 @@ class Duplicates:
             w = csv.writer(f); w.writerow(['path', 'reason']); w.writerows([(str(b.path), b.reason) for b in self.bad + self.skipped])
         return Path(fn)
 
-# %% ../nbs/05a_pipeline.ipynb #cdfc90de
-@dataclass
-class Found:
-    "What a pair finder returns."
-    paths: list[Path]
-    infos: list[ImageInfo]
-    pairs: Pairs
-    bad: list[BadFile]
-    threshold: float
-    dist_fn: Callable|None = None
-    health: list|None = None # each path's `health.measure_decoded`, when the finder took them from its own decode
-    digests: np.ndarray|None = None # (n, 2) `hashing.decode_digest` of each path's decode, when the finder made one
-    full: np.ndarray|None = None # (n, 2) each path's full-size pixel digest, when the finder made one (`exact`)
-
-MODEL_OPTIONS = ('crowd', 'keypoints', 'index', 'k', 'tta', 'hash_threshold', 'engine') # options of `cnn` and `fused` only
-
-# %% ../nbs/05a_pipeline.ipynb #40d2d104
-def _sides(paths:Sequence[Path], first:set|None) -> np.ndarray|None:
-    "For a cross-set search: True for the items of the first set (`first` holds their paths as strings)."
-    return None if first is None else np.array([str(p) in first for p in paths], bool)
-
-def _cross_only(p:Pairs, side:np.ndarray|None) -> Pairs:
-    return p if side is None or not len(p) else p[side[p.i] != side[p.j]]
-
-HASH_OPTIONS = ('turns', 'max_pixels') # options every hash method takes (`turns`: not exact or combined)
-
-def check_hash_options(method:str, kwargs:dict):
-    "A hash method takes no model option, and only `combined` takes `kinds` and `min_agree`: say so before any work."
-    if kwargs.get('turns') and method in ('exact', 'combined'):
-        raise ValueError(f"turns (flips/rotations) is for single hash kinds, not {method!r}")
-    for o in kwargs:
-        if o in HASH_OPTIONS or o == 'first': continue
-        if method == 'combined' and o in ('kinds', 'min_agree'): continue
-        if o in MODEL_OPTIONS: raise ValueError(f"{o} applies to the model methods (cnn, fused), not to {method!r}")
-        raise ValueError(f"{method} takes no option {o!r}")
-
-def hash_threshold(method:str, threshold) -> int:
-    "The threshold in bits for a hash method, checked: a whole number from 0 to the hash's length (exact: 0 only)."
-    t = DEFAULT_THRESHOLDS[method] if threshold is None else threshold
-    bits = 0 if method == 'exact' else HASH_BITS.get(method, 64)
-    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not float(t).is_integer() or not 0 <= t <= bits:
-        raise ValueError(f"threshold for {method} is a number of bits from 0 to {bits}" + (' (exact copies only)' if method == 'exact' else '')
-                         + f", got {threshold!r}")
-    return int(t)
-
-# %% ../nbs/05a_pipeline.ipynb #a76ea523
-def _hash_finder(method):
-    def find(items, threshold=None, n_workers=None, progress=True, max_pixels=DEFAULT_MAX_PIXELS, turns=False,
-             first:set|None=None, store=None, **kwargs):
-        "`first`: for a cross-set search, the paths (as strings) of the first set: only pairs across the sets are kept. `store`: a `fastdupe.store.Store` that hashes."
-        check_hash_options(method, kwargs)
-        t = hash_threshold(method, threshold)
-        res = (hash_items if store is None else store.hash_items)(items, method, n_workers=n_workers, progress=progress, max_pixels=max_pixels, turns=turns)
-        side = _sides(res.paths, first)
-        digests = res.codes.get(DECODE_DIGEST), res.codes.get('pixels')  # `match = pixels` from the decodes made here
-        # hashes of both sets are compared in one multi-index pass (microseconds per image) and cut to the cross pairs
-        if turns:
-            c, tc = res.codes[method], res.codes[method+'@turns']
-            pairs, fn = turned_pairs(c, tc, t), lambda idx, k: turned_distance(c, tc, idx, k)
-        elif method == 'exact': pairs, fn, t = identical_pairs(res), lambda idx, k: np.zeros(len(idx)), 0
-        elif method == 'combined':
-            cd = res.codes
-            pairs = combined_pairs(cd, t, **kwargs)
-            fn = lambda idx, k: np.mean([hamming_distance(cd[kd][idx], cd[kd][k]) for kd in COMBINED_KINDS], 0)
-        else:
-            c = res.codes[method]
-            pairs, fn = hamming_pairs(c, t), lambda idx, k: hamming_distance(c[idx], c[k])
-        if method != 'exact' and len(pairs):  # a flat image's hash matches any flat image: no evidence on its own
-            flat = res.flat()
-            pairs = _identical_or(pairs, ~(flat[pairs.i] | flat[pairs.j]), res.paths, res.infos, 0, *digests)
-        return Found(res.paths, res.infos, _cross_only(pairs, side), res.bad, t, fn, None, *digests)
-    return find
-
-PAIR_FINDERS = {m: _hash_finder(m) for m in HASH_METHODS}
-
-# %% ../nbs/05a_pipeline.ipynb #d05739c2
-CNN_THRESHOLD = 0.6  # cosine similarity where there is no crowd (see "Calibration" below)
-COSINE_SLACK = 1e-5 # a threshold given bounds every pair up to this (two copies' float32 cosine is not exactly 1)
-FUSED_HASH = 'phash'
-FUSED_HASH_K = 16 # fused: hash matches kept per image and orientation, closest first (ties: the earlier image, so larger groups of copies still meet); 10 lost 0.2 % recall on the first benchmark
-DEFAULT_METHOD = 'fused' # what `fastdupe find` and `find_duplicates` use unless told otherwise (`verified`: see the README)
-INDEX_METHOD = 'fused' # what `fastdupe index`, `Store.update` and `Store.query` use unless told otherwise
-JUDGE_LINK = 'single' # how `verified` groups its pairs: chosen with the judge's threshold on the tuning family (bench/train_judge.py)
-JUDGE_REFUSES = ('crowd', 'keypoints', 'hash_threshold', 'k', 'tta') # the rules' options: `verified`'s judge decides instead
-
-def _crowd_rule(crowd, t:float) -> CrowdRule|None:
-    if crowd is True: return CrowdRule(floor=t)
-    if crowd is False or crowd is None: return None
-    if isinstance(crowd, CrowdRule): return crowd
-    raise TypeError(f"crowd must be True, False or a CrowdRule, not {type(crowd).__name__}")
-
-def _keypoint_rule(keypoints) -> KeypointRule|None:
-    if keypoints is True: return KeypointRule()
-    if keypoints is False or keypoints is None: return None
-    if isinstance(keypoints, KeypointRule): return keypoints
-    raise TypeError(f"keypoints must be True, False or a KeypointRule, not {type(keypoints).__name__}")
-
-def extraction_options(method:str, tta=False, keypoints:bool=True, **kwargs) -> dict:
-    "What a model method asks of `features.image_features`: the same dict names the same cluster shards, whoever extracts them (`find`, `index --scheduler`)."
-    return dict(tta=tta, keypoints=bool(keypoints), **({'hashes': FUSED_HASH} if method == 'fused' else {}), **kwargs)
-
-EXACT_BYTES = 4 << 30 # index='auto': exact search while the float32 vectors take at most this, FAISS IVF (`search.IVFIndex`) above
-
-def _index_backend(index:str, v:np.ndarray) -> str:
-    return index if index != 'auto' else 'exact' if v.shape[0] * v.shape[1] * 4 <= EXACT_BYTES else 'ivf'
-
-def fused_codes(f, paths:Sequence, store=None, n_workers=None, progress=True) -> tuple[dict, np.ndarray]:
-    "The fused hash codes (`FUSED_HASH` and its turns) and the row of `paths` each code belongs to: from the extraction's read, or from a store."
-    if f.hashes is not None: return f.hashes, np.arange(len(paths))
-    res = store.hash_items(paths, FUSED_HASH, n_workers=n_workers, progress=progress, turns=True)
-    pos = {p: q for q, p in enumerate(paths)}
-    return res.codes, np.array([pos[p] for p in res.paths], np.int64)
-
-def model_pairs(
-    f, # `features.Features` of the items
-    threshold:float=CNN_THRESHOLD, # cosine where there is no crowd
-    k:int=10, index:str='exact', # neighbours searched per image, and the search backend
-    rule:CrowdRule|None=None, kp_rule:KeypointRule|None=None, # the crowd and keypoint rules (None: not applied)
-    side:np.ndarray|None=None, # for a cross-set search: True for the first set's items
-    codes:tuple|None=None, # `fused_codes`: fused adds the hash pairs
-    hash_threshold:int|None=None, # fused: largest phash distance (default `DEFAULT_THRESHOLDS`)
-) -> Pairs:
-    "The search's verdict on extracted features: the pairs `cnn` (or, with `codes`, `fused`) calls copies."
-    v, n = f.vectors, len(f.vectors)
-    flat = rule.flat(f.detail) if rule else None
-    if n > 1 and (rule or kp_rule):
-        # every image's own top-k, whatever their similarity: they set its crowd level, and keypoints check the nearest
-        top = max(k, rule.k if rule else 0, kp_rule.top if kp_rule else 0)
-        sp = candidate_pairs(v, max(top, rule.tail_k or 0) if rule else top, None, index, side)
-        wide, sp = sp, (sp[within_top(n, sp.i, sp.j, sp.sim, top)] if rule and (rule.tail_k or 0) > top else sp)
-        must = None
-        if rule:
-            levels = crowd_levels(n, sp.i, sp.j, sp.sim, rule.k)
-            corr = rule.correlated(n, sp.i, sp.j, f.thumbnails)
-            ok = rule.keep(sp.i, sp.j, sp.sim, levels, f.detail, corr)
-            if rule.tail_k:
-                # a cosine chance would not give (beyond an image's crowd tail) counts alone; one that only beats the
-                # margin needs a local witness: the pixel detail, the hash (`hash_agrees`) or keypoints (`must`)
-                nf = ~(flat[sp.i] | flat[sp.j]) if flat is not None else np.ones(len(sp), bool)
-                out = pair_lookup(n, wide.i, wide.j, rule.stands_out(n, wide.i, wide.j, wide.sim))(sp.i, sp.j) > 0
-                seen = corr.copy()
-                if codes is not None:
-                    cd, cm = codes
-                    sd = _turned_pair_distance(cd[FUSED_HASH], cd[FUSED_HASH+'@turns'], cm, sp.i, sp.j)
-                    seen |= rule.hash_agrees(n, sp.i, sp.j, sd, sp.i, sp.j, sd)
-                must = nf & ok & ~out & ~seen
-                ok = np.where(nf, ok | out, ok)
-                if not kp_rule: ok &= ~must
-        else: ok = sp.sim >= threshold
-        if kp_rule:
-            ok, counted = kp_rule.judge(f.keypoints, sp.i, sp.j, ok, within_top(n, sp.i, sp.j, sp.sim, kp_rule.top),
-                                        return_inliers=True, must=must)
-        # copies with the same pixels are copies, however flat or crowded: decoded and compared, never refused
-        pairs = _identical_or(sp, ok, [as_item(p) for p in f.items], f.infos, IDENTICAL_DISTANCE,
-                              _decode_digests(n, codes))
-    elif n > 1: pairs = candidate_pairs(v, k, threshold, index, side)
-    else: pairs = Pairs.empty()
-    if codes is not None and n > 1:
-        ht = DEFAULT_THRESHOLDS[FUSED_HASH] if hash_threshold is None else int(hash_threshold)
-        (codes, m) = codes
-        # each image's closest hash matches per orientation: a cluster of thousands of look-alikes stays n·k pairs
-        hp = turned_pairs(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], ht, k=FUSED_HASH_K)
-        if len(hp):
-            a, b = m[hp.i], m[hp.j]
-            hd = hp.dist
-            if flat is not None:  # flat images hash alike: their hash matches are no evidence
-                informative = ~(flat[a] | flat[b]); a, b, hd = a[informative], b[informative], hd[informative]
-            if rule and len(a):  # nor are those no closer than the crowd's: dark skies agree with all their kind
-                sd = _turned_pair_distance(codes[FUSED_HASH], codes[FUSED_HASH+'@turns'], m, sp.i, sp.j)
-                ok = rule.hash_agrees(n, sp.i, sp.j, sd, a, b, hd); a, b = a[ok], b[ok]
-            if kp_rule:  # two textures can share a hash; keypoints refuse that as they refuse a cosine
-                known = pair_lookup(n, sp.i, sp.j, counted)(a, b)  # pairs the cosine stage matched already are not matched again
-                ok = kp_rule.judge(f.keypoints, a, b, np.ones(len(a), bool), np.ones(len(a), bool), known=known)
-                a, b = a[ok], b[ok]
-            d = 1 - pair_dots(v, a, b)
-            pairs = _min_pairs_union(pairs, _cross_only(Pairs.from_unordered(a, b, d), side))
-    return pairs
-
-def _item_codes(n:int, codes:tuple|None) -> tuple[np.ndarray, np.ndarray]:
-    "The fused hash of each item and of its turned views, from `fused_codes` (0 where an item has none)."
-    if codes is None: return np.zeros(n, np.uint64), np.zeros((n, 7), np.uint64)
-    (hashes, m), turned = codes, codes[0][FUSED_HASH+'@turns']
-    plain, views = np.zeros(n, np.uint64), np.zeros((n, turned.shape[1]), np.uint64)
-    plain[m], views[m] = hashes[FUSED_HASH], turned
-    return plain, views
-
-def _decode_digests(n:int, codes:tuple|None) -> np.ndarray|None:
-    "Each item's `hashing.decode_digest` from `fused_codes` (rows of 0 where none): fused's hash decode."
-    if codes is None or DECODE_DIGEST not in codes[0]: return None
-    d = np.zeros((n, 2), np.uint64); d[codes[1]] = codes[0][DECODE_DIGEST]
-    return d
-
-def _turned_pair_distance(codes:np.ndarray, turned:np.ndarray, m:np.ndarray, i:np.ndarray, j:np.ndarray) -> np.ndarray:
-    "Smallest hash distance over orientations of the item pairs `(i, j)`; `m`: the item of each code (`fused_codes`)."
-    row = np.full(int(max(m.max(initial=-1), i.max(initial=-1), j.max(initial=-1))) + 1, -1, np.int64)
-    row[m] = np.arange(len(m))
-    ri, rj = row[np.asarray(i, np.int64)], row[np.asarray(j, np.int64)]
-    out = np.full(len(ri), 64, np.int32)
-    has = (ri >= 0) & (rj >= 0); ri, rj = ri[has], rj[has]
-    d = hamming_distance(codes[ri], codes[rj])
-    for v in range(turned.shape[1]):
-        d = np.minimum(d, hamming_distance(turned[ri, v], codes[rj]))
-        d = np.minimum(d, hamming_distance(codes[ri], turned[rj, v]))
-    out[has] = d
-    return out
-
-VERIFY_THRESHOLD = 0.5 # `verify=`: the probability a pair needs
-
-def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto', k=10, tta=False,
-              fused=False, hash_threshold=None, crowd=True, keypoints=True, first:set|None=None, store=None, extract=None,
-              verify=None, verify_threshold=None, health:bool=False, judged:bool=False, **kwargs):
-    """`extract`: what computes the `Features` in place of `features.image_features` (a Dask cluster's: `cluster.cluster_features`).
-    `verify`: a verifier (`verify.load_verifier`) that judges the candidates in place of the rules.
-    `judged`: the shipped pair judge (`judge.load_judge`) decides fused's candidates, `threshold` being its probability."""
-    from fastdupe.features import image_features
-    if store is not None: image_features = store.image_features  # fingerprints it holds are not computed again
-    if extract is not None: image_features = extract
-    judge = None
-    if judged and verify is None:
-        from fastdupe.judge import load_judge
-        judge = load_judge()  # before any image is read: a package without its judge stops here
-        t = judge.threshold if threshold is None else float(threshold)
-        if not 0 <= t <= 1: raise ValueError(f"threshold for verified is the judge's probability, in [0, 1], got {t!r}")
-    else:
-        t = CNN_THRESHOLD if threshold is None else float(threshold)
-        if not -1 <= t <= 1: raise ValueError(f"threshold for cnn is a cosine similarity in [-1, 1], got {t!r}")
-    rule, kp_rule = _crowd_rule(crowd, t), _keypoint_rule(keypoints)
-    if verify is not None:
-        from fastdupe.verify import verifier_options
-        kwargs = {**kwargs, **verifier_options(verify)}  # a verifier trained with its own body embeds with that body
-    # fused: the hash comes from the same read of each file (a store keeps its own hashes, made the same way)
-    opts = extraction_options('fused' if fused else 'cnn', tta, kp_rule is not None, **kwargs)
-    if store is not None: opts.pop('hashes', None)
-    if health: opts['health'] = True  # from the decode the model gets: no second read (`find_duplicates(health=)`)
-    f = image_features(items, progress=progress, n_workers=n_workers, **opts)
-    index = _index_backend(index, f.vectors)
-    paths = [as_item(p) for p in f.items]
-    side = _sides(paths, first)
-    codes = fused_codes(f, paths, store, n_workers, progress) if fused and len(paths) > 1 else None
-    if judge is not None:
-        from fastdupe.judge import judged_pairs
-        plain, turned = _item_codes(len(paths), codes)
-        pairs, dist_fn, _ = judged_pairs(judge, f, plain, turned, t, index, side, n_workers)
-        return Found(paths, f.infos, pairs, f.bad, 1 - t, dist_fn, f.health, _decode_digests(len(paths), codes))
-    if verify is not None:
-        from fastdupe.verify import verified_search
-        vt = VERIFY_THRESHOLD if verify_threshold is None else float(verify_threshold)
-        pairs, dist_fn = verified_search(verify, f, vt, index, side, codes, n_workers)
-        # distances are the verifier's too: 1 - its probability, for the pairs it kept and for each member and its kept image
-        return Found(paths, f.infos, pairs, f.bad, 1 - vt, dist_fn, f.health)
-    pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold)
-    # a threshold given bounds every pair, those keypoints or hashes confirmed too (by default they go below it)
-    if threshold is not None and len(pairs): pairs = pairs[pairs.dist <= 1 - t + COSINE_SLACK]
-    v = f.vectors
-    # a cosine of two copies can round above 1: a distance is never below 0
-    dist_fn = lambda idx, kk: np.maximum(1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32), 0)
-    thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
-    return Found(paths, f.infos, pairs, f.bad, thr, dist_fn, f.health, _decode_digests(len(paths), codes))
-
-def _min_pairs_union(a:Pairs, b:Pairs) -> Pairs:
-    from fastdupe.hashing import min_pairs
-    return min_pairs([Pairs(a.i, a.j, a.dist.astype(np.float32)), Pairs(b.i, b.j, b.dist.astype(np.float32))]).sorted()
-
-PAIR_FINDERS['cnn'] = _cnn_find
-PAIR_FINDERS['fused'] = lambda items, **kw: _cnn_find(items, fused=True, **kw)
-PAIR_FINDERS['verified'] = lambda items, **kw: _cnn_find(items, fused=True, judged=True, **kw)
-
 # %% ../nbs/05a_pipeline.ipynb #433743d9
 def same_files(
     paths:Sequence, # the items
@@ -482,13 +170,108 @@ def _health(f:Found, issues:tuple, n_workers:int|None) -> Health:
     bad = [m for m in ms if not isinstance(m, dict)]
     return health_of([f.paths[k] for k in ok], [ms[k] for k in ok], issues, bad=bad)
 
+# %% ../nbs/05a_pipeline.ipynb #0daeae15
+def _protect_option(splits, protect) -> Sequence[str]:
+    "`protect` as split names (a comma-separated string too), checked with the `splits` option before any work."
+    check_splits_option(splits)
+    if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
+    protected_splits(protect)
+    return protect
+
+def _verifier(verify, verify_threshold, method:str, threshold, kwargs:dict, client):
+    "`verify=` as the model finder takes it (`finders.Verifier`), checked before any work; None without one."
+    if verify is None and verify_threshold is None: return None
+    from fastdupe.verify import check_verify, as_verifier  # torch and fastai load only for a verifier
+    # a bad model file stops here
+    return as_verifier(*check_verify(verify, verify_threshold, method, threshold, kwargs, client))
+
+def _check_places(method:str, src, against, db, client, shards, kwargs:dict):
+    "Where fingerprints are kept or made (`db=`, `client=`, `shards=`), checked before any work."
+    if client is not None:
+        if method in HASH_METHODS:
+            raise ValueError(f"client= runs the model methods (cnn, fused) on a cluster; {method!r} hashes on "
+                             "this machine")
+        if db is not None:
+            raise ValueError("client= and db= are two ways to keep fingerprints: a cluster keeps them in its shard "
+                             "folder (shards=)")
+    elif shards is not None or 'shard_size' in kwargs:
+        raise ValueError("shards= and shard_size= are for a Dask cluster's workers; pass client= too")
+    if db is not None and (is_url(src) or is_url(against)):
+        raise ValueError("db= keeps fingerprints of local files; a URL is read through fsspec without one")
+
+# %% ../nbs/05a_pipeline.ipynb #e2c3a35b
+def _read_sets(src, against, splits, protect, column:str|None=None, sniff:bool=False) -> tuple:
+    """`(items, their splits, the first set's paths as strings or None, folders not listed, files skipped)`: the items
+    of `src`, then those of `against`."""
+    listing_bad = []  # folders that cannot be read: reported with the bad files
+    skipped = []  # files of the folders that are not read, with reasons
+    items = get_items(src, column=column, bad=listing_bad, skipped=skipped, sniff=sniff)
+    item_splits = read_splits(src, items, splits)  # a bad split cell stops here, before any image is read
+    if protect and item_splits is None and against is None:
+        raise ValueError(f"protect names splits, but {src} has none")
+    if against is None: return items, item_splits, None, listing_bad, skipped
+    other = get_items(against, bad=listing_bad, skipped=skipped, sniff=sniff)
+    entries = {same_entry(p) for p in items}  # the same file under another spelling of its folder is in both sets
+    both = {str(p) for p in other if same_entry(p) in entries}
+    if both:
+        raise ValueError(f"{len(both)} images are in both sets (e.g. {sorted(both)[0]}); `against` must be another set")
+    other_splits = read_splits(against, other, splits) if splits is not None else None
+    # without splits of their own, the first set is the training side and the other the evaluation side
+    item_splits = [s or 'train' for s in (item_splits or [None]*len(items))]
+    item_splits += [s or 'test' for s in (other_splits or [None]*len(other))]
+    return items + other, item_splits, set(map(str, items)), listing_bad, skipped
+
+def _find_pairs(items:list, method:str, threshold, n_workers, progress:bool, pl:Plumbing, db, client, shards,
+                health:bool, kwargs:dict) -> Found:
+    "Run `method`'s pair finder over `items`; fingerprints from `db` (a store), or extracted on `client` (a cluster)."
+    if db is not None:
+        from fastdupe.store import cache_store
+        pl.store = cache_store(db, items)  # checked before any image is read
+    own_client = client is not None and not hasattr(client, 'submit')
+    if client is not None:
+        from functools import partial
+        from fastdupe.cluster import connect, close_client, ShardFolder, cluster_features, write_pairs, temporary_folder
+        folder = ShardFolder(shards if shards is not None else temporary_folder()).check()  # before any image is read
+        client = connect(client)
+        pl.extract = partial(cluster_features, client=client, folder=folder,
+                             **({'shard_size': kwargs.pop('shard_size')} if 'shard_size' in kwargs else {}))
+    # health from the model's own decode (on a cluster, each shard's); a store keeps its measures (below); a hash
+    # method without one: one more small read per image
+    if health and method not in HASH_METHODS and db is None: pl.health = True
+    try:
+        f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, plumbing=pl,
+                                 **kwargs)
+        if client is not None: write_pairs(folder, f.paths, f.pairs)  # beside the shards, for whatever reads them next
+    finally:
+        if own_client: close_client(client)
+    if health and db is not None:  # the measures the store keeps (from its model's decode): no read again
+        try: f.health = pl.store.health_measures(f.paths, n_workers)
+        except BaseException:
+            if pl.store is not db: pl.store.close()
+            raise
+    if db is not None and pl.store is not db: pl.store.close()
+    return f
+
+def _groups(f:Found, method:str, link:str, keep, item_splits, protect, first) -> tuple[list[Group], list[str]]:
+    "`(the groups of the pairs found, each path's link target)`: a symlink and its target pair at distance 0."
+    links = [link_target(p) for p in f.paths]
+    aliases = same_files(f.paths, links)
+    if aliases:  # a symlink and its target are one image: a pair at distance 0, whatever the method saw
+        f.pairs = min_pairs_union(f.pairs, cross_only(_alias_pairs(aliases), sides(f.paths, first)))
+    identical = identical_pixels(f.paths, f.infos, f.pairs, 0 if method in HASH_METHODS else IDENTICAL_DISTANCE,
+                                 f.digests, f.full)
+    groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn, splits=item_splits,
+                         protect=protect, identical=identical, aliases=aliases)
+    for g in groups: g.match = match_kinds(f.paths, f.infos, g, identical)
+    return groups, links
+
 # %% ../nbs/05a_pipeline.ipynb #701d729a
 def find_duplicates(
     src, # folder, file list, CSV or DataFrame (see `intake.get_items`)
-    method:str=DEFAULT_METHOD, # a key of `PAIR_FINDERS`: exact, ahash, phash, dhash, whash, colorhash, combined, cnn, fused, verified
+    method:str=DEFAULT_METHOD, # a key of `PAIR_FINDERS` (`options.METHODS`): a hash method, cnn, fused or verified
     threshold:float|None=None, # pair threshold (hash methods: bits; cnn, fused: a cosine; verified: a probability)
-    link:str|None=None, # how pairs become groups: hub, single, star, complete or dbscan (None: `JUDGE_LINK` for verified, else `DEFAULT_LINK`)
-    keep:Sequence[str]|Callable|None=None, # keep policy (None: `split` first when splits are known, then resolution, bytes, path)
+    link:str|None=None, # how pairs become groups: hub, single, star, complete, dbscan (None: `JUDGE_LINK` for verified)
+    keep:Sequence[str]|Callable|None=None, # keep policy (None: `split` first when splits are known, then resolution...)
     n_workers:int|None=None, # processes for decoding and hashing
     progress:bool=True, # show progress bars
     splits='auto', # 'auto', 'folders', 'column:NAME', one split per item, or None for none (see `splits.read_splits`)
@@ -496,94 +279,30 @@ def find_duplicates(
     against=None, # another set (folder, CSV, list): report only pairs with one image in each set
     column:str|None=None, # with a CSV or DataFrame as `src`: its path column (see `intake.get_items`)
     sniff:bool=False, # in a folder, also read files whose extension is not an image's when their first bytes are
-    db=None, # a fingerprint database (`fastdupe.store.Store` or its file, created when missing): images it holds are not read again, new ones are added
-    client=None, # a Dask client, 'local:N' or a scheduler address: the model methods' extraction runs there, shard by shard (`cluster.cluster_features`)
-    shards:str|Path|None=None, # with `client`: the folder or URL the workers write their Parquet shards to (default: a temporary folder)
-    verify=None, # a pair verifier (`verify.train_verifier`'s Learner or the file it exported): judges fused's candidates in place of its rules
+    db=None, # a fingerprint database (`store.Store` or its file, created when missing): what it holds is not read again
+    client=None, # a Dask client, 'local:N' or a scheduler address: the model methods extract there, shard by shard
+    shards:str|Path|None=None, # with `client`: the folder or URL the workers write their Parquet shards to
+    verify=None, # a pair verifier (`verify.train_verifier`'s Learner or its file): judges fused's candidates instead
     verify_threshold:float|None=None, # with `verify`: the probability a pair needs (default `VERIFY_THRESHOLD`)
     health:bool|str|Sequence[str]=False, # also score every image's health (`fastdupe.health`): True, or issue names
     **kwargs, # passed to the pair finder
 ) -> Duplicates:
     "Find duplicate groups among the images of `src` (or, with `against`, between `src` and another set)."
-    if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
+    check_find_options(method, threshold, link, **kwargs)  # the method, its options and its threshold
     health_issues = _health_option(health)  # a bad issue name stops here
     if link is None: link = JUDGE_LINK if method == 'verified' else DEFAULT_LINK
-    if link not in LINKS: raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
-    check_splits_option(splits)
-    if isinstance(protect, str): protect = [x.strip() for x in protect.split(',') if x.strip()]
-    protected_splits(protect)
-    if method in HASH_METHODS: check_hash_options(method, kwargs)
-    else:
-        if method == 'verified' and (refused := [o for o in JUDGE_REFUSES if o in kwargs]):
-            raise ValueError(f"{refused[0]} is an option of fused's rules; verified's judge decides every candidate "
-                             "(use method='fused')")
-        from fastdupe.engine import check_engine
-        _crowd_rule(kwargs.get('crowd', True), 0.5); _keypoint_rule(kwargs.get('keypoints', True)); check_engine(kwargs.get('engine', 'auto'))
-        from fastdupe.search import BACKENDS
-        if kwargs.get('index', 'auto') not in ('auto', *BACKENDS): raise ValueError(f"index must be auto or one of {', '.join(BACKENDS)}, not {kwargs['index']!r}")
-    if verify is not None or verify_threshold is not None:
-        from fastdupe.verify import check_verify  # torch and fastai load only for a verifier
-        kwargs['verify'], kwargs['verify_threshold'] = check_verify(verify, verify_threshold, method, threshold, kwargs, client)  # a bad model file stops here
-    if client is not None:
-        if method in HASH_METHODS: raise ValueError(f"client= runs the model methods (cnn, fused) on a cluster; {method!r} hashes on this machine")
-        if db is not None: raise ValueError("client= and db= are two ways to keep fingerprints: a cluster keeps them in its shard folder (shards=)")
-    elif shards is not None or 'shard_size' in kwargs: raise ValueError("shards= and shard_size= are for a Dask cluster's workers; pass client= too")
-    if db is not None and (is_url(src) or is_url(against)): raise ValueError("db= keeps fingerprints of local files; a URL is read through fsspec without one")
-    listing_bad = []  # folders that cannot be read: reported with the bad files
-    skipped = []  # files of the folders that are not read, with reasons
-    items = get_items(src, column=column, bad=listing_bad, skipped=skipped, sniff=sniff)
-    item_splits = read_splits(src, items, splits)  # a bad split cell stops here, before any image is read
-    if protect and item_splits is None and against is None: raise ValueError(f"protect names splits, but {src} has none")
-    first = None
-    if against is not None:
-        other = get_items(against, bad=listing_bad, skipped=skipped, sniff=sniff)
-        first = set(map(str, items))
-        entries = {same_entry(p) for p in items}  # the same file under another spelling of its folder is in both sets
-        both = {str(p) for p in other if same_entry(p) in entries}
-        if both: raise ValueError(f"{len(both)} images are in both sets (e.g. {sorted(both)[0]}); `against` must be another set")
-        other_splits = read_splits(against, other, splits) if splits is not None else None
-        # without splits of their own, the first set is the training side and the other the evaluation side
-        item_splits = [s or 'train' for s in (item_splits or [None]*len(items))]
-        item_splits += [s or 'test' for s in (other_splits or [None]*len(other))]
-        items = items + other
+    protect = _protect_option(splits, protect)
+    verifier = _verifier(verify, verify_threshold, method, threshold, kwargs, client)
+    _check_places(method, src, against, db, client, shards, kwargs)
+    items, item_splits, first, listing_bad, skipped = _read_sets(src, against, splits, protect, column, sniff)
     keep = keep_policy(keep, item_splits)
-    if first is not None: kwargs['first'] = first
-    if db is not None:
-        from fastdupe.store import cache_store
-        kwargs['store'] = cache_store(db, items)  # checked before any image is read
-    own_client = client is not None and not hasattr(client, 'submit')
-    if client is not None:
-        from functools import partial
-        from fastdupe.cluster import connect, close_client, ShardFolder, cluster_features, write_pairs, temporary_folder
-        folder = ShardFolder(shards if shards is not None else temporary_folder()).check()  # before any image is read
-        client = connect(client)
-        kwargs['extract'] = partial(cluster_features, client=client, folder=folder, **({'shard_size': kwargs.pop('shard_size')} if 'shard_size' in kwargs else {}))
-    # health from the model's own decode (on a cluster, each shard's); a store keeps its measures (below); a hash
-    # method without one: one more small read per image
-    if health_issues and method not in HASH_METHODS and db is None: kwargs['health'] = True
-    try:
-        f = PAIR_FINDERS[method](items, threshold=threshold, n_workers=n_workers, progress=progress, **kwargs)
-        if client is not None: write_pairs(folder, f.paths, f.pairs)  # beside the shards, for whatever reads them next
-    finally:
-        if own_client: close_client(client)
-    if health_issues and db is not None:  # the measures the store keeps (from its model's decode): no read again
-        try: f.health = kwargs['store'].health_measures(f.paths, n_workers)
-        except BaseException:
-            if kwargs['store'] is not db: kwargs['store'].close()
-            raise
-    if db is not None and kwargs['store'] is not db: kwargs['store'].close()
+    f = _find_pairs(items, method, threshold, n_workers, progress, Plumbing(first=first, verifier=verifier), db, client,
+                    shards, bool(health_issues), kwargs)
     if item_splits is not None:
         by_path = dict(zip(map(str, items), item_splits))
         item_splits = [by_path.get(str(p)) for p in f.paths]
-    links = [link_target(p) for p in f.paths]
-    aliases = same_files(f.paths, links)
-    if aliases:  # a symlink and its target are one image: a pair at distance 0, whatever the method saw
-        f.pairs = _min_pairs_union(f.pairs, _cross_only(_alias_pairs(aliases), _sides(f.paths, first)))
-    identical = identical_pixels(f.paths, f.infos, f.pairs, 0 if method in HASH_METHODS else IDENTICAL_DISTANCE,
-                                 f.digests, f.full)
-    groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn, splits=item_splits,
-                         protect=protect, identical=identical, aliases=aliases)
-    for g in groups: g.match = match_kinds(f.paths, f.infos, g, identical)
+    groups, links = _groups(f, method, link, keep, item_splits, protect, first)
     hl = _health(f, health_issues, n_workers) if health_issues else None
     return Duplicates(f.paths, f.infos, groups, listing_bad + f.bad, method, f.threshold, f.pairs, item_splits,
                       tuple(protect), skipped, links, hl)
+

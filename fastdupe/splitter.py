@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 from .intake import PATH_COLUMNS
-from .pipeline import find_duplicates, Duplicates, DEFAULT_METHOD
+from .pipeline import find_duplicates, Duplicates
+from .options import DEFAULT_METHOD
 
 # %% auto #0
 __all__ = ['duplicate_units', 'DuplicateSplitter', 'dedupe_df']

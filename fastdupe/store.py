@@ -13,11 +13,14 @@ import numpy as np
 from fastcore.basics import patch
 from .core import BadFile, shown_distance, bad_rows, save_table
 from .intake import get_items, skip_summary
-from .hashing import hash_items, HashResult, hamming_distance, turned_distance, COMBINED_KINDS, HASH_METHODS
+from .hashing import (hash_items, HashResult, hamming_distance, turned_distance, COMBINED_KINDS, HASH_METHODS,
+                              DEFAULT_THRESHOLDS)
 from .cachekeys import hash_recipe, model_key, health_recipe
 from .database import (Store, StoreError, StoreDamaged, SCHEMA_VERSION, APPLICATION_ID, DEFAULT_DB, BATCH,
                                VECTOR_DTYPE, cache_store, stored_rel, guarded, recorded_meta, fsync_path)
 from .saved import Searchable
+from .options import check_find_options, hash_threshold, Plumbing, INDEX_METHOD
+from .finders import PAIR_FINDERS, FUSED_HASH, CNN_THRESHOLD
 try: import fcntl
 except ImportError: fcntl = None  # Windows: no writer lock file
 
@@ -31,16 +34,12 @@ __all__ = ['QUERY_COLUMNS', 'UpdateReport', 'rebuild_store', 'QueryResult', 'Sto
            'model_key', 'health_recipe']
 
 # %% ../nbs/04b_store.ipynb #4f944113
-def _method_needs(method:str, tta=False, turns:bool=False) -> tuple[dict|None, dict|None]:
+def _method_needs(method:str, tta=False, turns:bool=False, threshold=None) -> tuple[dict|None, dict|None]:
     """What `find_duplicates(..., method=)` reads through a store: the options of its `image_features`
     call and of its `hash_items` call."""
-    from fastdupe.pipeline import PAIR_FINDERS, FUSED_HASH, check_hash_options
-    if method not in PAIR_FINDERS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(PAIR_FINDERS)}")
-    if method in HASH_METHODS:
-        # the check find_duplicates makes
-        check_hash_options(method, {k: v for k, v in (('tta', tta), ('turns', turns)) if v})
-        return None, dict(methods=method, turns=bool(turns))
-    if turns: raise ValueError(f"turns is for the hash methods; {method} takes tta (flipped and rotated views)")
+    # the check find_duplicates makes
+    check_find_options(method, threshold, **{k: v for k, v in (('tta', tta), ('turns', turns)) if v})
+    if method in HASH_METHODS: return None, dict(methods=method, turns=bool(turns))
     return dict(tta=tta, keypoints=True), (dict(methods=FUSED_HASH, turns=True) if method == 'fused' else None)
 
 @dataclass
@@ -108,7 +107,7 @@ def _write_fingerprints(self:Store,
 # %% ../nbs/04b_store.ipynb #c15b2af5
 @patch
 def update(self:Store,
-           method:str|None=None, # as `find_duplicates` takes it (None: as last time, else `pipeline.INDEX_METHOD`)
+           method:str|None=None, # as `find_duplicates` takes it (None: as last time, else `options.INDEX_METHOD`)
            tta:bool|str=False, # model methods: also embed flipped/rotated views (as `find_duplicates(..., tta=)`)
            turns:bool=False, # single hash kinds: also hash flipped and turned views (`find_duplicates(..., turns=)`)
            index:str|None=None, # model methods: the saved index, 'exact', 'annoy' or 'faiss' (None: as before)
@@ -119,7 +118,6 @@ def update(self:Store,
           ) -> UpdateReport:
     """Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep
     the rest without opening them."""
-    from fastdupe.pipeline import INDEX_METHOD
     t0 = time.perf_counter()
     if method is None:  # the method it was indexed with last, else find's default
         last = self.indexed or dict(method=INDEX_METHOD, tta=False, turns=False)
@@ -185,7 +183,6 @@ def rebuild_store(
     if method is None: method, tta, turns = last['method'], last['tta'], last['turns']
     else: tta = turns = False
     if views is not None:
-        from fastdupe.pipeline import INDEX_METHOD
         model = (method or INDEX_METHOD) in ('cnn', 'fused')
         tta, turns = views and model, views and not model
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -271,20 +268,15 @@ def _hash_candidates(data:Searchable, q:HashResult, kind:str, t:int, turns:bool)
 @patch
 def _query_options(self:Store, method:str|None, threshold) -> tuple[str, dict]:
     "The method and options a query uses (those the store was indexed with, unless another method is named), checked."
-    from fastdupe.pipeline import hash_threshold, CNN_THRESHOLD
     indexed = self.indexed
     if method is None and indexed is None:
         raise StoreError(f"{self.path} was never indexed: run `fastdupe index {self.root} --db {self.path}` "
                          "first (or name a method)")
     if indexed is not None and method in (None, indexed['method']): opts = dict(indexed)
     else: opts = dict(method=method, tta=False, turns=False)
-    _method_needs(opts['method'], opts['tta'], opts['turns'])
+    _method_needs(opts['method'], opts['tta'], opts['turns'], threshold)  # the threshold too: `check_find_options`
     if opts['method'] in HASH_METHODS: opts['threshold'] = hash_threshold(opts['method'], threshold)
-    else:
-        t = CNN_THRESHOLD if threshold is None else threshold
-        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not -1 <= t <= 1:
-            raise ValueError(f"threshold for {opts['method']} is a cosine similarity in [-1, 1], got {threshold!r}")
-        opts['threshold'] = float(t)
+    else: opts['threshold'] = CNN_THRESHOLD if threshold is None else float(threshold)
     return opts['method'], opts
 
 # %% ../nbs/04b_store.ipynb #b71060ff
@@ -332,7 +324,6 @@ def _check_searchable(self:Store, data:Searchable, method:str, hash_kw:dict|None
 @patch
 def _query_candidates(self:Store, data:Searchable, qf, qh, good:list[Path], opts:dict, model_kw, hash_kw) -> list[str]:
     "The indexed images (relative to the root) the query images could pair with; the query images themselves left out."
-    from fastdupe.pipeline import FUSED_HASH, DEFAULT_THRESHOLDS
     pos = set()
     if len(data.ids) and good and data.index is not None:
         m = data.index.query(qf.vectors, k=min(_candidate_count(), len(data.ids)))
@@ -348,13 +339,12 @@ def _query_candidates(self:Store, data:Searchable, qf, qh, good:list[Path], opts
 def _query_matches(self:Store, rels:list[str], good:list[Path], method:str, threshold, opts:dict, model_kw,
                    n_workers) -> dict:
     "Per query image (as text): `(indexed image, distance)` for each of `rels` the method's pair finder pairs it with."
-    from fastdupe.pipeline import PAIR_FINDERS
     per = {str(q): [] for q in good}
     if not (rels and good): return per
     with self._session(write=False, trusted=rels):
         kw = {'tta': opts['tta']} if model_kw is not None and opts['tta'] else {'turns': True} if opts['turns'] else {}
         found = PAIR_FINDERS[method]([self._path(r) for r in rels] + good, threshold=threshold, n_workers=n_workers,
-                                     progress=False, first=set(per), store=self, **kw)
+                                     progress=False, plumbing=Plumbing(first=set(per), store=self), **kw)
     for i, j, d in found.pairs:
         a, b = str(found.paths[i]), str(found.paths[j])
         if (a in per) != (b in per):

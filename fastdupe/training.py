@@ -23,7 +23,7 @@ from .score import CrowdRule
 from .keypoints import KeypointRule
 from .edits import augment
 from .pairhead import EVIDENCE, PairHead, pair_evidence, pair_rows
-from .pipeline import model_pairs, fused_codes, CNN_THRESHOLD, FUSED_HASH
+from .finders import model_pairs, fused_codes, CNN_THRESHOLD, FUSED_HASH
 
 # %% auto #0
 __all__ = ['NEGATIVES', 'UNLABELLED_INLIERS', 'FINE_TUNE_PAIRS', 'groups_from_pattern', 'groups_from_folders', 'groups_from_csv',

@@ -21,7 +21,7 @@ from .training import (groups_from_pattern, groups_from_folders, groups_from_csv
                                UNLABELLED_INLIERS, PairDataLoaders, pair_dataloaders, roc_auc, verifier_learner,
                                check_sides, load_learner_file, verifier_body, train_verifier, FINE_TUNE_PAIRS,
                                SiameseNet, fine_tune_body)
-from .pipeline import VERIFY_THRESHOLD
+from .finders import VERIFY_THRESHOLD, Verifier
 
 _all_ = ['VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead',
          'pair_rows', 'groups_from_pattern', 'groups_from_folders', 'groups_from_csv', 'check_groups', 'NEGATIVES',
@@ -31,7 +31,7 @@ _all_ = ['VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'PairEvidence', 'evidence_s
 
 # %% auto #0
 __all__ = ['VERIFIER_FORMAT', 'load_verifier', 'pair_probabilities', 'check_verify', 'verifier_options', 'verified_pairs',
-           'verified_search', 'body_recipe', 'save_verifier', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE',
+           'verified_search', 'as_verifier', 'body_recipe', 'save_verifier', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE',
            'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows', 'groups_from_pattern',
            'groups_from_folders', 'groups_from_csv', 'check_groups', 'NEGATIVES', 'UNLABELLED_INLIERS',
            'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides', 'load_learner_file',
@@ -151,6 +151,15 @@ def verified_search(
         if new.any(): q[new] = pair_probabilities(head, f.vectors, describe(idx[new], kk[new]))
         return 1 - q
     return pairs, dist_fn
+
+def as_verifier(
+    head:PairHead, # from `load_verifier` (or `check_verify`)
+    threshold:float|None=None, # the probability a pair needs (None: `VERIFY_THRESHOLD`)
+) -> Verifier:
+    "The verifier as fused's finder takes it (`finders.Verifier`): its extraction options, and `verified_search`."
+    t = VERIFY_THRESHOLD if threshold is None else float(threshold)
+    decide = lambda f, index, side, codes, n_workers: verified_search(head, f, t, index, side, codes, n_workers)
+    return Verifier(decide, t, verifier_options(head))
 
 # %% ../nbs/05c_verify.ipynb #bbd35ee3
 _META_KEY = 'fastdupe.verifier' # the metadata entry holding the JSON description

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 from fastdupe.hashing import hash_items, pixels_differ, DECODE_DIGEST
-from fastdupe.pipeline import find_duplicates, identical_pixels
+from fastdupe.pipeline import find_duplicates
+from fastdupe.finders import identical_pixels
 
 def _with_comment(jpeg:bytes, text:bytes) -> bytes:
     "The same JPEG (same coefficients, so the same pixels) with a COM segment after SOI: other bytes."

@@ -7,7 +7,8 @@ from pathlib import Path
 from fastdupe.cli import main
 from fastdupe.eval import PIP_SOURCES, build_benchmark, load_truth
 from fastdupe.intake import get_items
-from fastdupe.pipeline import find_duplicates, FUSED_HASH
+from fastdupe.pipeline import find_duplicates
+from fastdupe.finders import FUSED_HASH
 from fastdupe.verify import (groups_from_pattern, train_verifier, load_verifier, pair_probabilities, pair_evidence,
                              verified_pairs, verified_search, save_verifier, EVIDENCE)
 

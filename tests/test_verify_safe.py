@@ -8,7 +8,7 @@ import numpy as np, pytest, torch
 from torch import nn
 from conftest import run_cli, SAMPLE
 from fastdupe.intake import get_items
-from fastdupe.pipeline import FUSED_HASH
+from fastdupe.finders import FUSED_HASH
 from fastdupe.verify import (train_verifier, load_verifier, save_verifier, pair_probabilities, pair_evidence, PairHead,
                              body_recipe, EVIDENCE)
 
