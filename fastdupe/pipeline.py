@@ -20,7 +20,7 @@ from .health import Health, check_issues, health_of, measure_file
 from .options import (check_find_options, Plumbing, DEFAULT_METHOD, INDEX_METHOD, JUDGE_LINK,
                               hash_threshold)  # the last three: for `fastdupe.cli`, which takes them from here
 from .finders import (PAIR_FINDERS, Found, IDENTICAL_DISTANCE, identical_pixels, sides, cross_only,
-                              min_pairs_union, CNN_THRESHOLD, extraction_options)
+                              min_pairs_union, CNN_THRESHOLD, extraction_options)  # the last two: for the CLI
 
 
 # %% auto #0
