@@ -29,11 +29,23 @@ STORE_INDEXES = ('exact', 'annoy', 'faiss', 'ivf')
 INDEX_CHOICES = ('auto',) + STORE_INDEXES
 DEFAULT_SHARDS = '.fastdupe/shards' # where --scheduler's workers write, inside PATH, unless --shards says
 
+_PARAM = re.compile(r"\s*(?:def \w+\(\s*)?\**(\w+)\s*(?::[^=#]*)?(?:=[^#]*)?,?\s*#\s*(.*?)\s*$")
+
 @functools.cache
 def _docs(fn) -> dict:
-    "`fn`'s parameter comments (`fastcore.docments`), read once, only when a parser is built."
-    from fastcore.docments import docments
-    return docments(fn)
+    """`fn`'s parameter comments as `fastcore.docments(fn)` reads them (tests/test_cli_structure.py checks that they
+    agree), from the lines of its signature alone: importing fastcore.docments and tokenizing whole functions would
+    cost every command, `--help` too, a quarter of its start-up."""
+    import linecache
+    fn = fn.__init__ if isinstance(fn, type) else fn
+    while hasattr(fn, '__wrapped__'): fn = fn.__wrapped__  # functools.wraps: the function it wraps, as inspect does
+    code = fn.__code__
+    docs, i = {}, code.co_firstlineno
+    while line := linecache.getline(code.co_filename, i):
+        if m := _PARAM.match(line): docs[m[1]] = m[2]
+        if re.match(r"\s*(def .*)?\)\s*(->[^:]*)?:\s*(#.*)?$", line): return docs  # the signature's end
+        i += 1
+    return docs
 
 def _help(fn, name:str, more:str='', words:dict|None=None) -> str:
     """The help of the option that feeds `fn`'s parameter `name`: its docment with `words` replaced, a `` `param` `` of

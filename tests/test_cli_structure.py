@@ -65,6 +65,16 @@ def test_help_from_docments():
     vt = next(a for a in f._actions if '--verify-threshold' in a.option_strings)
     assert vt.help == 'with --verify: the probability a pair needs (default 0.5)'
 
+def test_docs_read_as_docments_reads_them():
+    "cli._docs reads signature comments without importing fastcore.docments: the same text for every function it reads."
+    from fastcore.docments import docments
+    from fastdupe.pipeline import find_duplicates
+    from fastdupe.store import Store
+    from fastdupe.health import find_health
+    for fn in (find_duplicates, Store, Store.update, Store.query, find_health):
+        theirs = {k: v for k, v in docments(fn).items() if k != 'return' and v is not None}
+        assert theirs and {k: cli._docs(fn).get(k) for k in theirs} == theirs, fn
+
 def test_verify_threshold_default_is_the_librarys():
     from fastdupe.verify import VERIFY_THRESHOLD
     assert VERIFY_THRESHOLD == 0.5
