@@ -1,4 +1,4 @@
-"""`fastdupe find PATH`: find duplicate groups from the command line, print them, and write a CSV or JSON; it never moves or deletes a file.
+"""`fastdupe find PATH`: find duplicate groups, print them and write a CSV or JSON; it never moves or deletes a file.
 
 Docs: https://fastdupe.github.io/fastdupe/cli.html.md"""
 
@@ -6,10 +6,11 @@ Docs: https://fastdupe.github.io/fastdupe/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #7bc38cbd
 from __future__ import annotations
-import argparse, contextlib, io, os, sqlite3, sys, tempfile
+import argparse, contextlib, functools, io, os, re, sqlite3, sys, tempfile
 from pathlib import Path
 from .group import LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, SPLIT_KEEP, SPLIT_RULE, check_keep
-from .pipeline import find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, INDEX_METHOD, CNN_THRESHOLD, JUDGE_LINK
+from .pipeline import (find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, INDEX_METHOD,
+                               CNN_THRESHOLD, JUDGE_LINK)
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
 from .splits import check_splits_option, protected_splits, format_leakage, SplitError
@@ -17,140 +18,201 @@ from .store import Store, StoreError, DEFAULT_DB, BATCH
 from .intake import is_url, skip_summary, same_file
 
 # %% auto #0
-__all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'parser', 'find_command', 'index_command',
-           'query_command', 'train_command', 'health_command', 'main']
+__all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'COMMANDS', 'check_arguments', 'find_command',
+           'index_command', 'query_command', 'train_command', 'health_command', 'parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #46988b63
 MODEL_METHODS = ('cnn', 'fused', 'verified')
-STORE_INDEXES = ('exact', 'annoy', 'faiss') # what a fingerprint database can save
-INDEX_CHOICES = ('auto',) + STORE_INDEXES + ('ivf',)
+# what a fingerprint database can save: every backend of `search.BACKENDS`. find's `auto` is no backend but a choice
+# made at each search (exact, or IVF when the vectors exceed 4 GB): a database keeps the one backend it was given
+STORE_INDEXES = ('exact', 'annoy', 'faiss', 'ivf')
+INDEX_CHOICES = ('auto',) + STORE_INDEXES
 DEFAULT_SHARDS = '.fastdupe/shards' # where --scheduler's workers write, inside PATH, unless --shards says
+
+_PARAM = re.compile(r"\s*(?:def \w+\(\s*)?\**(\w+)\s*(?::[^=#]*)?(?:=[^#]*)?,?\s*#\s*(.*?)\s*$")
+
+@functools.cache
+def _docs(fn) -> dict:
+    """`fn`'s parameter comments as `fastcore.docments(fn)` reads them (tests/test_cli_structure.py checks that they
+    agree), from the lines of its signature alone: importing fastcore.docments and tokenizing whole functions would
+    cost every command, `--help` too, a quarter of its start-up."""
+    import linecache
+    fn = fn.__init__ if isinstance(fn, type) else fn
+    while hasattr(fn, '__wrapped__'): fn = fn.__wrapped__  # functools.wraps: the function it wraps, as inspect does
+    code = fn.__code__
+    docs, i = {}, code.co_firstlineno
+    while line := linecache.getline(code.co_filename, i):
+        if m := _PARAM.match(line): docs[m[1]] = m[2]
+        if re.match(r"\s*(def .*)?\)\s*(->[^:]*)?:\s*(#.*)?$", line): return docs  # the signature's end
+        i += 1
+    return docs
+
+def _help(fn, name:str, more:str='', words:dict|None=None) -> str:
+    """The help of the option that feeds `fn`'s parameter `name`: its docment with `words` replaced, a `` `param` `` of
+    `fn` written as its option (`--param`), '(None: ...)' as '(default: ...)', a '(see `...`)' into the library dropped,
+    and `more` added."""
+    docs = _docs(fn)
+    s = docs[name]
+    for old, new in (words or {}).items(): s = s.replace(old, new)
+    s = re.sub(r' \(see `[^`]+`\)', '', s).replace('(None: ', '(default: ')
+    s = re.sub(r'`(\w+)`', lambda m: '--' + m[1].replace('_', '-') if m[1] in docs else m[0], s)
+    return (s + more).replace('%', '%%')  # argparse formats help with %
 
 def _cluster_arguments(f):
     "--scheduler and --shards, the same for find and index."
     f.add_argument('--scheduler', metavar='ADDRESS|local:N', default=None,
-                   help="cnn/fused: extract on a Dask cluster: a scheduler's address (tcp://host:8786) or local:N (N worker "
-                        "processes on this machine); needs pip install 'fastdupe[cluster]'")
+                   help="cnn/fused: extract on a Dask cluster: a scheduler's address (tcp://host:8786) or local:N "
+                        "(N worker processes on this machine); needs pip install 'fastdupe[cluster]'")
     f.add_argument('--shards', metavar='FOLDER|URL', default=None,
-                   help=f'with --scheduler: the folder or bucket URL every worker writes its Parquet shards to (default: '
-                        f'PATH/{DEFAULT_SHARDS}); shards already there are reused, so a second run extracts only what changed')
+                   help=f'with --scheduler: the folder or bucket URL every worker writes its Parquet shards to '
+                        f'(default: PATH/{DEFAULT_SHARDS}); shards already there are reused, so a second run extracts '
+                        'only what changed')
 
-def _shard_folder(a, p) -> str|None:
-    "The shard folder of a --scheduler run, checked: a usage error for --shards without --scheduler or with a hash method."
-    if a.scheduler is None:
-        if a.shards is not None: p.error("--shards is where --scheduler's workers write: give --scheduler too")
-        return None
-    if a.db is not None: p.error("--db and --scheduler are two ways to keep fingerprints: a cluster keeps them in its shards (--shards)")
-    if a.method is not None and a.method not in MODEL_METHODS:
-        p.error(f"--scheduler runs the model methods ({', '.join(MODEL_METHODS)}) on a cluster; {a.method} hashes on this machine")
-    if a.shards is not None: return a.shards
-    if is_url(a.path): return a.path.rstrip('/') + '/' + DEFAULT_SHARDS
-    if not Path(a.path).is_dir(): p.error("--scheduler with a file or CSV as PATH: say where the shards go with --shards")
-    return str(Path(a.path)/DEFAULT_SHARDS)
-
-def _finder(method:str):
-    if method not in PAIR_FINDERS and method in MODEL_METHODS:
-        import fastdupe.features  # registers the model-based finders
-    if method not in PAIR_FINDERS: raise ValueError(f"method {method!r} is not available in this installation")
-    return PAIR_FINDERS[method]
+def _sniff_argument(f):
+    "--sniff, the same for find and index."
+    f.add_argument('--sniff', action='store_true',
+                   help='also read files whose extension is not an image\'s (a JPEG named .svg, .dat or with no '
+                        'extension) when their first bytes are an image\'s')
 
 # %% ../nbs/09_cli.ipynb #6aa55d84
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='fastdupe', description='Find exact and near-duplicate images.')
-    sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    sub.required = True
+def _find_parser(sub):
+    "The `find` command."
     f = sub.add_parser('find', help='find duplicate groups under a folder (or in a CSV or list of files)',
-                       description='Find duplicate groups; print them and write FILE.csv or FILE.json. Nothing is moved or deleted.')
-    f.add_argument('path', metavar='PATH', help='folder of images (searched recursively), an image list CSV, or one image')
+                       description='Find duplicate groups; print them and write FILE.csv or FILE.json. Nothing is '
+                                   'moved or deleted.')
+    f.add_argument('path', metavar='PATH',
+                   help='folder of images (searched recursively), an image list CSV, or one image')
     f.add_argument('--method', default=DEFAULT_METHOD, choices=list(HASH_METHODS) + list(MODEL_METHODS),
-                   help=f'how to compare images (default: {DEFAULT_METHOD}: CNN features, a flip/rotation-aware phash and keypoints, '
-                        'judged by rules; verified: the same evidence, each pair judged by the pair judge shipped in the package)')
+                   help=f'how to compare images (default: {DEFAULT_METHOD}: CNN features, a flip/rotation-aware phash '
+                        'and keypoints, judged by rules; verified: the same evidence, each pair judged by the pair '
+                        'judge shipped in the package)')
     f.add_argument('--threshold', type=float, default=None,
                    help='hash methods: largest Hamming distance in bits (defaults: ' +
                         ', '.join(f'{k} {v}' for k, v in DEFAULT_THRESHOLDS.items()) +
                         f'); cnn/fused: smallest cosine similarity (default {CNN_THRESHOLD}); '
-                        'verified: the probability the pair judge must give (default: its own, chosen on the tuning family)')
+                        'verified: the probability the pair judge must give (default: its own, chosen on the tuning '
+                        'family)')
     f.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write groups here')
     f.add_argument('--report', metavar='FILE.html', default=None,
                    help='also write a self-contained HTML page of the groups with thumbnails (opens from disk)')
     f.add_argument('--link', default=None, choices=LINKS,
-                   help=f'how pairs become groups (default: {JUDGE_LINK} for verified, whose pairs the judge vouches for; '
-                        f'{DEFAULT_LINK}, no chaining, for the other methods)')
+                   help=f'how pairs become groups (default: {JUDGE_LINK} for verified, whose pairs the judge vouches '
+                        f'for; {DEFAULT_LINK}, no chaining, for the other methods)')
     f.add_argument('--keep', default=None,
                    help=f"keep policy: comma-separated rules from {', '.join((SPLIT_RULE,) + tuple(KEEP_RULES))} "
                         f"(default: {','.join(DEFAULT_KEEP)}, or {','.join(SPLIT_KEEP)} when splits are known: "
                         "valid and test images are never marked remove)")
     f.add_argument('--splits', default='auto', metavar='auto|folders|column:NAME|none',
-                   help="each image's split (train, valid, test, ...): 'folders' from top-level train/, valid/ (or val/), "
-                        "test/ folders; 'column:NAME' from a column of the CSV given as PATH (is_valid gives valid/train); "
-                        "'auto' (default): a split or is_valid column, else split folders, else none; 'none': no splits")
+                   help="each image's split (train, valid, test, ...): 'folders' from top-level train/, valid/ (or "
+                        "val/), test/ folders; 'column:NAME' from a column of the CSV given as PATH (is_valid gives "
+                        "valid/train); 'auto' (default): a split or is_valid column, else split folders, else none; "
+                        "'none': no splits")
     f.add_argument('--protect', metavar='NAMES', default=None,
-                   help='comma-separated split names whose images are never marked remove (valid and test always are)')
+                   help='comma-separated ' + _help(find_duplicates, 'protect'))
     f.add_argument('--against', metavar='OTHER', default=None,
-                   help='another folder or CSV: report only pairs with one image in PATH and one in OTHER (OTHER is the '
-                        'evaluation side: its images are kept), e.g. a test set checked against a training set')
+                   help='another folder or CSV: report only pairs with one image in PATH and one in OTHER (OTHER is '
+                        'the evaluation side: its images are kept), e.g. a test set checked against a training set')
     f.add_argument('--turns', action='store_true',
                    help='also match mirrored and 90-degree-rotated copies (hash methods: about 8x the search time)')
     f.add_argument('--column', metavar='NAME', default=None,
-                   help='with a CSV as PATH: the column that holds the image paths (default: path, name, fname, file, ...)')
+                   help='with a CSV as PATH: the column that holds the image paths (default: path, name, fname, '
+                        'file, ...)')
     f.add_argument('--index', default=None, choices=INDEX_CHOICES,
-                   help='similarity index for cnn/fused methods (default: auto: exact, or FAISS IVF when the vectors exceed 4 GB)')
+                   help='similarity index for cnn/fused methods (default: auto: exact, or FAISS IVF when the vectors '
+                        'exceed 4 GB)')
     f.add_argument('--no-keypoints', action='store_true',
-                   help='cnn/fused: skip the keypoint checks (faster; crops, quarter turns and pasted copies are then often missed)')
+                   help='cnn/fused: skip the keypoint checks (faster; crops, quarter turns and pasted copies are then '
+                        'often missed)')
     f.add_argument('--engine', default=None, choices=['auto', 'torch', 'onnx'],
-                   help='cnn/fused: what runs the model (default: auto: ONNX Runtime on a CPU, PyTorch on a GPU; the same vectors)')
-    f.add_argument('--workers', type=int, default=None, help='processes for decoding (default: one per core)')
+                   help='cnn/fused: what runs the model (default: auto: ONNX Runtime on a CPU, PyTorch on a GPU; the '
+                        'same vectors)')
+    f.add_argument('--workers', type=int, default=None,
+                   help=_help(find_duplicates, 'n_workers', ' (default: one per core)'))
     f.add_argument('--db', metavar='FILE', default=None,
-                   help='a fingerprint database (see fastdupe index): images it holds are not read again, new ones are added '
-                        '(created when missing); the groups are the same')
+                   help='a fingerprint database (see fastdupe index): images it holds are not read again, new ones '
+                        'are added (created when missing); the groups are the same')
     f.add_argument('--verify', metavar='MODEL', default=None,
-                   help='fused: a pair verifier (written by fastdupe train-verifier) decides each candidate pair in place of '
-                        "fused's rules; the CSV's distance is then 1 - its probability")
+                   help='fused: a pair verifier (written by fastdupe train-verifier) decides each candidate pair in '
+                        "place of fused's rules; the CSV's distance is then 1 - its probability")
     f.add_argument('--verify-threshold', metavar='P', type=float, default=None,
-                   help='with --verify: the probability a pair needs (default 0.5)')
+                   help=_help(find_duplicates, 'verify_threshold', words={'`VERIFY_THRESHOLD`': '0.5'}))
     f.add_argument('--trust-pickle', action='store_true',
-                   help='with --verify: read MODEL even where it is a pickle (an older verifier that learn.export wrote, or '
-                        "one whose body fastdupe cannot rebuild from weights); reading a pickle runs whatever code it holds, "
-                        "so give it only for a file you trust")
+                   help='with --verify: read MODEL even where it is a pickle (an older verifier that learn.export '
+                        "wrote, or one whose body fastdupe cannot rebuild from weights); reading a pickle runs "
+                        "whatever code it holds, so give it only for a file you trust")
     _cluster_arguments(f)
-    f.add_argument('--sniff', action='store_true',
-                   help='also read files whose extension is not an image\'s (a JPEG named .svg, .dat or with no extension) '
-                        'when their first bytes are an image\'s')
+    _sniff_argument(f)
     f.add_argument('--health', action='store_true',
                    help='also flag blurred, dark, over-exposed, near-empty, odd-sized, odd-shaped and greyscale images '
-                        '(as fastdupe health): an issues column in the CSV, a health field in the JSON, a section in the '
-                        'report; the default method scores them from the decode its model makes')
+                        '(as fastdupe health): an issues column in the CSV, a health field in the JSON, a section in '
+                        'the report; the default method scores them from the decode its model makes')
     f.add_argument('--issues', metavar='NAMES', default=None,
                    help='with --health: comma-separated issues to flag (default: all)')
     f.add_argument('--quiet', action='store_true', help='no progress bar and no per-group listing')
-    _store_parsers(sub)
-    _train_parser(sub)
-    _health_parser(sub)
-    p.commands = sub.choices  # name -> sub-parser: a usage error shows the sub-command's usage, not the top level's
-    return p
 
 # %% ../nbs/09_cli.ipynb #d1c31834
+def _fail(why) -> int:
+    "A run-time error (an input missing or unreadable, a cluster out of reach): one line on stderr, exit status 1."
+    print(f"fastdupe: error: {why}", file=sys.stderr)
+    return 1
+
+def _note(what):
+    "What a user should know that is no error: one line on stderr."
+    print(f"fastdupe: note: {what}", file=sys.stderr)
+
+def _print_bad(bad, out, name=str):
+    "The bad-files report: each file that could not be read (a `BadFile`, or a (path, reason) pair) and why."
+    if not bad: return
+    print(f"bad files ({len(bad)}), skipped:", file=out)
+    for b in bad:
+        path, why = (b.path, b.reason) if hasattr(b, 'reason') else b
+        print(f"  {name(path)}: {why}", file=out)
+
+def _print_written(out, *fns):
+    "The line naming the files a command wrote."
+    print('wrote ' + ' and '.join(map(str, fns)), file=out)
+
+def _print_groups(r:Duplicates, out):
+    "Each group and its images, one a line: keep or remove, size, split, link and distance."
+    for gi, g in enumerate(r.groups):
+        leak = r.leaks(g)
+        print(f"group {gi} ({len(g)} images)" + (f"  LEAK: {' + '.join(leak)}" if leak else ''), file=out)
+        for k, d in zip(g.members, g.dist):
+            o = r.infos[k]
+            split = f", {r.splits[k]}" if r.splits is not None and r.splits[k] else ''
+            link = f", link to {r.links[k]}" if r.links and r.links[k] else ''
+            print(f"  {g.action(k):<6} {r.paths[k]}  ({o.width}x{o.height}, {o.bytes:,} bytes{split}{link}"
+                  f"{'' if k == g.keep else f', distance {shown_distance(d)}'})", file=out)
+
+def _print_leakage(r:Duplicates, out):
+    "The leakage table (groups holding images of two splits), when splits are known."
+    if r.splits is None: return
+    print("leakage (groups holding images of two splits):", file=out)
+    print('  ' + format_leakage(r.leakage()).replace('\n', '\n  '), file=out)
+
 def _print_result(r:Duplicates, out, quiet:bool):
-    if not quiet:
-        for gi, g in enumerate(r.groups):
-            leak = r.leaks(g)
-            print(f"group {gi} ({len(g)} images)" + (f"  LEAK: {' + '.join(leak)}" if leak else ''), file=out)
-            for k, d in zip(g.members, g.dist):
-                o = r.infos[k]
-                split = f", {r.splits[k]}" if r.splits is not None and r.splits[k] else ''
-                link = f", link to {r.links[k]}" if r.links and r.links[k] else ''
-                print(f"  {g.action(k):<6} {r.paths[k]}  ({o.width}x{o.height}, {o.bytes:,} bytes{split}{link}"
-                      f"{'' if k == g.keep else f', distance {shown_distance(d)}'})", file=out)
-    if r.bad:
-        print(f"bad files ({len(r.bad)}), skipped:", file=out)
-        for b in r.bad: print(f"  {b.path}: {b.reason}", file=out)
+    "What find prints: the groups (unless `quiet`), bad and skipped files, leakage, the summary, the health flags."
+    if not quiet: _print_groups(r, out)
+    _print_bad(r.bad, out)
     if r.skipped: print(f"skipped: {skip_summary(r.skipped)}", file=out)
-    if r.splits is not None:
-        print("leakage (groups holding images of two splits):", file=out)
-        print('  ' + format_leakage(r.leakage()).replace('\n', '\n  '), file=out)
+    _print_leakage(r, out)
     s = r.summary()
     print(f"images read: {s['images']}, bad files: {s['bad_files']}, skipped: {s['skipped']}, groups: {s['groups']}, "
           f"images that could be removed: {s['removable']}", file=out)
+    if r.health is None: return
+    h = r.health.summary()
+    print('health, images flagged: ' + ', '.join(f"{i} {h[i]}" for i in r.health.issues)
+          + ' (each image in a group: the issues column; every flagged image: the JSON and the report)', file=out)
+
+def _print_matches(r, out):
+    "query's listing: each image checked, then its matches, closest first, with their distances."
+    for q, ms in zip(r.queries, r.matches):
+        print(f"{q}: " + (f"{len(ms)} match{'es' if len(ms) > 1 else ''}" if ms else 'no match'), file=out)
+        for m, d in ms: print(f"  {shown_distance(d)}  {m}", file=out)
+
+def _print_flags(rows, out, name=str):
+    "health's listing: each flagged image and issue with its score."
+    for r in rows: print(f"  {r['score']:.3f}  {r['issue']:<16} {name(r['path'])}", file=out)
 
 # %% ../nbs/09_cli.ipynb #5d3270c4
 def _unwritable(fn:Path) -> str|None:
@@ -166,369 +228,470 @@ def _unwritable(fn:Path) -> str|None:
     except OSError as e: return f"the folder {d} does not take new files ({e.strerror or e})"
     return None
 
-def _check_outputs(p, outputs, inputs=()):
+def _check_outputs(outputs, inputs=()):
     "Every file a command writes, checked before any work: writable, not one of its inputs, not another output."
     ins = {same_file(fn): f"{opt} {fn}" for opt, fn in inputs if fn is not None and not is_url(fn)}
     seen = {}
     for opt, fn in outputs:
         if fn is None: continue
-        if why := _unwritable(Path(fn)): p.error(f"{opt} {fn}: {why}")
+        if why := _unwritable(Path(fn)): raise ValueError(f"{opt} {fn}: {why}")
         key = same_file(fn)
-        if key in ins: p.error(f"{opt} {fn} is an input ({ins[key]}): writing it would destroy it; name another file")
-        if key in seen: p.error(f"{opt} {fn} is also {seen[key]}: name two files")
+        if key in ins:
+            raise ValueError(f"{opt} {fn} is an input ({ins[key]}): writing it would destroy it; name another file")
+        if key in seen: raise ValueError(f"{opt} {fn} is also {seen[key]}: name two files")
         seen[key] = f"{opt} {fn}"
+
+def _check_suffix(opt:str, fn, suffixes:tuple, said:str):
+    if fn is not None and Path(fn).suffix.lower() not in suffixes:
+        raise ValueError(f"{opt} must end in {said}, got {fn!r}")
+
+def _check_workers(n):
+    if n is not None and n < 0: raise ValueError("--workers must be >= 0")
+
+def _models_only(opt:str, method:str):
+    if method not in MODEL_METHODS:
+        raise ValueError(f"{opt} applies to the model methods ({', '.join(MODEL_METHODS)}), not to {method}")
 
 def _bad_list(out) -> Path|None:
     "Where find writes its list of bad and skipped files: beside `--out`, as `<out>.bad.csv`."
     return None if out is None else Path(out).with_name(Path(out).stem + '.bad.csv')
 
-def _check_sets(p, path, against):
+def _check_sets(path, against):
     "--against: never PATH itself under another spelling (absolute, `..`, a symlink), nor a folder inside or around it."
     if against is None or is_url(against) or is_url(path): return
     mine, other = Path(same_file(path)), Path(same_file(against))
     if mine == other:
-        p.error(f"--against {against} is PATH itself ({mine}): each image would pair with itself; name another set")
+        raise ValueError(f"--against {against} is PATH itself ({mine}): each image would pair with itself; "
+                         "name another set")
     if mine.is_dir() and other.is_dir() and (mine in other.parents or other in mine.parents):
         inner = against if mine in other.parents else path
-        p.error(f"--against {against} and PATH overlap: {inner} is inside the other, its images in both sets")
+        raise ValueError(f"--against {against} and PATH overlap: {inner} is inside the other, its images in both sets")
 
-def _threshold(p, method:str, threshold:float|None):
-    "`--threshold` as `method` takes it (hash methods: whole bits), checked before any work; a usage error otherwise."
+def _threshold(method:str, threshold:float|None):
+    "`--threshold` as `method` takes it (hash methods: whole bits), checked before any work."
     if threshold is None: return None
-    if threshold < 0: p.error(f"--threshold must be >= 0, got {threshold:g}")
+    if threshold < 0: raise ValueError(f"--threshold must be >= 0, got {threshold:g}")
     if method in HASH_METHODS:
         try: return hash_threshold(method, threshold)
-        except ValueError as e: p.error(f"--{e}")
+        except ValueError as e: raise ValueError(f"--{e}") from None
     what = 'a probability' if method == 'verified' else 'a cosine similarity'
-    if not 0 <= threshold <= 1: p.error(f"--threshold for {method} is {what} between 0 and 1, got {threshold:g}")
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"--threshold for {method} is {what} between 0 and 1, got {threshold:g}")
     return threshold
 
-def _check_verify_arguments(a, p):
-    "--verify and --verify-threshold, checked before any work: usage errors for what does not go with them."
+def _check_verify_arguments(a):
+    "--verify and --verify-threshold: what does not go with them."
     if a.verify is None:
-        if a.verify_threshold is not None: p.error("--verify-threshold is the probability --verify's verifier needs: give --verify too")
-        if a.trust_pickle: p.error("--trust-pickle lets --verify read a verifier kept as a pickle: give --verify too")
+        if a.verify_threshold is not None:
+            raise ValueError("--verify-threshold is the probability --verify's verifier needs: give --verify too")
+        if a.trust_pickle:
+            raise ValueError("--trust-pickle lets --verify read a verifier kept as a pickle: give --verify too")
         return
     if a.method not in ('fused', 'verified'):
-        p.error(f"--verify judges the candidates of fused (the default method) or verified, not of {a.method}")
-    for opt, given in (('--threshold', a.threshold is not None), ('--no-keypoints', a.no_keypoints), ('--turns', a.turns)):
-        if given: p.error(f"with --verify the verifier decides every candidate: {opt} does not apply")
+        raise ValueError(f"--verify judges the candidates of fused (the default method) or verified, not of {a.method}")
+    options = (('--threshold', a.threshold is not None), ('--no-keypoints', a.no_keypoints), ('--turns', a.turns))
+    for opt, given in options:
+        if given: raise ValueError(f"with --verify the verifier decides every candidate: {opt} does not apply")
     if a.verify_threshold is not None and not 0 <= a.verify_threshold <= 1:
-        p.error(f"--verify-threshold is a probability between 0 and 1, got {a.verify_threshold:g}")
-    if not Path(a.verify).is_file(): p.error(f"--verify {a.verify}: no such file (train one with fastdupe train-verifier)")
+        raise ValueError(f"--verify-threshold is a probability between 0 and 1, got {a.verify_threshold:g}")
+    if not Path(a.verify).is_file():
+        raise ValueError(f"--verify {a.verify}: no such file (train one with fastdupe train-verifier)")
 
-def _health_argument(a, p):
-    "--health and --issues as `find_duplicates(health=)` takes them, checked before any work."
+def _health_argument(a):
+    "--health and --issues as `find_duplicates(health=)` takes them."
     if not a.health:
-        if a.issues is not None: p.error('--issues picks the issues --health flags: give --health too')
+        if a.issues is not None: raise ValueError('--issues picks the issues --health flags: give --health too')
         return False
     from fastdupe.health import check_issues
     try: return check_issues(a.issues)
-    except ValueError as e: p.error(f'--issues: {e}')
+    except ValueError as e: raise ValueError(f'--issues: {e}') from None
 
-def find_command(a, p, out=None) -> int:
-    out = out or sys.stdout
-    if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'):
-        p.error(f"--out must end in .csv or .json, got {a.out!r}")
-    if a.report is not None and Path(a.report).suffix.lower() not in ('.html', '.htm'):
-        p.error(f"--report must end in .html, got {a.report!r}")
-    thr = _threshold(p, a.method, a.threshold)
-    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
-    if a.index is not None and a.method not in MODEL_METHODS:
-        p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
-    if a.method == 'verified' and a.verify is None:
-        for opt, given in (('--no-keypoints', a.no_keypoints), ('--turns', a.turns)):
-            if given: p.error(f"{opt} is an option of fused's rules; verified's judge reads keypoints of the plain images (use --method fused)")
-    if a.no_keypoints and a.method not in MODEL_METHODS:
-        p.error(f"--no-keypoints applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
-    if a.engine is not None and a.method not in MODEL_METHODS:
-        p.error(f"--engine applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
-    _check_verify_arguments(a, p)
-    health = _health_argument(a, p)
-    inputs = [('PATH', a.path), ('--against', a.against), ('--verify', a.verify), ('--db', a.db)]
-    _check_outputs(p, [('--out', a.out), ("--out's list of bad files", _bad_list(a.out)), ('--report', a.report)],
-                   inputs)
-    _check_sets(p, a.path, a.against)
+def _shard_folder(a) -> str|None:
+    "The shard folder of a --scheduler run; --shards without --scheduler, or with a hash method, is wrong."
+    if a.scheduler is None:
+        if a.shards is not None: raise ValueError("--shards is where --scheduler's workers write: give --scheduler too")
+        return None
+    if a.db is not None:
+        raise ValueError("--db and --scheduler are two ways to keep fingerprints: a cluster keeps them in its shards "
+                         "(--shards)")
+    if a.method is not None and a.method not in MODEL_METHODS:
+        raise ValueError(f"--scheduler runs the model methods ({', '.join(MODEL_METHODS)}) on a cluster; {a.method} "
+                         "hashes on this machine")
+    if a.shards is not None: return a.shards
+    if is_url(a.path): return a.path.rstrip('/') + '/' + DEFAULT_SHARDS
+    if not Path(a.path).is_dir():
+        raise ValueError("--scheduler with a file or CSV as PATH: say where the shards go with --shards")
+    return str(Path(a.path)/DEFAULT_SHARDS)
+
+def _check_turns(a):
+    if a.turns and a.method in ('exact', 'combined'):
+        raise ValueError(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
+
+# %% ../nbs/09_cli.ipynb #0c5d2e01
+def _keep_and_splits(a) -> dict:
+    "--keep, --splits and --protect as `find_duplicates` takes them."
     keep = None
     if a.keep is not None:
         keep = [k.strip() for k in a.keep.split(',') if k.strip()]
         try: check_keep(keep)  # the same check as the Python API's
-        except ValueError as e: p.error(f"--keep: {e}")
+        except ValueError as e: raise ValueError(f"--keep: {e}") from None
     splits = None if a.splits.strip().lower() == 'none' else a.splits.strip()
     try: check_splits_option(splits)
-    except ValueError: p.error(f"--splits must be auto, folders, column:NAME or none, got {a.splits!r}")
+    except ValueError:
+        raise ValueError(f"--splits must be auto, folders, column:NAME or none, got {a.splits!r}") from None
     protect = [x.strip() for x in (a.protect or '').split(',') if x.strip()]
     try: protected_splits(protect)
-    except ValueError as e: p.error(f"--protect: {e}")
-    if protect and splits is None and a.against is None: p.error("--protect names splits: it needs --splits (or --against)")
+    except ValueError as e: raise ValueError(f"--protect: {e}") from None
+    if protect and splits is None and a.against is None:
+        raise ValueError("--protect names splits: it needs --splits (or --against)")
     if keep and keep[0] == SPLIT_RULE and splits is None and a.against is None:
-        p.error(f"--keep {SPLIT_RULE}: the split rule needs splits (--splits auto, folders or column:NAME)")
-    shards = _shard_folder(a, p)
-    path = a.path if is_url(a.path) else Path(a.path)
-    if not is_url(path) and not path.exists():
-        print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
-    if a.against is not None and not Path(a.against).exists():
-        print(f"fastdupe: error: --against {a.against} does not exist", file=sys.stderr); return 1
-    try: _finder(a.method)
-    except (ImportError, ValueError) as e:
-        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
+        raise ValueError(f"--keep {SPLIT_RULE}: the split rule needs splits (--splits auto, folders or column:NAME)")
+    return dict(keep=keep, splits=splits, protect=protect)
+
+def _finder_options(a) -> dict:
+    "The options find passes on to its pair finder (`find_duplicates(**kwargs)`), only those given."
     kw = {} if a.index is None else dict(index=a.index)
     if a.no_keypoints: kw['keypoints'] = False
     if a.engine is not None: kw['engine'] = a.engine
-    if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
-    if a.turns: kw['tta' if a.method in MODEL_METHODS else 'turns'] = True  # model methods: the dihedral test-time views
+    if a.turns: kw['tta' if a.method in MODEL_METHODS else 'turns'] = True  # model methods: dihedral test-time views
     if a.column is not None:
-        if is_url(path) or path.is_dir(): p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
+        if is_url(a.path) or Path(a.path).is_dir():
+            raise ValueError("--column names the path column of a CSV given as PATH; PATH is a folder")
         kw['column'] = a.column
-    if a.verify is not None:
-        from fastdupe.verify import load_verifier  # torch and fastai: only with a verifier
-        try: head = load_verifier(a.verify, trusted=a.trust_pickle)  # a pickle only with --trust-pickle: refused unread
-        except ValueError as e:
-            print(f"fastdupe: error: --verify {e}", file=sys.stderr); return 1
-        kw.update(verify=head, verify_threshold=a.verify_threshold)
-    # a progress bar only where a person watches: fastprogress draws in a notebook or a terminal, not in a log file
-    progress = not a.quiet and out.isatty()
+    return kw
+
+def _find_options(a) -> dict:
+    "find's options, checked in turn, as `find_duplicates` takes them (but `progress` and `verify`)."
+    _check_suffix('--out', a.out, ('.csv', '.json'), '.csv or .json')
+    _check_suffix('--report', a.report, ('.html', '.htm'), '.html')
+    threshold = _threshold(a.method, a.threshold)
+    _check_workers(a.workers)
+    if a.index is not None: _models_only('--index', a.method)
+    if a.method == 'verified' and a.verify is None:
+        for opt, given in (('--no-keypoints', a.no_keypoints), ('--turns', a.turns)):
+            if given: raise ValueError(f"{opt} is an option of fused's rules; verified's judge reads keypoints of the "
+                                       "plain images (use --method fused)")
+    if a.no_keypoints: _models_only('--no-keypoints', a.method)
+    if a.engine is not None: _models_only('--engine', a.method)
+    _check_verify_arguments(a)
+    health = _health_argument(a)
+    _check_outputs([('--out', a.out), ("--out's list of bad files", _bad_list(a.out)), ('--report', a.report)],
+                   [('PATH', a.path), ('--against', a.against), ('--verify', a.verify), ('--db', a.db)])
+    _check_sets(a.path, a.against)
+    kw = _keep_and_splits(a)
+    shards = _shard_folder(a)
+    _check_turns(a)
+    return dict(src=a.path if is_url(a.path) else Path(a.path), method=a.method, threshold=threshold, link=a.link,
+                n_workers=a.workers, against=a.against, db=a.db, client=a.scheduler, shards=shards, sniff=a.sniff,
+                health=health, **kw, **_finder_options(a))
+
+def _index_options(a) -> dict:
+    "index's options, checked in turn; with --scheduler, the shard folder."
+    if a.batch < 1: raise ValueError(f"--batch must be at least 1, got {a.batch}")
+    _check_workers(a.workers)
+    if a.method is not None and a.index is not None: _models_only('--index', a.method)
+    _check_turns(a)
+    if a.scheduler is None:
+        if (path := Path(a.path)).exists() and not path.is_dir():
+            raise ValueError(f"PATH must be a folder of images; {path} is a file")
+        return {}
+    if a.rebuild: raise ValueError("--rebuild rebuilds a database; a --scheduler run keeps its fingerprints in shards")
+    shards = _shard_folder(a)
+    if a.index is not None:
+        raise ValueError("--index is saved in a database; a --scheduler run searches when find runs")
+    return dict(shards=shards)
+
+def _query_options(a) -> dict:
+    "query's options, checked in turn (--threshold: once the database says which method decides)."
+    if a.k < 1: raise ValueError(f"--k must be at least 1, got {a.k}")
+    _check_workers(a.workers)
+    _check_suffix('--out', a.out, ('.csv', '.json'), '.csv or .json')
+    _check_outputs([('--out', a.out)], [('--db', a.db)] + [('IMAGE', q) for q in a.images])
+    if not Path(a.db).exists():
+        raise ValueError(f"--db {a.db}: no database there; make one with fastdupe index FOLDER --db {a.db}")
+    return {}
+
+def check_arguments(command:str, a:argparse.Namespace) -> dict|None:
+    """The options of `find`, `index` and `query`, checked before any image is read: a ValueError names the first
+    wrong one (`main` makes it a usage error). What the command runs with: find's `find_duplicates` arguments,
+    index's shard folder; None for the commands that check their own."""
+    check = dict(find=_find_options, index=_index_options, query=_query_options).get(command)
+    return None if check is None else check(a)
+
+def _usage(p, f, *args):
+    "`f(*args)`, a ValueError from it a usage error of `p` (exit status 2)."
+    try: return f(*args)
+    except ValueError as e: p.error(str(e))
+
+# %% ../nbs/09_cli.ipynb #0c5d2e02
+def _missing_input(a) -> str|None:
+    "Why find cannot start (a run-time error: PATH or --against missing, the method not installed), or None."
+    if not is_url(a.path) and not Path(a.path).exists(): return f"{Path(a.path)} does not exist"
+    if a.against is not None and not Path(a.against).exists(): return f"--against {a.against} does not exist"
+    if a.method not in PAIR_FINDERS: return f"method {a.method!r} is not available in this installation"
+    return None
+
+def _verifier(a) -> dict:
+    "--verify's verifier as `find_duplicates` takes it (a pickle only with --trust-pickle, refused unread); {} without."
+    if a.verify is None: return {}
+    from fastdupe.verify import load_verifier  # torch and fastai: only with a verifier
+    return dict(verify=load_verifier(a.verify, trusted=a.trust_pickle), verify_threshold=a.verify_threshold)
+
+def _no_images(a, r:Duplicates) -> str:
+    what = f"{a.path} and {a.against} hold" if a.against is not None else f"{a.path} holds"
+    return f"{what} no images" + (f" (skipped: {skip_summary(r.skipped)})" if r.skipped else '')
+
+def _ours(fn:Path) -> bool:
+    "Whether `fn` is a list of bad files as find writes it (its header `path,reason`): one find may remove."
     try:
-        r = find_duplicates(path, a.method, thr, link=a.link, keep=keep, n_workers=a.workers, progress=progress,
-                            splits=splits, protect=protect, against=a.against, db=a.db, client=a.scheduler, shards=shards,
-                            sniff=a.sniff, health=health, **kw)
-    except StoreError as e: p.error(f"--db: {e}")
-    except (ConnectionError, PermissionError, FileNotFoundError, ImportError) as e:  # the cluster, the shard folder, a URL
-        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
-    except SplitError as e:
-        print(f"fastdupe: error: --splits: {e}", file=sys.stderr); return 1
-    except ValueError as e:  # raised before any image is read: items, splits, keep policy
-        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
-    if not r.paths and not r.bad:  # nothing listed (an empty folder, a CSV with no rows): say so, write nothing
-        what = f"{a.path} and {a.against} hold" if a.against is not None else f"{a.path} holds"
-        print(f"fastdupe: error: {what} no images" + (f" (skipped: {skip_summary(r.skipped)})" if r.skipped else ''),
-              file=sys.stderr)
-        return 1
-    _print_result(r, out, a.quiet)
-    if r.health is not None:
-        s = r.health.summary()
-        print('health, images flagged: ' + ', '.join(f"{i} {s[i]}" for i in r.health.issues)
-              + ' (each image in a group: the issues column; every flagged image: the JSON and the report)', file=out)
-    if a.out is not None:
-        bad_fn, any_bad = _bad_list(a.out), bool(r.bad or r.skipped)
-        olds = [f for f in (Path(a.out),) + ((bad_fn,) if any_bad else ()) if f.exists()]
-        if olds: print(f"fastdupe: note: replacing {' and '.join(map(str, olds))}", file=sys.stderr)
-        fn = r.save(a.out)
-        if any_bad: r.save_bad(bad_fn)  # the list of bad files only when there are some
-        elif bad_fn.exists():  # an earlier run's list would say files are bad that are not
+        with open(fn, encoding='utf-8', errors='replace', newline='') as f: first = f.readline()
+    except OSError: return False
+    return first.rstrip('\r\n') == 'path,reason'
+
+def _write_groups(r:Duplicates, fn, out):
+    "find --out: the groups, and `<out>.bad.csv` only when files were bad or skipped."
+    bad_fn, any_bad = _bad_list(fn), bool(r.bad or r.skipped)
+    olds = [f for f in (Path(fn),) + ((bad_fn,) if any_bad else ()) if f.exists()]
+    if olds: _note(f"replacing {' and '.join(map(str, olds))}")
+    written = [r.save(fn)] + ([r.save_bad(bad_fn)] if any_bad else [])
+    if not any_bad and bad_fn.exists():  # an earlier run's list would say files are bad that are not
+        if _ours(bad_fn):
             bad_fn.unlink()
-            print(f"fastdupe: note: removed {bad_fn} (an earlier run's; no bad files now)", file=sys.stderr)
-        print(f"wrote {fn}" + (f" and {bad_fn}" if any_bad else ''), file=out)
-    if a.report is not None:
-        from fastdupe.report import html_report  # thumbnails: only when a report is asked for
-        html_report(r, a.report)
-        print(f"wrote {a.report}", file=out)
+            _note(f"removed {bad_fn} (an earlier run's; no bad files now)")
+        else: _note(f"left {bad_fn} as it is: it is no list of bad files fastdupe wrote (none are bad now)")
+    _print_written(out, *written)
+
+def _write_report(r:Duplicates, fn, out):
+    from fastdupe.report import html_report  # thumbnails: only when a report is asked for
+    html_report(r, fn)
+    _print_written(out, fn)
+
+def find_command(a, p, out=None, opts=None) -> int:
+    "`fastdupe find PATH`: options checked (`check_arguments`), inputs found, duplicates found, printed and written."
+    out = out or sys.stdout
+    kw = dict(_usage(p, check_arguments, 'find', a) if opts is None else opts)
+    if why := _missing_input(a): return _fail(why)
+    try: kw.update(_verifier(a))
+    except ValueError as e: return _fail(f"--verify {e}")
+    try:  # a progress bar only where a person watches: fastprogress draws in a notebook or a terminal, not in a log
+        r = find_duplicates(**kw, progress=not a.quiet and out.isatty())
+    except StoreError as e: p.error(f"--db: {e}")
+    except SplitError as e: return _fail(f"--splits: {e}")
+    # the cluster, the shard folder, a URL; a ValueError is raised before any image is read (items, splits, keep)
+    except (ConnectionError, PermissionError, FileNotFoundError, ImportError, ValueError) as e: return _fail(e)
+    if not r.paths and not r.bad: return _fail(_no_images(a, r))  # an empty folder, a CSV with no rows: write nothing
+    _print_result(r, out, a.quiet)
+    if a.out is not None: _write_groups(r, a.out, out)
+    if a.report is not None: _write_report(r, a.report, out)
     return 0
 
 # %% ../nbs/09_cli.ipynb #c2504e2a
-def _store_parsers(sub):
-    "The `index` and `query` commands."
-    methods = list(HASH_METHODS) + list(MODEL_METHODS)
+def _index_parser(sub):
+    "The `index` command."
     i = sub.add_parser('index', help='keep a fingerprint database of a folder (only new and changed images are read)',
-                       description='Index a folder into a fingerprint database: new images are read, changed ones read again, '
-                                   'deleted ones dropped, the rest kept without opening them. Image files are never changed.')
+                       description='Index a folder into a fingerprint database: new images are read, changed ones read '
+                                   'again, deleted ones dropped, the rest kept without opening them. Image files are '
+                                   'never changed.')
     i.add_argument('path', metavar='PATH', help='folder of images (searched recursively)')
     i.add_argument('--db', metavar='FILE', default=None, help=f'the database (default: PATH/{DEFAULT_DB.as_posix()})')
-    i.add_argument('--method', default=None, choices=methods,
-                   help=f'what to compute, as for find (default: what the database was indexed with, else {INDEX_METHOD})')
+    i.add_argument('--method', default=None, choices=list(HASH_METHODS) + list(MODEL_METHODS),
+                   help=f'what to compute, as for find (default: what the database was indexed with, else '
+                        f'{INDEX_METHOD})')
     i.add_argument('--turns', action='store_true', help='as for find: also flipped and quarter-turned views')
     i.add_argument('--index', default=None, choices=STORE_INDEXES,
-                   help='saved similarity index for cnn/fused queries (default: as before, else exact)')
-    i.add_argument('--batch', type=int, default=BATCH, help=f'images per transaction (default {BATCH}): an interrupted run loses at most this many')
-    i.add_argument('--workers', type=int, default=None, help='processes for hashing (default: one per core)')
+                   help="saved similarity index for cnn/fused queries (default: as before, else exact); not auto, "
+                        "which find picks at each search by the vectors' size: a database keeps one backend")
+    i.add_argument('--batch', type=int, default=BATCH,
+                   help=_help(Store, 'batch', f' (default {BATCH}): an interrupted run loses at most this many'))
+    i.add_argument('--workers', type=int, default=None,
+                   help=_help(Store.update, 'n_workers', ' (default: one per core)'))
     i.add_argument('--rebuild', action='store_true',
-                   help='build the database afresh from the images (a damaged one, say): a new file beside it, renamed over '
-                        'it when complete (default method: as recorded in it, when that can still be read)')
+                   help='build the database afresh from the images (a damaged one, say): a new file beside it, renamed '
+                        'over it when complete (default method: as recorded in it, when that can still be read)')
     _cluster_arguments(i)
-    i.add_argument('--sniff', action='store_true',
-                   help='also read files whose extension is not an image\'s (a JPEG named .svg, .dat or with no extension) '
-                        'when their first bytes are an image\'s')
+    _sniff_argument(i)
     i.add_argument('--quiet', action='store_true', help='no progress bar and no list of bad files')
+
+def _query_parser(sub):
+    "The `query` command."
+    db = {'the store': 'the database'}
     q = sub.add_parser('query', help='check new images against an indexed folder',
-                       description='For each image, the indexed images it duplicates, with distances (what find NEW --against '
-                                   'FOLDER reports), from the database alone: the collection is not read again.')
-    q.add_argument('images', nargs='+', metavar='IMAGE_OR_FOLDER', help='images to check (folders are searched recursively)')
+                       description='For each image, the indexed images it duplicates, with distances (what find NEW '
+                                   '--against FOLDER reports), from the database alone: the collection is not read '
+                                   'again.')
+    q.add_argument('images', nargs='+', metavar='IMAGE_OR_FOLDER',
+                   help='images to check (folders are searched recursively)')
     q.add_argument('--db', metavar='FILE', required=True, help='a database written by fastdupe index')
-    q.add_argument('--k', type=int, default=5, help='at most this many matches per image, closest first (default 5)')
+    q.add_argument('--k', type=int, default=5, help=_help(Store.query, 'k', ' (default 5)'))
     q.add_argument('--threshold', type=float, default=None, help='as for find, for the method that decides')
-    q.add_argument('--method', default=None, choices=methods, help='the method that decides (default: the one the database was indexed with)')
-    q.add_argument('--out', metavar='FILE.csv|FILE.json', default=None, help='write the matches here (columns query,path,distance)')
-    q.add_argument('--add', action='store_true', help='also add the images to the database (they must be under its folder)')
-    q.add_argument('--workers', type=int, default=None, help='processes for hashing (default: one per core)')
+    q.add_argument('--method', default=None, choices=list(HASH_METHODS) + list(MODEL_METHODS),
+                   help=_help(Store.query, 'method', words=db))
+    q.add_argument('--out', metavar='FILE.csv|FILE.json', default=None,
+                   help='write the matches here (columns query,path,distance)')
+    q.add_argument('--add', action='store_true', help=_help(Store.query, 'add', words=db))
+    q.add_argument('--workers', type=int, default=None,
+                   help=_help(Store.query, 'n_workers', ' (default: one per core)'))
     q.add_argument('--quiet', action='store_true', help='no progress bar and no per-image listing')
 
 # %% ../nbs/09_cli.ipynb #9e017999
-def _index_on_cluster(a, p, out) -> int:
-    "fastdupe index PATH --scheduler: extract into Parquet shards on a Dask cluster; find PATH --scheduler then reuses them."
-    shards = _shard_folder(a, p)
-    if a.index is not None: p.error("--index is saved in a database; a --scheduler run searches when find runs")
-    if not is_url(a.path) and not Path(a.path).is_dir():
-        print(f"fastdupe: error: {a.path} is not a folder of images", file=sys.stderr); return 1
+def _index_on_cluster(a, shards:str, out) -> int:
+    "fastdupe index PATH --scheduler: extract into Parquet shards on a Dask cluster; find PATH --scheduler reuses them."
+    if not is_url(a.path) and not Path(a.path).is_dir(): return _fail(f"{a.path} is not a folder of images")
     from fastdupe.pipeline import extraction_options
     from fastdupe.cluster import connect, close_client, ShardFolder, extract_shards, shard_summary
     method = a.method or INDEX_METHOD
     try:
         folder = ShardFolder(shards).check()  # before a cluster is started
         client = connect(a.scheduler)
-        try: names, new = extract_shards(a.path, client, folder, progress=not a.quiet and out.isatty(), n_workers=a.workers,
-                                         **extraction_options(method, tta=a.turns))
+        try: names, new = extract_shards(a.path, client, folder, progress=not a.quiet and out.isatty(),
+                                         n_workers=a.workers, **extraction_options(method, tta=a.turns))
         finally: close_client(client)
-    except (ConnectionError, PermissionError, FileNotFoundError, ImportError, ValueError) as e:
-        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
+    except (ConnectionError, PermissionError, FileNotFoundError, ImportError, ValueError) as e: return _fail(e)
     s = shard_summary(folder, names)
-    if s['bad'] and not a.quiet:
-        print(f"bad files ({len(s['bad'])}), skipped:", file=out)
-        for path, why in s['bad']: print(f"  {path}: {why}", file=out)
-    print(f"{s['images']} images, {s['bad_files']} bad files in {s['shards']} shards ({new} extracted now, {method}) -> {folder.url}", file=out)
+    if not a.quiet: _print_bad(s['bad'], out)
+    print(f"{s['images']} images, {s['bad_files']} bad files in {s['shards']} shards ({new} extracted now, {method}) "
+          f"-> {folder.url}", file=out)
     return 0
 
-def index_command(a, p, out=None) -> int:
+def index_command(a, p, out=None, opts=None) -> int:
+    "`fastdupe index PATH`: options checked (`check_arguments`), the database brought up to date (or rebuilt)."
     out = out or sys.stdout
-    if a.batch < 1: p.error(f"--batch must be at least 1, got {a.batch}")
-    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
-    if a.method is not None and a.method not in MODEL_METHODS and a.index is not None:
-        p.error(f"--index applies to the model methods ({', '.join(MODEL_METHODS)}), not to {a.method}")
-    if a.turns and a.method in ('exact', 'combined'): p.error(f"--turns applies to single hash kinds and the model methods, not to {a.method}")
-    if a.scheduler is not None:
-        if a.rebuild: p.error("--rebuild rebuilds a database; a --scheduler run keeps its fingerprints in shards")
-        return _index_on_cluster(a, p, out)
+    opts = _usage(p, check_arguments, 'index', a) if opts is None else opts
+    if a.scheduler is not None: return _index_on_cluster(a, opts['shards'], out)
     path = Path(a.path)
-    if not path.exists(): print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
-    if not path.is_dir(): p.error(f"PATH must be a folder of images; {path} is a file")
+    if not path.exists(): return _fail(f"{path} does not exist")
     db = Path(a.db) if a.db else path/DEFAULT_DB
     progress = not a.quiet and out.isatty()
     if a.rebuild:
         from fastdupe.store import rebuild_store
-        try: r = rebuild_store(db, path, a.method, a.turns or None, batch=a.batch, index=a.index, n_workers=a.workers, progress=progress)
+        try: r = rebuild_store(db, path, a.method, a.turns or None, batch=a.batch, index=a.index, n_workers=a.workers,
+                               progress=progress)
         except (StoreError, ValueError) as e: p.error(str(e))
         print(f"rebuilt {db}: {r}", file=out)
         return 0
     try:
         with Store(db, root=path, batch=a.batch) as store:
-            if store.moved_from: print(f"fastdupe: note: {db} indexed {store.moved_from}, which is gone: it now indexes {path}", file=sys.stderr)
+            if store.moved_from: _note(f"{db} indexed {store.moved_from}, which is gone: it now indexes {path}")
             method = a.method or (store.indexed or {}).get('method') or INDEX_METHOD
             model = method in MODEL_METHODS
-            r = store.update(method, tta=a.turns and model, turns=a.turns and not model, index=a.index, n_workers=a.workers,
-                             progress=progress, sniff=a.sniff)
+            r = store.update(method, tta=a.turns and model, turns=a.turns and not model, index=a.index,
+                             n_workers=a.workers, progress=progress, sniff=a.sniff)
     except (StoreError, ValueError) as e: p.error(str(e))
-    if r.bad and not a.quiet:
-        print(f"bad files ({len(r.bad)}), skipped:", file=out)
-        for b in r.bad: print(f"  {b.path}: {b.reason}", file=out)
+    if not a.quiet: _print_bad(r.bad, out)
     print(f"{r} -> {db}", file=out)
     return 0
 
 # %% ../nbs/09_cli.ipynb #1b719e89
-def query_command(a, p, out=None) -> int:
+def query_command(a, p, out=None, opts=None) -> int:
+    "`fastdupe query IMAGE... --db FILE`: options checked (`check_arguments`), each image's matches in the database."
     out = out or sys.stdout
-    if a.k < 1: p.error(f"--k must be at least 1, got {a.k}")
-    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
-    if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'): p.error(f"--out must end in .csv or .json, got {a.out!r}")
-    _check_outputs(p, [('--out', a.out)], [('--db', a.db)] + [('IMAGE', q) for q in a.images])
-    if not Path(a.db).exists(): p.error(f"--db {a.db}: no database there; make one with fastdupe index FOLDER --db {a.db}")
+    if opts is None: _usage(p, check_arguments, 'query', a)
     for q in a.images:
-        if not Path(q).exists(): print(f"fastdupe: error: {q} does not exist", file=sys.stderr); return 1
+        if not Path(q).exists(): return _fail(f"{q} does not exist")
     try:
         with Store(a.db, readonly=not a.add) as store:
             method, _ = store._query_options(a.method, None)
-            thr = _threshold(p, method, a.threshold)
+            thr = _threshold(method, a.threshold)
             if not store.root_found:
-                print(f"fastdupe: note: {store.root}, the folder {a.db} indexes, is missing; matches are named where they were "
-                      f"(if it moved, run fastdupe index NEW_PLACE --db {a.db})", file=sys.stderr)
+                _note(f"{store.root}, the folder {a.db} indexes, is missing; matches are named where they were "
+                      f"(if it moved, run fastdupe index NEW_PLACE --db {a.db})")
             r = store.query(a.images, k=a.k, threshold=thr, method=method, add=a.add, n_workers=a.workers,
                             progress=not a.quiet and out.isatty())
     except (StoreError, ValueError) as e: p.error(str(e))
-    if not a.quiet:
-        for q, ms in zip(r.queries, r.matches):
-            print(f"{q}: " + (f"{len(ms)} match{'es' if len(ms) > 1 else ''}" if ms else 'no match'), file=out)
-            for m, d in ms: print(f"  {shown_distance(d)}  {m}", file=out)
-    if r.bad:
-        print(f"bad files ({len(r.bad)}), skipped:", file=out)
-        for b in r.bad: print(f"  {b.path}: {b.reason}", file=out)
+    if not a.quiet: _print_matches(r, out)
+    _print_bad(r.bad, out)
     s = r.summary()
-    print(f"images checked: {s['queries']}, with matches: {s['with_matches']}, matches: {s['matches']}, bad files: {s['bad_files']}"
-          f" ({r.method})" + (f"; added to {a.db}" if a.add else ''), file=out)
-    if a.out is not None: print(f"wrote {r.save(a.out)}", file=out)
+    print(f"images checked: {s['queries']}, with matches: {s['with_matches']}, matches: {s['matches']}, bad files: "
+          f"{s['bad_files']} ({r.method})" + (f"; added to {a.db}" if a.add else ''), file=out)
+    if a.out is not None: _print_written(out, r.save(a.out))
     return 0
 
 # %% ../nbs/09_cli.ipynb #7029ab64
 def _train_parser(sub):
-    t = sub.add_parser('train-verifier', help='train a pair verifier for find --verify (from labelled groups or, without them, from edited copies)',
-                       description='Train a pair verifier on the images under PATH: with --groups from labelled groups, without '
-                                   'from edited copies of each image (self-supervised). Writes MODEL for fastdupe find --verify.')
+    "The `train-verifier` command."
+    t = sub.add_parser('train-verifier', help='train a pair verifier for find --verify (from labelled groups or, '
+                                              'without them, from edited copies)',
+                       description='Train a pair verifier on the images under PATH: with --groups from labelled '
+                                   'groups, without from edited copies of each image (self-supervised). Writes MODEL '
+                                   'for fastdupe find --verify.')
     t.add_argument('path', metavar='PATH', help='folder of images (searched recursively), or an image list CSV')
     t.add_argument('--out', metavar='MODEL', required=True,
-                   help='the verifier file to write, e.g. verifier.safetensors (weights and a JSON description: reading it '
-                        'runs no code)')
+                   help='the verifier file to write, e.g. verifier.safetensors (weights and a JSON description: '
+                        'reading it runs no code)')
     t.add_argument('--groups', metavar='PATTERN|CSV|folders', default=None,
-                   help="labelled groups: a file-name pattern with (?P<group>...), a CSV with path and group columns, or "
-                        "'folders' (one sub-folder per group); default: none, self-supervised")
-    t.add_argument('--column', metavar='NAME', default=None, help='with a CSV as --groups: its group column (default: group)')
-    t.add_argument('--copies', type=int, default=None, help='self-supervised: edited copies made of each image (default 3)')
+                   help="labelled groups: a file-name pattern with (?P<group>...), a CSV with path and group columns, "
+                        "or 'folders' (one sub-folder per group); default: none, self-supervised")
+    t.add_argument('--column', metavar='NAME', default=None,
+                   help='with a CSV as --groups: its group column (default: group)')
+    t.add_argument('--copies', type=int, default=None,
+                   help='self-supervised: edited copies made of each image (default 3)')
     t.add_argument('--epochs', type=int, default=8, help='passes over the training pairs (default 8)')
     t.add_argument('--seed', type=int, default=0, help='every random choice (default 0)')
-    t.add_argument('--engine', default='auto', choices=['auto', 'torch', 'onnx'], help='what runs the backbone (default auto)')
+    t.add_argument('--engine', default='auto', choices=['auto', 'torch', 'onnx'],
+                   help='what runs the backbone (default auto)')
     t.add_argument('--learner', metavar='FILE', default=None,
-                   help="a fastai Learner written by learn.export(): its body embeds the images, and the verifier keeps it "
-                        "(default: the offline EfficientNet-Lite0); the file is a pickle: give --trust-pickle too")
+                   help="a fastai Learner written by learn.export(): its body embeds the images, and the verifier "
+                        "keeps it (default: the offline EfficientNet-Lite0); the file is a pickle: give --trust-pickle "
+                        "too")
     t.add_argument('--trust-pickle', action='store_true',
-                   help='with --learner: read FILE, a pickle (learn.export writes one); reading a pickle runs whatever code '
-                        'it holds, so give it only for a file you trust')
+                   help='with --learner: read FILE, a pickle (learn.export writes one); reading a pickle runs whatever '
+                        'code it holds, so give it only for a file you trust')
     t.add_argument('--fine-tune', type=int, default=0, metavar='N',
-                   help='epochs of fine-tuning the body as a Siamese network first; the verifier keeps the tuned body and '
-                        'find --verify embeds with it in PyTorch (default 0: the body as it is)')
+                   help='epochs of fine-tuning the body as a Siamese network first; the verifier keeps the tuned body '
+                        'and find --verify embeds with it in PyTorch (default 0: the body as it is)')
     t.add_argument('--workers', type=int, default=None, help='processes for decoding (default: one per core)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')
 
-def train_command(a, p, out=None) -> int:
+def train_command(a, p, out=None, opts=None) -> int:
+    "`fastdupe train-verifier PATH --out MODEL`: every option checked before torch loads."
     out = out or sys.stdout
     if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
     if a.copies is not None:
-        if a.groups is not None: p.error("--copies is for self-supervised training; with --groups the groups are the positives")
+        if a.groups is not None:
+            p.error("--copies is for self-supervised training; with --groups the groups are the positives")
         if a.copies < 1: p.error(f"--copies must be at least 1, got {a.copies}")
-    if a.column is not None and not (a.groups or '').lower().endswith('.csv'): p.error("--column names the group column of a CSV given as --groups")
-    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
     groups_csv = a.groups if (a.groups or '').lower().endswith('.csv') else None
-    _check_outputs(p, [('--out', a.out)], [('PATH', a.path), ('--learner', a.learner), ('--groups', groups_csv)])
+    if a.column is not None and groups_csv is None:
+        p.error("--column names the group column of a CSV given as --groups")
+    _usage(p, _check_workers, a.workers)
+    _usage(p, _check_outputs, [('--out', a.out)],
+           [('PATH', a.path), ('--learner', a.learner), ('--groups', groups_csv)])
     if a.learner is not None:
-        if not Path(a.learner).is_file(): p.error(f"--learner {a.learner}: no such file (write one with learn.export())")
-        if a.engine == 'onnx': p.error("--engine onnx runs the offline backbone; a --learner's body runs with --engine torch")
+        if not Path(a.learner).is_file():
+            p.error(f"--learner {a.learner}: no such file (write one with learn.export())")
+        if a.engine == 'onnx':
+            p.error("--engine onnx runs the offline backbone; a --learner's body runs with --engine torch")
         if not a.trust_pickle:  # refused before a byte of it is unpickled
-            p.error(f"--learner {a.learner}: a Learner written by learn.export() is a pickle, and reading a pickle runs whatever "
-                    "code it holds; give --trust-pickle if you trust where the file came from")
+            p.error(f"--learner {a.learner}: a Learner written by learn.export() is a pickle, and reading a pickle "
+                    "runs whatever code it holds; give --trust-pickle if you trust where the file came from")
     elif a.trust_pickle: p.error("--trust-pickle lets --learner read a pickle: give --learner too")
     if a.fine_tune < 0: p.error(f"--fine-tune must be 0 or more epochs, got {a.fine_tune}")
-    if a.fine_tune and a.engine == 'onnx': p.error("--engine onnx runs the offline backbone as it is; a fine-tuned body runs with --engine torch")
-    if not Path(a.path).exists():
-        print(f"fastdupe: error: {a.path} does not exist", file=sys.stderr); return 1
-    from fastdupe.verify import train_verifier, save_verifier, load_learner_file  # torch and fastai: only for this command
-    progress = not a.quiet and out.isatty()
+    if a.fine_tune and a.engine == 'onnx':
+        p.error("--engine onnx runs the offline backbone as it is; a fine-tuned body runs with --engine torch")
+    if not Path(a.path).exists(): return _fail(f"{a.path} does not exist")
+    from fastdupe.verify import train_verifier, save_verifier, load_learner_file  # torch and fastai: only here
     try:
-        body = None
-        if a.learner is not None: body = load_learner_file(a.learner, a.trust_pickle, '--learner')
-        learn = train_verifier(a.path, groups=a.groups, column=a.column or 'group', copies=a.copies or 3, epochs=a.epochs,
-                               seed=a.seed, progress=progress, engine=a.engine, n_workers=a.workers, model=body, fine_tune=a.fine_tune)
-    except (ValueError, FileNotFoundError) as e:  # groups, patterns, CSVs: checked before training
-        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
+        body = None if a.learner is None else load_learner_file(a.learner, a.trust_pickle, '--learner')
+        learn = train_verifier(a.path, groups=a.groups, column=a.column or 'group', copies=a.copies or 3,
+                               epochs=a.epochs, seed=a.seed, progress=not a.quiet and out.isatty(), engine=a.engine,
+                               n_workers=a.workers, model=body, fine_tune=a.fine_tune)
+    except (ValueError, FileNotFoundError) as e: return _fail(e)  # groups, patterns, CSVs: checked before training
     with learn.no_bar(): loss, acc, auc = learn.validate()
     print(learn.dls, file=out)
     print(f"held-out groups: loss {loss:.4f}, accuracy {acc:.3f}, ROC-AUC {auc:.3f}", file=out)
     save_verifier(learn, a.out)
-    print(f"wrote {a.out}", file=out)
+    _print_written(out, a.out)
     return 0
 
 # %% ../nbs/09_cli.ipynb #a1e7b0c2
 def _health_parser(sub):
-    from fastdupe.health import HEALTH_ISSUES
+    "The `health` command."
+    from fastdupe.health import HEALTH_ISSUES, find_health
     h = sub.add_parser('health', help='flag blurred, dark, over-exposed, near-empty, odd-sized, odd-shaped and '
                                       'greyscale images',
                        description='Score every image for dataset-health issues; print the flagged ones and write one '
-                                   'row per flagged image and issue (path,issue,score), highest score first. Nothing is '
-                                   'moved or deleted.')
+                                   'row per flagged image and issue (path,issue,score), highest score first. Nothing '
+                                   'is moved or deleted.')
     h.add_argument('path', metavar='PATH',
                    help='folder of images (searched recursively), an image list CSV, or one image')
     h.add_argument('--out', metavar='FILE.csv|FILE.json', default=None,
@@ -536,26 +699,25 @@ def _health_parser(sub):
     h.add_argument('--issues', metavar='NAMES', default=None,
                    help=f"comma-separated issues to flag (default: all): {', '.join(HEALTH_ISSUES)}")
     h.add_argument('--column', metavar='NAME', default=None,
-                   help='with a CSV as PATH: the column that holds the image paths')
-    h.add_argument('--workers', type=int, default=None, help='threads decoding and measuring (default: one per core)')
+                   help=_help(find_health, 'column', words={'`src`': 'PATH'}))
+    h.add_argument('--workers', type=int, default=None, help=_help(find_health, 'n_workers'))
     h.add_argument('--db', metavar='FILE', default=None,
-                   help='a fingerprint database (see fastdupe index, which keeps the measures): images it holds are not '
-                        f'read again, new ones are added (default: PATH/{DEFAULT_DB.as_posix()} when it exists)')
+                   help='a fingerprint database (see fastdupe index, which keeps the measures): images it holds are '
+                        f'not read again, new ones are added (default: PATH/{DEFAULT_DB.as_posix()} when it exists)')
     h.add_argument('--quiet', action='store_true', help='no progress bar and no per-image listing')
 
-def health_command(a, p, out=None) -> int:
+def health_command(a, p, out=None, opts=None) -> int:
     "`fastdupe health PATH`: every option checked before any image is read."
     out = out or sys.stdout
     from fastdupe.health import check_issues, find_health
     from fastdupe.core import shown_name
     try: issues = check_issues(a.issues)
     except ValueError as e: p.error(f"--issues: {e}")
-    if a.out is not None and Path(a.out).suffix.lower() not in ('.csv', '.json'):
-        p.error(f"--out must end in .csv or .json, got {a.out!r}")
+    _usage(p, _check_suffix, '--out', a.out, ('.csv', '.json'), '.csv or .json')
     if a.out is not None and (why := _unwritable(Path(a.out))): p.error(f"--out {a.out}: {why}")
-    if a.workers is not None and a.workers < 0: p.error("--workers must be >= 0")
+    _usage(p, _check_workers, a.workers)
     path = Path(a.path)
-    if not path.exists(): print(f"fastdupe: error: {path} does not exist", file=sys.stderr); return 1
+    if not path.exists(): return _fail(f"{path} does not exist")
     if a.column is not None and path.is_dir():
         p.error("--column names the path column of a CSV given as PATH; PATH is a folder")
     if a.out is not None and path.is_file() and Path(a.out).resolve() == path.resolve():
@@ -574,41 +736,47 @@ def health_command(a, p, out=None) -> int:
                 h = store.health(path, issues, n_workers=a.workers, progress=progress)
             print(f'measures from {db}', file=out)
     except StoreError as e: p.error(f'--db: {e}')
-    except (ValueError, FileNotFoundError) as e:
-        print(f"fastdupe: error: {e}", file=sys.stderr); return 1
-    rows = h.rows()
-    if not a.quiet:
-        for r in rows: print(f"  {r['score']:.3f}  {r['issue']:<16} {shown_name(r['path'])}", file=out)
-    if h.bad:
-        print(f"bad files ({len(h.bad)}), skipped:", file=out)
-        for b in h.bad: print(f"  {shown_name(b.path)}: {b.reason}", file=out)
+    except (ValueError, FileNotFoundError) as e: return _fail(e)
+    if not a.quiet: _print_flags(h.rows(), out, shown_name)
+    _print_bad(h.bad, out, shown_name)
     s = h.summary()
     print(f"images read: {s['images']}, bad files: {s['bad_files']}; flagged: " +
           ', '.join(f"{i} {s[i]}" for i in issues), file=out)
-    if a.out is not None: print(f"wrote {h.save(a.out)}", file=out)
+    if a.out is not None: _print_written(out, h.save(a.out))
     return 0
 
 # %% ../nbs/09_cli.ipynb #376b686c
+# each command: what adds its sub-parser, and what runs it as `run(args, parser, opts=check_arguments(...))`
+COMMANDS = {'find': (_find_parser, find_command), 'index': (_index_parser, index_command),
+            'query': (_query_parser, query_command), 'train-verifier': (_train_parser, train_command),
+            'health': (_health_parser, health_command)}
+
+def parser() -> argparse.ArgumentParser:
+    "The `fastdupe` command's parser: a sub-parser for each of `COMMANDS`."
+    p = argparse.ArgumentParser(prog='fastdupe', description='Find exact and near-duplicate images.')
+    sub = p.add_subparsers(dest='command', metavar='COMMAND')
+    sub.required = True
+    for add, _ in COMMANDS.values(): add(sub)
+    p.commands = sub.choices  # name -> sub-parser: a usage error shows the sub-command's usage, not the top level's
+    return p
+
 def main(argv=None) -> int:
     "Entry point of the `fastdupe` command."
-    for s in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed as its bytes (as ls does), never a traceback
+    # a file name that is not UTF-8 is printed as its bytes (as ls does), never a traceback
+    for s in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
-            if s.errors == 'strict': s.reconfigure(errors='surrogateescape' if 'utf' in s.encoding.lower() else 'backslashreplace')
+            if s.errors == 'strict':
+                s.reconfigure(errors='surrogateescape' if 'utf' in s.encoding.lower() else 'backslashreplace')
     p = parser()
     a = p.parse_args(argv)
     p = p.commands.get(a.command, p)  # usage errors from here on are the sub-command's (`usage: fastdupe find ...`)
-    try:
-        if a.command == 'find': return find_command(a, p)
-        if a.command == 'index': return index_command(a, p)
-        if a.command == 'query': return query_command(a, p)
-        if a.command == 'train-verifier': return train_command(a, p)
-        if a.command == 'health': return health_command(a, p)
+    if a.command not in COMMANDS: p.error(f"unknown command {a.command!r}")
+    _, run = COMMANDS[a.command]
+    try: return run(a, p, opts=_usage(p, check_arguments, a.command, a))
     except sqlite3.DatabaseError as e:  # a database the store's own checks did not catch: one clear line, no traceback
         db = getattr(a, 'db', None) or (Path(a.path)/DEFAULT_DB if getattr(a, 'path', None) else 'the database')
-        print(f"fastdupe: error: {db} cannot be read ({e}): if it is damaged, rebuild it with fastdupe index FOLDER --db {db} "
-              "--rebuild", file=sys.stderr)
-        return 1
-    p.error(f"unknown command {a.command!r}")
+        return _fail(f"{db} cannot be read ({e}): if it is damaged, rebuild it with fastdupe index FOLDER --db {db} "
+                     "--rebuild")
 
 def _console():
     sys.exit(main())
