@@ -119,17 +119,17 @@ def dataset_from_duplicates(res:Duplicates, path:str|Path|None=None) -> tuple[Cl
 
 # %% ../nbs/06_formatter.ipynb #fe2cae77
 class DatasetFormatter:
-    """Builds what `ImageCleaner` reviews: duplicate pairs (`from_similars`, `from_hashes`) or
-    items by loss (`from_toplosses`)."""
+    """Builds what `ImageCleaner` reviews: duplicate pairs (`from_similars`, `from_hashes`), items by loss
+    (`from_toplosses`) or images by a health score (`from_health`)."""
 
     @classmethod
     def from_hashes(cls,
         src, # folder, list of files, CSV, or a `Duplicates` result
         method:str='phash', # a hash method (see `fastdupe.hashing.HASH_METHODS`)
         threshold:float|None=None, # Hamming threshold (default: the method's default)
-        path:str|Path|None=None, # folder that `cleaned.csv` names are relative to (default: the common folder)
+        path:str|Path|None=None, # root of `cleaned.csv`'s names (default: `src` when a folder, else the common folder)
         **kwargs, # passed to `find_duplicates` (link, keep, n_workers, progress)
-    ) -> tuple[CleanerDataset, list[int]]:
+    ) -> tuple[CleanerDataset, list[int]]: # the images, and each pair's two indices in turn, closest first
         "Duplicate pairs from perceptual or exact hashes, closest first: no Learner needed."
         res = src if isinstance(src, Duplicates) else find_duplicates(src, method, threshold, **kwargs)
         if path is None and isinstance(src, (str, os.PathLike)) and Path(src).is_dir(): path = src
@@ -169,16 +169,16 @@ def _learner_dataset(learn, items, labels, splits, scores:dict, score_name:str, 
 def from_similars(cls:DatasetFormatter,
     learn, # a fastai `Learner` whose data holds the images
     layer_ls:Sequence[int]|None=V1_LAYER_LS, # fastai v1's index path of the layer to hook (None: `learn.model[0]`)
-    pool=None, # pooling class (default `fastai.layers.AdaptiveConcatPool2d`), or None to flatten
+    pool=None, # pooling class (given `pool_dim`) or module (None: `fastai.layers.AdaptiveConcatPool2d`, as fastai v1)
     pool_dim:int=4, # output size of the pooling
-    k:int|None=5, # each item's k most similar others
+    k:int|None=5, # each item's k most similar others (None: only `threshold`)
     threshold:float|None=None, # and/or every pair with cosine similarity >= threshold
-    backend:str='exact', # search backend: 'exact', 'annoy' or 'faiss'
+    backend:str='exact', # search backend: 'exact', 'annoy', 'faiss' or 'ivf' (see `search.build_index`)
     half:bool=False, # keep features as float16
     progress:bool=True, # show progress bars
     test_items=None, # a test set compared too (split 'test'): a list of items, or `learn.dls.test_dl(files)`
     **kwargs, # passed to the search backend
-) -> tuple[CleanerDataset, list[int]]:
+) -> tuple[CleanerDataset, list[int]]: # the items, and each pair's two indices in turn (`[i0, j0, i1, j1, ...]`)
     "fastai v1's duplicate finder: `(ds, idxs)` with `idxs` the flat `[i0, j0, i1, j1, ...]`, most similar first."
     if pool is None:
         from fastai.layers import AdaptiveConcatPool2d
@@ -195,7 +195,7 @@ def from_toplosses(cls:DatasetFormatter,
     learn, # a fastai `Learner` for classification
     n_imgs:int|None=None, # how many items to return (default: all)
     progress:bool=True, # show a progress bar
-) -> tuple[CleanerDataset, list[int]]:
+) -> tuple[CleanerDataset, list[int]]: # the train and valid items, and their indices by descending loss
     "`(ds, idxs)`: every train and valid item, `idxs` ordered by descending loss (fastai v1's relabelling entry point)."
     from fastdupe.features import learner_items, item_paths
     dls = learn.dls
@@ -216,7 +216,7 @@ def from_health(cls:DatasetFormatter,
     n_imgs:int|None=None, # at most this many images (default: every one flagged)
     flagged_only:bool=True, # only the images flagged for `issue` (False: every image, highest score first)
     **kwargs, # passed to `find_health` (thresholds, n_workers, column, progress)
-) -> tuple[CleanerDataset, list[int]]:
+) -> tuple[CleanerDataset, list[int]]: # the images, and the indices of those shown, highest score first
     "`(ds, idxs)`: the images of `src` by their score for one health `issue`, highest first, for `ImageCleaner`."
     from fastdupe.health import Health, check_issue, find_health
     issue = check_issue(issue)  # before any image is read

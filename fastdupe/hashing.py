@@ -40,7 +40,8 @@ def _imagehash():
 _DCT8 = 2 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(32)[None] + 1) / 64)
 
 def _phash_bits(grey32:np.ndarray) -> np.ndarray:
-    "imagehash's phash bits of grey 32×32 thumbnails `(..., 32, 32)`: the 8×8 lowest DCT frequencies over their median."
+    """imagehash's phash bits of grey 32×32 thumbnails `(..., 32, 32)`: the 8×8 lowest DCT frequencies over their
+    median."""
     low = np.round(_DCT8 @ np.asarray(grey32, np.float64) @ _DCT8.T, 6)  # rounded: exact ties stay ties
     return low > np.median(low.reshape(*low.shape[:-2], 64), axis=-1)[..., None, None]
 

@@ -30,12 +30,14 @@ VERIFY_TOP = 20 # pairs checked: those within either image's this many nearest n
 # %% ../nbs/04c_keypoints.ipynb #ddbe9f84
 def _cv2():
     try: import cv2
-    except ImportError as e: raise ImportError("keypoint matching needs OpenCV: pip install opencv-python-headless") from e
+    except ImportError as e:
+        raise ImportError("keypoint matching needs OpenCV: pip install opencv-python-headless") from e
     return cv2
 
 @dataclass
 class Keypoints:
-    "ORB keypoints of one image: positions `(k, 2)` in pixels and binary descriptors `(k, 32)`, of the image and of its mirror image."
+    """ORB keypoints of one image: positions `(k, 2)` in pixels and binary descriptors `(k, 32)`, of the image and of
+    its mirror image."""
     points:np.ndarray
     descriptors:np.ndarray
     mirror_points:np.ndarray
@@ -43,14 +45,16 @@ class Keypoints:
 
     def __len__(self): return len(self.points)
     @property
-    def nbytes(self) -> int: return sum(a.nbytes for a in (self.points, self.descriptors, self.mirror_points, self.mirror_descriptors))
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.points, self.descriptors, self.mirror_points, self.mirror_descriptors))
     def __repr__(self): return f"Keypoints({len(self)} keypoints, {self.nbytes/1024:.1f} KB)"
 
     def to_bytes(self) -> bytes:
         "A compact form for a database: the two counts, then the four arrays."
         return np.array([len(self.points), len(self.mirror_points)], '<i4').tobytes() + b''.join(
-            np.ascontiguousarray(a, dt).tobytes() for a, dt in ((self.points, '<f4'), (self.descriptors, 'u1'),
-                                                              (self.mirror_points, '<f4'), (self.mirror_descriptors, 'u1')))
+            np.ascontiguousarray(a, dt).tobytes()
+            for a, dt in ((self.points, '<f4'), (self.descriptors, 'u1'),
+                          (self.mirror_points, '<f4'), (self.mirror_descriptors, 'u1')))
 
     @classmethod
     def from_bytes(cls, b:bytes) -> Keypoints:
@@ -60,7 +64,8 @@ class Keypoints:
         out, at = [], 8
         for n, dt, w in ((k, '<f4', 2), (k, 'u1', 32), (m, '<f4', 2), (m, 'u1', 32)):
             size = n * w * np.dtype(dt).itemsize
-            out.append(np.frombuffer(b[at:at+size], dt).reshape(n, w).astype(np.float32 if dt == '<f4' else np.uint8)); at += size
+            out.append(np.frombuffer(b[at:at+size], dt).reshape(n, w).astype(np.float32 if dt == '<f4' else np.uint8))
+            at += size
         return cls(*out)
 
 def _points(kp) -> np.ndarray: return np.array([k.pt for k in kp], np.float32).reshape(-1, 2)
@@ -93,7 +98,8 @@ def image_keypoints(
 
 # %% ../nbs/04c_keypoints.ipynb #af28ff7b
 class KeypointFile:
-    "A list of `Keypoints` (or None) kept in an unnamed temporary file, read back one image at a time; safe to read from many threads."
+    """A list of `Keypoints` (or None) kept in an unnamed temporary file, read back one image at a time; safe to read
+    from many threads."""
     def __init__(self, dir:str|None=None): # folder for the temporary file (None: the system's)
         import tempfile
         self._file = tempfile.TemporaryFile(dir=dir)
@@ -123,7 +129,8 @@ class KeypointFile:
 
 def keypoint_counts(keypoints) -> np.ndarray:
     "Keypoints per image of a list of `Keypoints` or a `KeypointFile` (0 where none were computed)."
-    c = keypoints.counts if isinstance(keypoints, KeypointFile) else np.array([-1 if k is None else len(k) for k in keypoints], np.int64)
+    c = (keypoints.counts if isinstance(keypoints, KeypointFile)
+         else np.array([-1 if k is None else len(k) for k in keypoints], np.int64))
     return np.maximum(c, 0)
 
 # %% ../nbs/04c_keypoints.ipynb #a8668554
@@ -209,7 +216,8 @@ def pair_inliers(
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
     enough = np.broadcast_to(np.asarray(-1 if enough is None else enough, np.int64), i.shape)
     out = np.full(len(i), -1, np.int64)
-    has = keypoints.counts >= 0 if isinstance(keypoints, KeypointFile) else np.array([k is not None for k in keypoints], bool)
+    has = (keypoints.counts >= 0 if isinstance(keypoints, KeypointFile)
+           else np.array([k is not None for k in keypoints], bool))
     todo = np.flatnonzero(has[i] & has[j]).tolist() if len(i) else []
     if not todo: return out
     def run(ts): return [match_inliers(keypoints[i[t]], keypoints[j[t]], None if enough[t] < 0 else int(enough[t]),
@@ -235,15 +243,17 @@ class KeypointRule:
     def __post_init__(self):
         for k in ('min_inliers', 'veto_inliers', 'veto_keypoints', 'top'):
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ValueError(f"{k} must be a whole number >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"{k} must be a whole number >= 0, got {v!r}")
         if self.top < 1: raise ValueError(f"top must be at least 1, got {self.top}")
-        if self.veto_inliers > self.min_inliers: raise ValueError(f"veto_inliers ({self.veto_inliers}) must not exceed min_inliers ({self.min_inliers})")
+        if self.veto_inliers > self.min_inliers:
+            raise ValueError(f"veto_inliers ({self.veto_inliers}) must not exceed min_inliers ({self.min_inliers})")
 
     def judge(self,
               keypoints:Sequence[Keypoints|None], # one per item
               i:np.ndarray, j:np.ndarray, # candidate pairs
               accepted:np.ndarray, # the cosine's verdict on each pair
-              near:np.ndarray, # which refused pairs may be confirmed (`score.within_top`); any accepted pair may be refused
+              near:np.ndarray, # which refused pairs may be confirmed (`score.within_top`); accepted ones may be refused
               n_workers:int|None=None,
               known:np.ndarray|None=None, # inliers already counted per pair by an earlier `judge` (-1: not counted)
               return_inliers:bool=False, # also return the inliers per pair (-1 where none were counted)
@@ -255,14 +265,16 @@ class KeypointRule:
         nk = keypoint_counts(keypoints)
         least = np.minimum(nk[i], nk[j])
         # only the matches that can change a verdict: an accepted pair can only be refused, with enough keypoints on
-        # both sides, and needs no more than `veto_inliers` to stay; a refused one needs `min_inliers` keypoints to be confirmed
+        # both sides, and needs no more than `veto_inliers` to stay; a refused one needs `min_inliers` keypoints to be
+        # confirmed
         refute, confirm = accepted & (least >= self.veto_keypoints), near & ~accepted & (least >= self.min_inliers)
         if must is not None: refute |= accepted & np.asarray(must, bool)
         inl = np.full(len(i), -1, np.int64) if known is None else np.asarray(known, np.int64).copy()
         # a count from an earlier judge is exact below `veto_inliers` (both orientations were tried) and a lower bound
         # above: it settles a refusal, and a confirmation unless it lies between `veto_inliers` and `min_inliers`
         todo = (refute | confirm) & ((inl < 0) | (confirm & (inl >= self.veto_inliers) & (inl < self.min_inliers)))
-        inl[todo] = pair_inliers(keypoints, i[todo], j[todo], np.where(refute, self.veto_inliers, self.min_inliers)[todo], n_workers,
-                                max_nfa=self.max_nfa)
+        inl[todo] = pair_inliers(keypoints, i[todo], j[todo],
+                                 np.where(refute, self.veto_inliers, self.min_inliers)[todo], n_workers,
+                                 max_nfa=self.max_nfa)
         verdict = np.where(refute, inl >= self.veto_inliers, accepted | (confirm & (inl >= self.min_inliers)))
         return (verdict, inl) if return_inliers else verdict

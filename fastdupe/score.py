@@ -32,7 +32,9 @@ MAX_HASH_NFA = 1.0 # a hash match counts when chance gives fewer than this many 
 
 # %% ../nbs/04a_score.ipynb #d979bf56
 def _ranked(n:int, i, j, sim):
-    "Every item's neighbours among the pairs, most similar first: `(other, sim, start, count, order)`, item `q`'s at `start[q]:start[q]+count[q]`; pair `t` is entry `t` (in `i`'s list) and `m + t` (in `j`'s) before `order` sorts them."
+    """Every item's neighbours among the pairs, most similar first: `(other, sim, start, count, order)`, item `q`'s at
+    `start[q]:start[q]+count[q]`; pair `t` is entry `t` (in `i`'s list) and `m + t` (in `j`'s) before `order` sorts
+    them."""
     i, j, sim = np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(sim, np.float32)
     who, other, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([sim, sim])
     order = np.lexsort((-s, who))
@@ -83,12 +85,15 @@ def detail_correlation(
     i:np.ndarray, j:np.ndarray, # pairs
     sigma:float=2.0, # Gaussian blur (in thumbnail pixels) removed before correlating
 ) -> np.ndarray: # (len(i),) correlation in [-1, 1]; 0 where a thumbnail is uniform
-    "Correlation of the fine detail of two images' thumbnails: near 1 for copies, near 0 for distinct pictures, smooth ones included."
+    """Correlation of the fine detail of two images' thumbnails: near 1 for copies, near 0 for distinct pictures, smooth
+    ones included."""
     from scipy.ndimage import gaussian_filter
     n, h, w = thumbnails.shape
-    b = int(2 * sigma + 0.5)  # the blur's radius: nearer the edge it is not defined, and a smooth gradient would correlate there
+    # the blur's radius: nearer the edge it is not defined, and a smooth gradient would correlate there
+    b = int(2 * sigma + 0.5)
     z, flat = np.empty((n, (h-2*b)*(w-2*b)), np.float32), np.empty(n, bool)
-    for s in range(0, n, 8192):  # a block of images at a time: float32 copies of every thumbnail would be 0.4 GB per 100,000
+    # a block of images at a time: float32 copies of every thumbnail would be 0.4 GB per 100,000
+    for s in range(0, n, 8192):
         t = np.asarray(thumbnails[s:s+8192], np.float32)
         zs = (t - gaussian_filter(t, (0, sigma, sigma), truncate=2.0))[:, b:h-b, b:w-b].reshape(len(t), -1)
         zs -= zs.mean(1, keepdims=True)
@@ -152,15 +157,18 @@ class CrowdRule:
         return np.where(f[i] | f[j], base + self.low_margin, base + self.margin)
 
     def correlated(self, n:int, i, j, thumbnails:np.ndarray) -> np.ndarray:
-        "Which pairs the detail correlation confirms: above `CORRELATION_FLOOR`, and by the margin above each image's crowd of correlations."
+        """Which pairs the detail correlation confirms: above `CORRELATION_FLOOR`, and by the margin above each image's
+        crowd of correlations."""
         c = detail_correlation(thumbnails, i, j)
         lv = crowd_levels(n, i, j, c, CORRELATION_K)
         lv = np.where(np.isinf(lv), -1, lv)
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
         return c >= np.maximum(np.maximum(lv[i], lv[j]) + self.margin, CORRELATION_FLOOR)
 
-    def keep(self, i, j, sim, levels:np.ndarray, detail:np.ndarray|None=None, correlated:np.ndarray|None=None) -> np.ndarray:
-        "Boolean mask of the pairs to keep; with `correlated` (see `correlated`), a pair with a flat image must be confirmed by it."
+    def keep(self, i, j, sim, levels:np.ndarray, detail:np.ndarray|None=None,
+             correlated:np.ndarray|None=None) -> np.ndarray:
+        """Boolean mask of the pairs to keep; with `correlated` (see `correlated`), a pair with a flat image must be
+        confirmed by it."""
         ok = np.asarray(sim) >= self.needed(i, j, levels, detail)
         if detail is None or correlated is None: return ok
         f = self.flat(detail)

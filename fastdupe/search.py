@@ -701,8 +701,8 @@ BACKENDS = dict(exact=ExactIndex, annoy=AnnoyIndex, faiss=FaissIndex, ivf=IVFInd
 
 def build_index(
     vectors, # (n, d) feature vectors, one row per item (numpy or torch; normalised here)
-    backend:str='exact', # 'exact', 'annoy' or 'faiss'
-    **kwargs, # options of the backend: see `ExactIndex`, `AnnoyIndex`, `FaissIndex`
+    backend:str='exact', # 'exact', 'annoy', 'faiss' or 'ivf' (the keys of `BACKENDS`)
+    **kwargs, # options of the backend: see `ExactIndex`, `AnnoyIndex`, `FaissIndex`, `IVFIndex`
 ) -> Index:
     "An index over `vectors` for self-joins (`search_pairs`) and queries with new vectors (`query`)."
     if backend not in BACKENDS: raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -726,7 +726,7 @@ def similar_pairs(
     vectors, # (n, d) feature vectors, one row per item
     k:int|None=10, # each item's k most similar other items
     threshold:float|None=None, # only pairs with cosine similarity >= threshold
-    backend:str='exact', # 'exact', 'annoy' or 'faiss'
+    backend:str='exact', # 'exact', 'annoy', 'faiss' or 'ivf' (see `build_index`)
     **kwargs, # options of the backend
 ) -> Pairs:
     """Pairs `i > j` of similar items (`core.Pairs`: `.sim` their cosine similarity, `.dist`

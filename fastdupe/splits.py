@@ -37,7 +37,8 @@ def split_rank(name:str) -> tuple:
 def leak_splits(
     splits:Sequence, # the split of each image of one group (None: unknown)
 ) -> tuple[str, ...]:
-    "The splits a group spans when it spans more than one (a leak), sorted with train first; `()` when it does not leak."
+    """The splits a group spans when it spans more than one (a leak), sorted with train first; `()` when it does not
+    leak."""
     s = {x for x in splits if x is not None}
     return tuple(sorted(s, key=split_rank)) if len(s) > 1 else ()
 
@@ -74,7 +75,8 @@ def format_leakage(rows:list[dict]) -> str:
     "The leakage table as text, as the CLI prints it."
     if not rows: return 'no group spans two splits: no leakage found'
     w = max(len(r['splits']) for r in rows)
-    lines = [f"{'splits':<{w}}  groups  images"] + [f"{r['splits']:<{w}}  {r['groups']:>6}  {r['images']:>6}" for r in rows]
+    lines = [f"{'splits':<{w}}  groups  images"] + [f"{r['splits']:<{w}}  {r['groups']:>6}  {r['images']:>6}"
+                                                   for r in rows]
     return '\n'.join(lines)
 
 # %% ../nbs/01a_splits.ipynb #785c0a40
@@ -111,7 +113,8 @@ def column_splits(
     header_lines:int=1, # lines before the first row, so errors give the line number too (CSV: 1)
 ) -> list[str]:
     "One split per row from `column`; an empty or unreadable cell is a `SplitError` naming its row."
-    if rows and column not in rows[0]: raise SplitError(f"{source} has no column {column!r}; its columns are {list(rows[0])}")
+    if rows and column not in rows[0]:
+        raise SplitError(f"{source} has no column {column!r}; its columns are {list(rows[0])}")
     values = [r[column] for r in rows]
     boolean = _is_bool_column(column, values)
     res = []
@@ -138,7 +141,8 @@ def _table(src):
     "Rows (dicts), a name for messages, and the header lines before the first row: for a CSV or DataFrame."
     if hasattr(src, 'columns') and hasattr(src, 'iloc'): return src.to_dict('records'), 'the DataFrame', 0
     p = Path(src)
-    with open(p, newline='', encoding='utf-8-sig', errors='surrogateescape') as f: rows = list(csv.DictReader(f))  # as get_items reads it
+    # as get_items reads it
+    with open(p, newline='', encoding='utf-8-sig', errors='surrogateescape') as f: rows = list(csv.DictReader(f))
     return rows, p.name, 1
 
 def _table_root(src, base) -> Path:

@@ -50,7 +50,7 @@ def duplicate_units(
 def DuplicateSplitter(
     valid_pct:float=0.2, # share of the items for validation
     seed:int|None=None, # random seed (None: a fresh draw each time)
-    method:str=DEFAULT_METHOD, # how duplicates are found (see `group.find_duplicates`)
+    method:str=DEFAULT_METHOD, # how duplicates are found (see `pipeline.find_duplicates`)
     threshold:float|None=None, # the method's threshold (default: the method's)
     column:str|None=None, # with DataFrame items: the path column (default: the first of `PATH_COLUMNS`, else the first)
     base:str|Path|None=None, # with relative paths: the folder they are relative to
