@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse, contextlib, functools, io, os, re, sqlite3, sys, tempfile
 from pathlib import Path
 from .group import LINKS, DEFAULT_LINK, KEEP_RULES, DEFAULT_KEEP, SPLIT_KEEP, SPLIT_RULE, check_keep
-from .pipeline import (find_duplicates, hash_threshold, PAIR_FINDERS, Duplicates, DEFAULT_METHOD, INDEX_METHOD,
-                               CNN_THRESHOLD, JUDGE_LINK)
+from .pipeline import find_duplicates, Duplicates
+from .options import (check_find_options, check_threshold, MODEL_METHODS, DEFAULT_METHOD, INDEX_METHOD,
+                              JUDGE_LINK)
+from .finders import PAIR_FINDERS, CNN_THRESHOLD
 from .hashing import HASH_METHODS, DEFAULT_THRESHOLDS
 from .core import shown_distance
 from .splits import check_splits_option, protected_splits, format_leakage, SplitError
@@ -18,11 +20,10 @@ from .store import Store, StoreError, DEFAULT_DB, BATCH
 from .intake import is_url, skip_summary, same_file
 
 # %% auto #0
-__all__ = ['MODEL_METHODS', 'STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'COMMANDS', 'check_arguments', 'find_command',
-           'index_command', 'query_command', 'train_command', 'health_command', 'parser', 'main']
+__all__ = ['STORE_INDEXES', 'INDEX_CHOICES', 'DEFAULT_SHARDS', 'COMMANDS', 'check_arguments', 'find_command', 'index_command',
+           'query_command', 'train_command', 'health_command', 'parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #46988b63
-MODEL_METHODS = ('cnn', 'fused', 'verified')
 # what a fingerprint database can save: every backend of `search.BACKENDS`. find's `auto` is no backend but a choice
 # made at each search (exact, or IVF when the vectors exceed 4 GB): a database keeps the one backend it was given
 STORE_INDEXES = ('exact', 'annoy', 'faiss', 'ivf')
@@ -270,14 +271,8 @@ def _check_sets(path, against):
 def _threshold(method:str, threshold:float|None):
     "`--threshold` as `method` takes it (hash methods: whole bits), checked before any work."
     if threshold is None: return None
-    if threshold < 0: raise ValueError(f"--threshold must be >= 0, got {threshold:g}")
-    if method in HASH_METHODS:
-        try: return hash_threshold(method, threshold)
-        except ValueError as e: raise ValueError(f"--{e}") from None
-    what = 'a probability' if method == 'verified' else 'a cosine similarity'
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"--threshold for {method} is {what} between 0 and 1, got {threshold:g}")
-    return threshold
+    try: return check_threshold(method, threshold)  # the library's rule, the same for every caller
+    except ValueError as e: raise ValueError(f"--{e}") from None
 
 def _check_verify_arguments(a):
     "--verify and --verify-threshold: what does not go with them."
@@ -381,9 +376,12 @@ def _find_options(a) -> dict:
     kw = _keep_and_splits(a)
     shards = _shard_folder(a)
     _check_turns(a)
+    options = _finder_options(a)
+    # what the flags above do not say in the CLI's words, the library's one rule refuses (as find_duplicates would)
+    check_find_options(a.method, threshold, a.link, **{k: v for k, v in options.items() if k != 'column'})
     return dict(src=a.path if is_url(a.path) else Path(a.path), method=a.method, threshold=threshold, link=a.link,
                 n_workers=a.workers, against=a.against, db=a.db, client=a.scheduler, shards=shards, sniff=a.sniff,
-                health=health, **kw, **_finder_options(a))
+                health=health, **kw, **options)
 
 def _index_options(a) -> dict:
     "index's options, checked in turn; with --scheduler, the shard folder."
@@ -537,7 +535,7 @@ def _query_parser(sub):
 def _index_on_cluster(a, shards:str, out) -> int:
     "fastdupe index PATH --scheduler: extract into Parquet shards on a Dask cluster; find PATH --scheduler reuses them."
     if not is_url(a.path) and not Path(a.path).is_dir(): return _fail(f"{a.path} is not a folder of images")
-    from fastdupe.pipeline import extraction_options
+    from fastdupe.finders import extraction_options
     from fastdupe.cluster import connect, close_client, ShardFolder, extract_shards, shard_summary
     method = a.method or INDEX_METHOD
     try:

@@ -328,6 +328,10 @@ TUNING = Family('tuning',
                         cell=160, decode=2700, make=lambda t, rng: t.resize((192, 192), Image.BICUBIC)),
         textures=ZooKind("textures: cells of brick, gravel and grass photos",
                          tuple(f'skimage:{n}' for n in ('brick', 'gravel', 'grass')), cell=96),
+        dialogs=ZooKind("dialog and window screenshots (the GnuCash guide)",
+                        ('deb:gnucash-docs:/usr/share/help/C/gnucash-guide/figures/*.png',), min_side=100),
+        actions=ZooKind("toolbar icons: arrows, signs and symbols (Oxygen's actions)",
+                        ('deb:oxygen-icon-theme:/usr/share/icons/oxygen/base/48x48/actions/*.png',)),
     ))
 
 REPORT = Family('report',

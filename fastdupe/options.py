@@ -83,7 +83,7 @@ def check_threshold(
     if method in HASH_METHODS: return hash_threshold(method, threshold)
     if threshold is None: return None
     lo, what = ((0, "the judge's probability, in [0, 1]") if method == 'verified'
-                else (-1, 'a cosine similarity in [-1, 1]'))
+                else (0, 'a cosine similarity in [0, 1]'))
     if (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating))
             or not lo <= threshold <= 1):
         raise ValueError(f"threshold for {method} is {what}, got {threshold!r}")

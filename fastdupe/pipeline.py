@@ -17,10 +17,9 @@ from .splits import read_splits, check_splits_option, protected_splits, leak_spl
 from .hashing import HASH_METHODS, file_digest
 from .group import Group, group_pairs, keep_policy, DEFAULT_LINK
 from .health import Health, check_issues, health_of, measure_file
-from .options import (check_find_options, Plumbing, DEFAULT_METHOD, INDEX_METHOD, JUDGE_LINK,
-                              hash_threshold)  # the last three: for `fastdupe.cli`, which takes them from here
+from .options import check_find_options, Plumbing, DEFAULT_METHOD, JUDGE_LINK
 from .finders import (PAIR_FINDERS, Found, IDENTICAL_DISTANCE, identical_pixels, sides, cross_only,
-                              min_pairs_union, CNN_THRESHOLD, extraction_options)  # the last two: for the CLI
+                              min_pairs_union)
 
 
 # %% auto #0
@@ -37,7 +36,8 @@ ISSUES_COLUMN = 'issues' # with `health=`, last: the image's health issues, ';'-
 
 # %% ../nbs/05a_pipeline.ipynb #09bd23ea
 def match_kinds(paths:Sequence[Path], infos:Sequence[ImageInfo], g:Group, identical:dict) -> list[str]:
-    "How each member of `g` matches `g.members[0]`: '' for itself, 'exact' (the same bytes), 'pixels' (the same decoded pixels) or 'near'."
+    """How each member of `g` matches `g.members[0]`: '' for itself, 'exact' (the same bytes), 'pixels' (the same
+    decoded pixels) or 'near'."""
     k0, res, d0 = g.members[0], [], None
     c0 = identical.get(k0)
     for m in g.members:
@@ -61,7 +61,8 @@ class Duplicates:
     pairs: Pairs|None = None # the pairs behind the groups
     splits: list|None = None # each image's split (train, valid, test, ...), when known
     protect: tuple = () # split names protected besides valid and test
-    skipped: list[BadFile] = field(default_factory=list) # files not read (not images, camera raw, a plugin missing), with reasons
+    # files not read (not images, camera raw, a plugin missing), with reasons
+    skipped: list[BadFile] = field(default_factory=list)
     links: list[str]|None = None # each path's link target (`intake.link_target`), '' when it is no symlink
     health: Health|None = None # with `health=`: every image's health scores and flags (`fastdupe.health`)
 
@@ -112,7 +113,8 @@ class Duplicates:
         return res
 
     def save(self, fn:str|Path) -> Path:
-        "Write groups to `fn` (.csv with `OUTPUT_COLUMNS`, or .json with groups, summary and bad files), in one step; names that are not UTF-8 as `core.atomic_open` and `core.json_text` write them."
+        """Write groups to `fn` (.csv with `OUTPUT_COLUMNS`, or .json with groups, summary and bad files), in one
+        step; names that are not UTF-8 as `core.atomic_open` and `core.json_text` write them."""
         def document():
             extra = dict(leakage=self.leakage()) if self.splits is not None else {}
             if self.health is not None: extra['health'] = self.health.as_json()  # every flagged image, grouped or not
@@ -124,7 +126,8 @@ class Duplicates:
         "Write the bad-files report (`path,reason`): the files that could not be read, then those skipped, in one step."
         import csv
         with atomic_open(fn, newline='') as f:
-            w = csv.writer(f); w.writerow(['path', 'reason']); w.writerows([(str(b.path), b.reason) for b in self.bad + self.skipped])
+            w = csv.writer(f); w.writerow(['path', 'reason'])
+            w.writerows([(str(b.path), b.reason) for b in self.bad + self.skipped])
         return Path(fn)
 
 # %% ../nbs/05a_pipeline.ipynb #433743d9

@@ -38,7 +38,7 @@ def test_passes_or_says_why(method, threshold, link, options):
     if method in HASH_METHODS:
         assert 0 <= hash_threshold(method, threshold) <= (0 if method == 'exact' else HASH_BITS.get(method, 64))
     elif threshold is not None:
-        assert (0 if method == 'verified' else -1) <= float(threshold) <= 1 and not math.isnan(float(threshold))
+        assert 0 <= float(threshold) <= 1 and not math.isnan(float(threshold))
     assert method in METHODS and (link is None or link in LINKS)
     if method in HASH_METHODS: assert not set(options) - set(HASH_OPTIONS) - {'kinds', 'min_agree'}
 
