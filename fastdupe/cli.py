@@ -348,7 +348,7 @@ def _finder_options(a) -> dict:
     kw = {} if a.index is None else dict(index=a.index)
     if a.no_keypoints: kw['keypoints'] = False
     if a.engine is not None: kw['engine'] = a.engine
-    if a.turns: kw['tta' if a.method in MODEL_METHODS else 'turns'] = True  # model methods: dihedral test-time views
+    if a.turns: kw['turns'] = True  # single hash kinds: turned hashes; model methods: flipped and turned embeddings
     if a.column is not None:
         if is_url(a.path) or Path(a.path).is_dir():
             raise ValueError("--column names the path column of a CSV given as PATH; PATH is a folder")
@@ -542,7 +542,7 @@ def _index_on_cluster(a, shards:str, out) -> int:
         folder = ShardFolder(shards).check()  # before a cluster is started
         client = connect(a.scheduler)
         try: names, new = extract_shards(a.path, client, folder, progress=not a.quiet and out.isatty(),
-                                         n_workers=a.workers, **extraction_options(method, tta=a.turns))
+                                         n_workers=a.workers, **extraction_options(method, turns=a.turns))
         finally: close_client(client)
     except (ConnectionError, PermissionError, FileNotFoundError, ImportError, ValueError) as e: return _fail(e)
     s = shard_summary(folder, names)
@@ -571,8 +571,7 @@ def index_command(a, p, out=None, opts=None) -> int:
         with Store(db, root=path, batch=a.batch) as store:
             if store.moved_from: _note(f"{db} indexed {store.moved_from}, which is gone: it now indexes {path}")
             method = a.method or (store.indexed or {}).get('method') or INDEX_METHOD
-            model = method in MODEL_METHODS
-            r = store.update(method, tta=a.turns and model, turns=a.turns and not model, index=a.index,
+            r = store.update(method, turns=a.turns, index=a.index,
                              n_workers=a.workers, progress=progress, sniff=a.sniff)
     except (StoreError, ValueError) as e: p.error(str(e))
     if not a.quiet: _print_bad(r.bad, out)

@@ -33,16 +33,21 @@ class Found:
     infos: list[ImageInfo]
     pairs: Pairs
     bad: list[BadFile]
-    threshold: float
+    # the largest distance grouping allows (complete link, DBSCAN): bits for the hashes, 1 - cosine (or 1 - probability)
+    # for the model methods, and never below a pair found
+    max_distance: float
     dist_fn: Callable|None = None
     health: list|None = None # each path's `health.measure_decoded`, when the finder took them from its own decode
     digests: np.ndarray|None = None # (n, 2) `hashing.decode_digest` of each path's decode, when the finder made one
     full: np.ndarray|None = None # (n, 2) each path's full-size pixel digest, when the finder made one (`exact`)
+    # the threshold in the unit `find_duplicates(threshold=)` takes: bits (hash methods), a cosine (cnn, fused), the
+    # judge's probability (verified; with a `Verifier`, its probability)
+    threshold: float|None = None
 
 # %% ../nbs/04k_finders.ipynb #5a18898e
 def sides(
     paths:Sequence[Path], # the items
-    first:set|None, # the paths (as strings) of the first set; None: no cross-set search
+    first:set|None, # the paths (as strings) of the first set (`src`, given `against`); None: no cross-set search
 ) -> np.ndarray|None:
     "For a cross-set search: True for the items of the first set (`first` holds their paths as strings)."
     return None if first is None else np.array([str(p) in first for p in paths], bool)
@@ -130,7 +135,7 @@ def _hash_finder(method):
         if method != 'exact' and len(pairs):  # a flat image's hash matches any flat image: no evidence on its own
             flat = res.flat()
             pairs = _identical_or(pairs, ~(flat[pairs.i] | flat[pairs.j]), res.paths, res.infos, 0, *digests)
-        return Found(res.paths, res.infos, cross_only(pairs, side), res.bad, t, fn, None, *digests)
+        return Found(res.paths, res.infos, cross_only(pairs, side), res.bad, t, fn, None, *digests, threshold=t)
     return find
 
 PAIR_FINDERS = {m: _hash_finder(m) for m in HASH_METHODS}
@@ -143,10 +148,15 @@ FUSED_HASH = 'phash'
 # copies still meet); 10 lost 0.2 % recall on the first benchmark
 FUSED_HASH_K = 16
 
-def extraction_options(method:str, tta=False, keypoints:bool=True, **kwargs) -> dict:
+def extraction_options(
+    method:str, # cnn, fused or verified
+    turns:bool|str=False, # also flipped and quarter-turned views (`image_features`' `tta`: True, 'flip' or 'rot')
+    keypoints:bool=True, # also each image's keypoints
+    **kwargs, # more options of `features.image_features`
+) -> dict:
     """What a model method asks of `features.image_features`: the same dict names the same cluster shards, whoever
     extracts them (`find`, `index --scheduler`)."""
-    return dict(tta=tta, keypoints=bool(keypoints), **({'hashes': FUSED_HASH} if method == 'fused' else {}), **kwargs)
+    return dict(tta=turns, keypoints=bool(keypoints), **({'hashes': FUSED_HASH} if method == 'fused' else {}), **kwargs)
 
 # index='auto': exact search while the float32 vectors take at most this, FAISS IVF (`search.IVFIndex`) above
 EXACT_BYTES = 4 << 30
@@ -268,14 +278,14 @@ class Verifier:
     extraction:dict = field(default_factory=dict) # what it asks of `features.image_features` (its own body: `model=`)
 
 # %% ../nbs/04k_finders.ipynb #e213c101
-def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto', k=10, tta=False,
+def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto', k=10, turns=False,
               fused=False, hash_threshold=None, crowd=True, keypoints=True, plumbing:Plumbing|None=None,
               judged:bool=False, **kwargs):
     """`plumbing`: its `first` (a cross-set search), `store` (fingerprints it holds are not computed again), `extract`
     (what computes the `Features` in place of `features.image_features`: a Dask cluster's, `cluster.cluster_features`),
     `verifier` (a `Verifier` that judges the candidates in place of the rules) and `health` (the measures, from the
     model's decode). `judged`: the shipped pair judge (`judge.load_judge`) decides fused's candidates, `threshold`
-    being its probability."""
+    being its probability. `turns`: also embed flipped and quarter-turned views (`features.image_features`' `tta`)."""
     pl = plumbing or Plumbing()
     check_threshold('verified' if judged else 'fused' if fused else 'cnn', threshold)
     from fastdupe.features import image_features
@@ -291,7 +301,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     # a verifier trained with its own body embeds with that body
     if verifier is not None: kwargs = {**kwargs, **verifier.extraction}
     # fused: the hash comes from the same read of each file (a store keeps its own hashes, made the same way)
-    opts = extraction_options('fused' if fused else 'cnn', tta, kp_rule is not None, **kwargs)
+    opts = extraction_options('fused' if fused else 'cnn', turns, kp_rule is not None, **kwargs)
     if pl.store is not None: opts.pop('hashes', None)
     if pl.health: opts['health'] = True  # from the decode the model gets: no second read (`find_duplicates(health=)`)
     f = image_features(items, progress=progress, n_workers=n_workers, **opts)
@@ -303,12 +313,14 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
         from fastdupe.judge import judged_pairs
         plain, turned = _item_codes(len(paths), codes)
         pairs, dist_fn, _ = judged_pairs(judge, f, plain, turned, t, index, side, n_workers)
-        return Found(paths, f.infos, pairs, f.bad, 1 - t, dist_fn, f.health, _decode_digests(len(paths), codes))
+        return Found(paths, f.infos, pairs, f.bad, 1 - t, dist_fn, f.health, _decode_digests(len(paths), codes),
+                     threshold=t)
     if verifier is not None:
         pairs, dist_fn = verifier.decide(f, index, side, codes, n_workers)
         # distances are the verifier's too: 1 - its probability, for the pairs it kept and for each member and its
         # kept image
-        return Found(paths, f.infos, pairs, f.bad, 1 - verifier.threshold, dist_fn, f.health)
+        return Found(paths, f.infos, pairs, f.bad, 1 - verifier.threshold, dist_fn, f.health,
+                     threshold=verifier.threshold)
     pairs = model_pairs(f, t, k, index, rule, kp_rule, side, codes, hash_threshold)
     # a threshold given bounds every pair, those keypoints or hashes confirmed too (by default they go below it)
     if threshold is not None and len(pairs): pairs = pairs[pairs.dist <= 1 - t + COSINE_SLACK]
@@ -316,7 +328,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     # a cosine of two copies can round above 1: a distance is never below 0
     dist_fn = lambda idx, kk: np.maximum(1 - v[idx].astype(np.float32) @ v[kk].astype(np.float32), 0)
     thr = max(1 - t, float(pairs.dist.max()) if len(pairs) else 0)
-    return Found(paths, f.infos, pairs, f.bad, thr, dist_fn, f.health, _decode_digests(len(paths), codes))
+    return Found(paths, f.infos, pairs, f.bad, thr, dist_fn, f.health, _decode_digests(len(paths), codes), threshold=t)
 
 PAIR_FINDERS['cnn'] = _cnn_find
 PAIR_FINDERS['fused'] = lambda items, **kw: _cnn_find(items, fused=True, **kw)

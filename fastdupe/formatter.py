@@ -15,6 +15,7 @@ from .core import BadFile, ImageInfo, Pairs, rel_name
 from .intake import get_items, image_info, BadImageError
 from .group import group_pairs, decide, Group
 from .pipeline import find_duplicates, Duplicates
+from .options import renamed_option
 from .splits import leak_splits, folder_split, SPLIT_ALIASES
 from fastcore.basics import patch
 from contextlib import nullcontext
@@ -138,7 +139,7 @@ class DatasetFormatter:
 # %% ../nbs/06_formatter.ipynb #166a0b1a
 V1_LAYER_LS = (0, 7, 2)
 
-def _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, progress, test_items=None, **kwargs):
+def _similars(learn, layer_ls, pool, pool_dim, k, threshold, index, half, progress, test_items=None, **kwargs):
     from fastdupe.features import learner_features
     ls = None if layer_ls is None else list(layer_ls)
     opts = dict(pool=pool, pool_dim=pool_dim, half=half, progress=progress, test_items=test_items)
@@ -148,7 +149,7 @@ def _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, prog
         # v1's default index path is resnet34's last block; elsewhere the body gives that same output
         f = learner_features(learn, layer_ls=None, **opts)
     from fastdupe.search import similar_pairs
-    sp = similar_pairs(f.vectors, k=k, threshold=threshold, backend=backend, **kwargs)
+    sp = similar_pairs(f.vectors, k=k, threshold=threshold, backend=index, **kwargs)
     return f, sp
 
 def _learner_path(learn) -> Path:
@@ -173,17 +174,20 @@ def from_similars(cls:DatasetFormatter,
     pool_dim:int=4, # output size of the pooling
     k:int|None=5, # each item's k most similar others (None: only `threshold`)
     threshold:float|None=None, # and/or every pair with cosine similarity >= threshold
-    backend:str='exact', # search backend: 'exact', 'annoy', 'faiss' or 'ivf' (see `search.build_index`)
+    index:str='exact', # the search backend, as `find_duplicates(index=)`: 'exact', 'annoy', 'faiss' or 'ivf'
     half:bool=False, # keep features as float16
     progress:bool=True, # show progress bars
     test_items=None, # a test set compared too (split 'test'): a list of items, or `learn.dls.test_dl(files)`
-    **kwargs, # passed to the search backend
+    **kwargs, # passed to the search backend (`search.build_index`); `backend`: the old name of `index`, deprecated
 ) -> tuple[CleanerDataset, list[int]]: # the items, and each pair's two indices in turn (`[i0, j0, i1, j1, ...]`)
     "fastai v1's duplicate finder: `(ds, idxs)` with `idxs` the flat `[i0, j0, i1, j1, ...]`, most similar first."
+    if 'backend' in kwargs:  # its name until this release
+        index = renamed_option(dict(backend=kwargs.pop('backend'), **({'index': index} if index != 'exact' else {})),
+                               'backend', 'index', 'from_similars')['index']
     if pool is None:
         from fastai.layers import AdaptiveConcatPool2d
         pool = AdaptiveConcatPool2d
-    f, sp = _similars(learn, layer_ls, pool, pool_dim, k, threshold, backend, half, progress, test_items, **kwargs)
+    f, sp = _similars(learn, layer_ls, pool, pool_dim, k, threshold, index, half, progress, test_items, **kwargs)
     sp = sp.sorted()
     sims = dict(zip(zip(sp.i.tolist(), sp.j.tolist()), sp.sim.tolist()))
     ds = _learner_dataset(learn, f.items, f.labels, f.splits, sims, 'similarity', f.bad)

@@ -6,6 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/options.html.md"""
 
 # %% ../nbs/04j_options.ipynb #8b49b66c
 from __future__ import annotations
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 import numpy as np
@@ -16,8 +17,8 @@ from .group import LINKS
 
 # %% auto #0
 __all__ = ['MODEL_METHODS', 'METHODS', 'DEFAULT_METHOD', 'INDEX_METHOD', 'JUDGE_LINK', 'MODEL_OPTIONS', 'HASH_OPTIONS',
-           'JUDGE_REFUSES', 'check_hash_options', 'crowd_rule', 'keypoint_rule', 'hash_threshold', 'check_threshold',
-           'check_find_options', 'Plumbing']
+           'JUDGE_REFUSES', 'renamed_option', 'check_hash_options', 'crowd_rule', 'keypoint_rule', 'hash_threshold',
+           'check_threshold', 'check_find_options', 'Plumbing']
 
 # %% ../nbs/04j_options.ipynb #01f809de
 MODEL_METHODS = ('cnn', 'fused', 'verified') # the methods that embed images with a model (`finders.PAIR_FINDERS`)
@@ -29,15 +30,35 @@ INDEX_METHOD = 'fused' # what `fastdupe index`, `Store.update` and `Store.query`
 JUDGE_LINK = 'single'
 
 # %% ../nbs/04j_options.ipynb #c07d960f
-MODEL_OPTIONS = ('crowd', 'keypoints', 'index', 'k', 'tta', 'hash_threshold', 'engine') # `cnn` and `fused` only
+# `cnn` and `fused` only (`turns`: also embed flipped and quarter-turned views)
+MODEL_OPTIONS = ('crowd', 'keypoints', 'index', 'k', 'turns', 'hash_threshold', 'engine')
 HASH_OPTIONS = ('turns', 'max_pixels') # options every hash method takes (`turns`: not exact or combined)
 # the rules' options: `verified`'s judge decides instead
-JUDGE_REFUSES = ('crowd', 'keypoints', 'hash_threshold', 'k', 'tta')
+JUDGE_REFUSES = ('crowd', 'keypoints', 'hash_threshold', 'k', 'turns')
+
+def renamed_option(
+    options:dict, # options as a caller gave them
+    old:str, new:str, # the option's deprecated name, and its name now
+    where:str='find_duplicates', # what took them, for the messages
+    stacklevel:int=3, # where the warning points: 3, the caller of the function that calls this
+) -> dict:
+    "`options` with `old` given as `new`: a `DeprecationWarning`, and a `ValueError` when both are given and disagree."
+    if old not in options: return options
+    options = dict(options); v = options.pop(old)
+    warnings.warn(f"{where}: {old}= is deprecated, and goes in the next release; use {new}= (the same option)",
+                  DeprecationWarning, stacklevel=stacklevel)
+    if new in options and options[new] != v:
+        raise ValueError(f"{where}: {old}= is the old name of {new}=; they disagree "
+                         f"({old}={v!r}, {new}={options[new]!r})")
+    options[new] = v
+    return options
 
 def check_hash_options(method:str, kwargs:dict):
     "A hash method takes no model option, and only `combined` takes `kinds` and `min_agree`: say so before any work."
     if kwargs.get('turns') and method in ('exact', 'combined'):
         raise ValueError(f"turns (flips/rotations) is for single hash kinds, not {method!r}")
+    if kwargs.get('turns') not in (False, True, None):  # 'flip' and 'rot' are the model methods' views
+        raise ValueError(f"turns is True or False for {method}, not {kwargs['turns']!r}")
     for o in kwargs:
         if o in HASH_OPTIONS: continue
         if method == 'combined' and o in ('kinds', 'min_agree'): continue
@@ -95,8 +116,8 @@ def _check_model_options(method:str, options:dict):
     if method == 'verified' and (refused := [o for o in JUDGE_REFUSES if o in options]):
         raise ValueError(f"{refused[0]} is an option of fused's rules; verified's judge decides every candidate "
                          "(use method='fused')")
-    if options.get('turns'):
-        raise ValueError(f"turns is for the hash methods; {method} takes tta (flipped and rotated views)")
+    if not ((turns := options.get('turns')) is None or isinstance(turns, bool) or turns in ('flip', 'rot', 'd8')):
+        raise ValueError(f"turns must be True, False, 'flip' or 'rot' for {method}, not {turns!r}")
     crowd_rule(options.get('crowd', True), 0.5); keypoint_rule(options.get('keypoints', True))
     from fastdupe.engine import check_engine
     check_engine(options.get('engine', 'auto'))
@@ -122,7 +143,9 @@ def check_find_options(
 @dataclass
 class Plumbing:
     "What a run hands its pair finder besides the user's options (`finders.PAIR_FINDERS`)."
-    first:set|None = None # a cross-set search: the paths (as strings) of the first set; only pairs across sets are kept
+    # a cross-set search (`find_duplicates(against=)`, `Store.query`): the paths, as strings, of the set searched
+    # against the other (`src`; a query's images); only pairs across the two sets are kept
+    first:set|None = None
     store:object = None # a `fastdupe.store.Store` whose fingerprints are used (images it holds are not read again)
     extract:Callable|None = None # model methods: what computes `Features` in place of `features.image_features`
     verifier:object = None # fused: a learned verifier (`finders.Verifier`) that judges candidates instead of the rules

@@ -17,7 +17,7 @@ from .splits import read_splits, check_splits_option, protected_splits, leak_spl
 from .hashing import HASH_METHODS, file_digest
 from .group import Group, group_pairs, keep_policy, DEFAULT_LINK
 from .health import Health, check_issues, health_of, measure_file
-from .options import check_find_options, Plumbing, DEFAULT_METHOD, JUDGE_LINK
+from .options import check_find_options, renamed_option, Plumbing, DEFAULT_METHOD, JUDGE_LINK
 from .finders import (PAIR_FINDERS, Found, IDENTICAL_DISTANCE, identical_pixels, sides, cross_only,
                               min_pairs_union)
 
@@ -57,7 +57,9 @@ class Duplicates:
     groups: list[Group] # duplicate groups, kept image first
     bad: list[BadFile] = field(default_factory=list) # skipped files, with reasons
     method: str = '' # how pairs were found
-    threshold: float|None = None # the threshold used
+    # the threshold used, in the unit `threshold=` takes (the method's default when none was given): bits (hash
+    # methods), a cosine (cnn, fused), the judge's probability (verified; with `verify=`, the verifier's)
+    threshold: float|None = None
     pairs: Pairs|None = None # the pairs behind the groups
     splits: list|None = None # each image's split (train, valid, test, ...), when known
     protect: tuple = () # split names protected besides valid and test
@@ -205,7 +207,7 @@ def _check_places(method:str, src, against, db, client, shards, kwargs:dict):
 # %% ../nbs/05a_pipeline.ipynb #e2c3a35b
 def _read_sets(src, against, splits, protect, column:str|None=None, sniff:bool=False) -> tuple:
     """`(items, their splits, the first set's paths as strings or None, folders not listed, files skipped)`: the items
-    of `src`, then those of `against`."""
+    of `src`, then those of `against`. The first set is `src`'s (`options.Plumbing.first`): None without `against`."""
     listing_bad = []  # folders that cannot be read: reported with the bad files
     skipped = []  # files of the folders that are not read, with reasons
     items = get_items(src, column=column, bad=listing_bad, skipped=skipped, sniff=sniff)
@@ -263,7 +265,7 @@ def _groups(f:Found, method:str, link:str, keep, item_splits, protect, first) ->
         f.pairs = min_pairs_union(f.pairs, cross_only(_alias_pairs(aliases), sides(f.paths, first)))
     identical = identical_pixels(f.paths, f.infos, f.pairs, 0 if method in HASH_METHODS else IDENTICAL_DISTANCE,
                                  f.digests, f.full)
-    groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.threshold, f.dist_fn, splits=item_splits,
+    groups = group_pairs(len(f.paths), f.pairs, f.infos, link, keep, f.max_distance, f.dist_fn, splits=item_splits,
                          protect=protect, identical=identical, aliases=aliases)
     for g in groups: g.match = match_kinds(f.paths, f.infos, g, identical)
     return groups, links
@@ -288,9 +290,10 @@ def find_duplicates(
     verify=None, # a pair verifier (`verify.train_verifier`'s Learner or its file): judges fused's candidates instead
     verify_threshold:float|None=None, # with `verify`: the probability a pair needs (default `VERIFY_THRESHOLD`)
     health:bool|str|Sequence[str]=False, # also score every image's health (`fastdupe.health`): True, or issue names
-    **kwargs, # passed to the pair finder
+    **kwargs, # passed to the pair finder (`turns`: also flipped and quarter-turned views: single hash kinds, model)
 ) -> Duplicates:
     "Find duplicate groups among the images of `src` (or, with `against`, between `src` and another set)."
+    kwargs = renamed_option(kwargs, 'tta', 'turns')  # tta=: the model methods' turns, until the next release
     check_find_options(method, threshold, link, **kwargs)  # the method, its options and its threshold
     health_issues = _health_option(health)  # a bad issue name stops here
     if link is None: link = JUDGE_LINK if method == 'verified' else DEFAULT_LINK

@@ -701,7 +701,9 @@ BACKENDS = dict(exact=ExactIndex, annoy=AnnoyIndex, faiss=FaissIndex, ivf=IVFInd
 
 def build_index(
     vectors, # (n, d) feature vectors, one row per item (numpy or torch; normalised here)
-    backend:str='exact', # 'exact', 'annoy', 'faiss' or 'ivf' (the keys of `BACKENDS`)
+    # 'exact', 'annoy', 'faiss' or 'ivf' (the keys of `BACKENDS`): what `find_duplicates`, `Store.update` and
+    # `DatasetFormatter.from_similars` take as `index=`
+    backend:str='exact',
     **kwargs, # options of the backend: see `ExactIndex`, `AnnoyIndex`, `FaissIndex`, `IVFIndex`
 ) -> Index:
     "An index over `vectors` for self-joins (`search_pairs`) and queries with new vectors (`query`)."
@@ -726,7 +728,7 @@ def similar_pairs(
     vectors, # (n, d) feature vectors, one row per item
     k:int|None=10, # each item's k most similar other items
     threshold:float|None=None, # only pairs with cosine similarity >= threshold
-    backend:str='exact', # 'exact', 'annoy', 'faiss' or 'ivf' (see `build_index`)
+    backend:str='exact', # 'exact', 'annoy', 'faiss' or 'ivf' (see `build_index`): elsewhere, the option `index=`
     **kwargs, # options of the backend
 ) -> Pairs:
     """Pairs `i > j` of similar items (`core.Pairs`: `.sim` their cosine similarity, `.dist`

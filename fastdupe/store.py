@@ -19,7 +19,7 @@ from .cachekeys import hash_recipe, model_key, health_recipe
 from .database import (Store, StoreError, StoreDamaged, SCHEMA_VERSION, APPLICATION_ID, DEFAULT_DB, BATCH,
                                VECTOR_DTYPE, cache_store, stored_rel, guarded, recorded_meta, fsync_path)
 from .saved import Searchable
-from .options import check_find_options, hash_threshold, Plumbing, INDEX_METHOD
+from .options import check_find_options, renamed_option, hash_threshold, Plumbing, INDEX_METHOD, MODEL_METHODS
 from .finders import PAIR_FINDERS, FUSED_HASH, CNN_THRESHOLD
 try: import fcntl
 except ImportError: fcntl = None  # Windows: no writer lock file
@@ -36,9 +36,10 @@ __all__ = ['QUERY_COLUMNS', 'UpdateReport', 'rebuild_store', 'QueryResult', 'Sto
 # %% ../nbs/04b_store.ipynb #4f944113
 def _method_needs(method:str, tta=False, turns:bool=False, threshold=None) -> tuple[dict|None, dict|None]:
     """What `find_duplicates(..., method=)` reads through a store: the options of its `image_features`
-    call and of its `hash_items` call."""
+    call and of its `hash_items` call. `tta` and `turns` are the user's `turns` as the store records it
+    (`_recorded_views`): the model methods' views, the hash methods' turns."""
     # the check find_duplicates makes
-    check_find_options(method, threshold, **{k: v for k, v in (('tta', tta), ('turns', turns)) if v})
+    check_find_options(method, threshold, **({'turns': tta or turns} if tta or turns else {}))
     if method in HASH_METHODS: return None, dict(methods=method, turns=bool(turns))
     return dict(tta=tta, keypoints=True), (dict(methods=FUSED_HASH, turns=True) if method == 'fused' else None)
 
@@ -66,6 +67,11 @@ class UpdateReport:
                 f"{self.removed:,} removed); {self.read:,} read, {len(self.bad):,} bad files; "
                 f"{self.seconds:.1f} s{moved}"
                 + (f"; skipped: {skip_summary(self.skipped)}" if self.skipped else ''))
+
+def _recorded_views(method:str, turns) -> tuple:
+    """`turns` as the store records a method's options, `(tta, turns)`: the model methods' views under `tta`, the hash
+    methods' turns under `turns` (the names `Store.indexed` and the fingerprints' keys have always had)."""
+    return (turns, False) if method in MODEL_METHODS else (False, bool(turns))
 
 @patch
 def _searchable(self:Store, method:str, tta=False, turns:bool=False, load:bool=True) -> Searchable|None:
@@ -108,20 +114,24 @@ def _write_fingerprints(self:Store,
 @patch
 def update(self:Store,
            method:str|None=None, # as `find_duplicates` takes it (None: as last time, else `options.INDEX_METHOD`)
-           tta:bool|str=False, # model methods: also embed flipped/rotated views (as `find_duplicates(..., tta=)`)
-           turns:bool=False, # single hash kinds: also hash flipped and turned views (`find_duplicates(..., turns=)`)
+           turns:bool|str=False, # also flipped and quarter-turned views, as `find_duplicates(..., turns=)` takes it
            index:str|None=None, # model methods: the saved index, 'exact', 'annoy' or 'faiss' (None: as before)
            n_workers:int|None=None, # processes for hashing (see `hashing.hash_items`)
            progress:bool=True, # show progress bars
            sniff:bool=False, # also read files named otherwise whose first bytes are an image's (give it every time)
            health:bool=True, # also keep each image's dataset-health measures (`Store.health`), from the model's decode
+           tta:bool|str|None=None, # deprecated (goes in the next release): the model methods' old name of `turns`
           ) -> UpdateReport:
     """Bring the store up to date with its folder: read new and changed images, drop deleted ones, keep
     the rest without opening them."""
     t0 = time.perf_counter()
+    if tta is not None:
+        turns = renamed_option(dict(tta=tta, **({'turns': turns} if turns else {})), 'tta', 'turns', 'Store.update',
+                               stacklevel=4)['turns']
     if method is None:  # the method it was indexed with last, else find's default
         last = self.indexed or dict(method=INDEX_METHOD, tta=False, turns=False)
-        method, tta, turns = last['method'], tta or last['tta'], turns or last['turns']
+        method, turns = last['method'], turns or last['tta'] or last['turns']
+    tta, turns = _recorded_views(method, turns)
     model_kw, hash_kw = _method_needs(method, tta, turns)
     if model_kw is None and index not in (None, 'exact'):
         raise ValueError(f"index applies to the model methods (cnn, fused), not to {method!r}")
@@ -170,21 +180,21 @@ def rebuild_store(
     path:str|Path, # the database file (damaged, healthy or missing)
     root:str|Path, # its folder of images
     method:str|None=None, # as `Store.update` takes it (None: as the old file recorded it, else the default)
-    views:bool|None=None, # also flipped and turned views (model methods' `tta`, hashes' `turns`); None: as recorded
+    turns:bool|str|None=None, # also flipped and quarter-turned views (as `Store.update` takes it); None: as recorded
     batch:int=BATCH, # images fingerprinted per transaction
-    **kwargs, # the other options of `Store.update` (index, n_workers, progress)
+    **kwargs, # the other options of `Store.update` (index, n_workers, progress); `views`: the old name of `turns`
 ) -> UpdateReport:
     """Build the store at `path` afresh from the images under `root`: a new database beside it, renamed
     over the old one when complete."""
     path, root = Path(path), Path(root)
     if path.is_dir(): raise StoreError(f"{path} is a folder; name the database file (e.g. {path/'store.db'})")
+    if 'views' in kwargs:  # its name until this release
+        turns = renamed_option(dict(views=kwargs.pop('views'), **({'turns': turns} if turns is not None else {})),
+                               'views', 'turns', 'rebuild_store')['turns']
     last = dict(method=None, tta=False, turns=False)
     with contextlib.suppress(ValueError, KeyError, TypeError): last.update(json.loads(recorded_meta(path, 'indexed')))
-    if method is None: method, tta, turns = last['method'], last['tta'], last['turns']
-    else: tta = turns = False
-    if views is not None:
-        model = (method or INDEX_METHOD) in ('cnn', 'fused')
-        tta, turns = views and model, views and not model
+    if turns is None: turns = (last['tta'] or last['turns']) if method is None else False  # as recorded
+    if method is None: method = last['method']
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.rebuild-{uuid.uuid4().hex[:8]}')
     fd = os.open(path.with_name(path.name + '.lock'), os.O_RDWR | os.O_CREAT, 0o644)  # the old file's writer lock
@@ -194,7 +204,7 @@ def rebuild_store(
             except OSError:
                 raise StoreError(f"{path} is being written by another fastdupe; "
                                  "run this again when it has finished") from None
-        with Store(tmp, root=root, batch=batch) as s: r = s.update(method, tta=tta, turns=turns, **kwargs)
+        with Store(tmp, root=root, batch=batch) as s: r = s.update(method, turns=turns, **kwargs)
         for ext in ('-wal', '-shm'):  # the old file's journal must not be applied to the new one
             with contextlib.suppress(FileNotFoundError): os.remove(f'{path}{ext}')
         os.replace(tmp, path)
@@ -220,7 +230,9 @@ class QueryResult:
     matches: list[list[tuple[Path, float]]] # per query image: (indexed image, distance), closest first
     bad: list[BadFile] # query images that could not be read
     method: str # the method that decided
-    threshold: float # its threshold (cosine similarity for cnn and fused, bits for hashes)
+    # its threshold, in the unit `threshold=` takes: bits (hash methods), a cosine (cnn, fused), the judge's probability
+    # (verified); the method's default when none was given
+    threshold: float
 
     def rows(self) -> list[dict]:
         "One row per match, columns `QUERY_COLUMNS`."
@@ -276,7 +288,11 @@ def _query_options(self:Store, method:str|None, threshold) -> tuple[str, dict]:
     else: opts = dict(method=method, tta=False, turns=False)
     _method_needs(opts['method'], opts['tta'], opts['turns'], threshold)  # the threshold too: `check_find_options`
     if opts['method'] in HASH_METHODS: opts['threshold'] = hash_threshold(opts['method'], threshold)
-    else: opts['threshold'] = CNN_THRESHOLD if threshold is None else float(threshold)
+    elif threshold is not None: opts['threshold'] = float(threshold)
+    elif opts['method'] == 'verified':
+        from fastdupe.judge import load_judge
+        opts['threshold'] = load_judge().threshold  # the judge's own probability, as `find_duplicates` uses it
+    else: opts['threshold'] = CNN_THRESHOLD
     return opts['method'], opts
 
 # %% ../nbs/04b_store.ipynb #b71060ff
@@ -342,7 +358,8 @@ def _query_matches(self:Store, rels:list[str], good:list[Path], method:str, thre
     per = {str(q): [] for q in good}
     if not (rels and good): return per
     with self._session(write=False, trusted=rels):
-        kw = {'tta': opts['tta']} if model_kw is not None and opts['tta'] else {'turns': True} if opts['turns'] else {}
+        views = opts['tta'] if model_kw is not None else opts['turns']  # the user's turns (`_recorded_views`)
+        kw = {'turns': views} if views else {}
         found = PAIR_FINDERS[method]([self._path(r) for r in rels] + good, threshold=threshold, n_workers=n_workers,
                                      progress=False, plumbing=Plumbing(first=set(per), store=self), **kw)
     for i, j, d in found.pairs:

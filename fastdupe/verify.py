@@ -97,7 +97,7 @@ def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict,
     if threshold is not None:
         raise ValueError("with verify=, the verifier decides: its threshold is verify_threshold (a probability), "
                          "not threshold")
-    for o in ('crowd', 'keypoints', 'hash_threshold', 'k', 'tta'):
+    for o in ('crowd', 'keypoints', 'hash_threshold', 'k', 'turns'):
         if o in kwargs: raise ValueError(f"with verify=, the verifier decides every candidate: {o} does not apply")
     if verify_threshold is not None:
         if (isinstance(verify_threshold, bool) or not isinstance(verify_threshold, (int, float, np.floating))

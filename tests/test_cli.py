@@ -144,11 +144,21 @@ def test_unwritable_output_fails_before_the_search(opt, tmp_path):
 
 def test_hash_method_rejects_model_options():
     from fastdupe.pipeline import find_duplicates
-    for opt in ('index', 'k', 'tta', 'hash_threshold'):
+    for opt in ('index', 'k', 'hash_threshold'):
         with pytest.raises(ValueError, match=f'{opt} applies to the model methods'):
             find_duplicates(SAMPLE, method='combined', **{opt: 1})
     with pytest.raises(ValueError, match="takes no option 'bs'"):
         find_duplicates(SAMPLE, method='phash', bs=4)
+
+def test_tta_is_the_old_name_of_turns():
+    "`tta=` (the model methods' name for `turns` until this release) still works, with a DeprecationWarning."
+    from fastdupe.pipeline import find_duplicates
+    with pytest.warns(DeprecationWarning, match='use turns='):
+        old = find_duplicates(SAMPLE, method='phash', tta=True, progress=False, n_workers=0)
+    new = find_duplicates(SAMPLE, method='phash', turns=True, progress=False, n_workers=0)
+    assert old.rows() == new.rows() and old.threshold == new.threshold
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match='they disagree'):
+        find_duplicates(SAMPLE, method='cnn', tta=True, turns=False)  # before any image is read
 
 def test_missing_path_fails(tmp_path):
     r = run_cli('find', tmp_path/'does-not-exist')

@@ -33,6 +33,8 @@ def test_check_arguments_find(tmp_path):
     kw = check_arguments('find', _args('find', SAMPLE, '--method', 'phash', '--threshold', '8', '--turns', '--workers', 0))
     assert kw['method'] == 'phash' and kw['threshold'] == 8 and kw['turns'] is True and kw['n_workers'] == 0
     assert kw['src'] == SAMPLE and 'progress' not in kw and 'verify' not in kw
+    kw = check_arguments('find', _args('find', SAMPLE, '--method', 'cnn', '--turns'))
+    assert kw['turns'] is True and 'tta' not in kw  # one name for every method: `find_duplicates(turns=)`
     for argv, said in ((('--out', tmp_path/'x.txt'), '--out must end in .csv or .json'),
                        (('--method', 'phash', '--no-keypoints'), '--no-keypoints applies to the model methods'),
                        (('--method', 'exact', '--turns'), '--turns applies to single hash kinds'),
