@@ -271,6 +271,12 @@ def _groups(f:Found, method:str, link:str, keep, item_splits, protect, first) ->
     return groups, links
 
 # %% ../nbs/05a_pipeline.ipynb #701d729a
+def _splits_in_order(items:list, item_splits:list|None, paths:list) -> list|None:
+    "Each of `paths`' split, from the splits read for `items` (the finder may drop or reorder images)."
+    if item_splits is None: return None
+    by_path = dict(zip(map(str, items), item_splits))
+    return [by_path.get(str(p)) for p in paths]
+
 def find_duplicates(
     src, # folder, file list, CSV or DataFrame (see `intake.get_items`)
     method:str=DEFAULT_METHOD, # a key of `PAIR_FINDERS` (`options.METHODS`): a hash method, cnn, fused or verified
@@ -304,9 +310,7 @@ def find_duplicates(
     keep = keep_policy(keep, item_splits)
     f = _find_pairs(items, method, threshold, n_workers, progress, Plumbing(first=first, verifier=verifier), db, client,
                     shards, bool(health_issues), kwargs)
-    if item_splits is not None:
-        by_path = dict(zip(map(str, items), item_splits))
-        item_splits = [by_path.get(str(p)) for p in f.paths]
+    item_splits = _splits_in_order(items, item_splits, f.paths)
     groups, links = _groups(f, method, link, keep, item_splits, protect, first)
     hl = _health(f, health_issues, n_workers) if health_issues else None
     return Duplicates(f.paths, f.infos, groups, listing_bad + f.bad, method, f.threshold, f.pairs, item_splits,

@@ -108,3 +108,12 @@ def test_the_check_finds_what_it_looks_for():
     assert ia == [('b', 'top level'), ('c', 'top level')] and ib == [('a', 'f()'), ('c', 'f()')]
     assert pa == {('a', 'c', '_h')} and pb == {('b', 'c', '_k')}
     assert _cycles(names, {('a', 'b'): [], ('b', 'a'): [], ('a', 'c'): []}) == [['a', 'b']]
+
+def test_entry_points_stay_short():
+    "The three entry points read as a list of named steps (issue 25): each under 40 lines, signature included."
+    sizes = {}
+    for mod, fn in (('pipeline', 'find_duplicates'), ('cli', 'find_command'), ('store', 'query')):
+        tree = ast.parse((PKG/f'{mod}.py').read_text())
+        for n in ast.walk(tree):
+            if isinstance(n, ast.FunctionDef) and n.name == fn: sizes[f'{mod}.{fn}'] = n.end_lineno - n.lineno + 1
+    assert len(sizes) == 3 and all(v < 40 for v in sizes.values()), sizes
