@@ -27,13 +27,27 @@ __all__ = ['HARD_ORIGINALS', 'HARD_LOOKALIKES', 'HARD_DONT_CARE', 'HARD_EDITS', 
 # %% ../nbs/11_hard.ipynb #36966691
 _PKG = {'skimage': 'scikit-image', 'sklearn': 'scikit-learn', 'mpl': 'matplotlib', 'opencv': 'opencv-doc'}
 
+# the Ubuntu wallpapers that Debian ships in Lomiri's packages (`dpkg -S`); the other `wall:` files are ukui-wallpapers
+_LOMIRI = {
+    'lomiri-wallpapers': ('lomiri-default-background.png', 'warty-final-ubuntu.png'),
+    'lomiri-wallpapers-16.04': tuple(f'{n}.jpg' for n in (
+        'Bridge_by_Sander_Klootwijk', 'Dragonfly_by_Bolly', 'Picture_0B_by_freespace', 'Picture_1A_by_freespace',
+        'Wine_by_Jakkub_Mede', 'aitzgorri_by_Aitzol_Berasategi', 'analogpattern_by_Peter_Nerlich',
+        'free_by_Peter_Nerlich', 'friends_by_Aitzol_Berasategi', 'greentock_by_Peter_Nerlich',
+        'life_by_Aitzol_Berasategi', 'picosdeeuropa_by_Aitzol_Berasategi', 'seeding_by_Clements_Engelhardt',
+        'sunset_by_Aitzol_Berasategi', 'umang_by_Abhishek_Mudgal')),
+    'lomiri-wallpapers-20.04': tuple(f'{n}.jpg' for n in (
+        'Fossa_by_Jasper_Roks', 'Infinite-Sea_by_Aury88', 'Kleiber_by_Lukas_Baubkus',
+        'Painting-Colors_by__herobrine7gamer')),
+}
+
 def source_package(src:str) -> str:
     "The package that installs a source's photo: a pip one (scikit-image, scikit-learn, matplotlib) or a Debian one."
     kind, _, rest = src.partition(':')
     if kind == 'deb': return rest.partition(':')[0]
     if kind == 'wall':
-        return ('mate-backgrounds' if rest.startswith('mate/') else
-                'lomiri-wallpapers' if 'lomiri' in rest or 'warty' in rest else 'ukui-wallpapers')
+        if rest.startswith('mate/'): return 'mate-backgrounds'
+        return next((p for p, names in _LOMIRI.items() if rest in names), 'ukui-wallpapers')
     if kind in _PKG: return _PKG[kind]
     raise ValueError(f"unknown source kind {kind!r} in {src!r}")
 
