@@ -115,6 +115,7 @@ def index_bars(args, work:Path) -> dict:
 def synthetic_store(path:Path, n:int, seed:int=0) -> float:
     "A store of `n` synthetic images (random unit vectors and phashes under the real model key and hash recipe, blank thumbnails, no keypoints), its index saved; seconds to build the index."
     from fastdupe.store import Store, hash_recipe
+    from fastdupe.hashing import DECODE_DIGEST  # fused reads each image's decode digest beside its phashes
     root = path.parent/'synthetic'; root.mkdir(parents=True, exist_ok=True)
     st = Store(path, root=root)
     model, recipe = st._model_source(dict(tta=False, keypoints=True)), hash_recipe('phash', turns=True)
@@ -128,7 +129,7 @@ def synthetic_store(path:Path, n:int, seed:int=0) -> float:
     for a in range(0, n, 20000):
         b = min(n, a + 20000)
         v = g.standard_normal((b - a, 1280), dtype=np.float32); v /= np.linalg.norm(v, axis=1, keepdims=True)
-        v = v.astype('<f4'); codes = g.integers(0, 2**63, (b - a, 8), dtype=np.uint64)
+        v = v.astype('<f4'); codes = g.integers(0, 2**63, (b - a, 10), dtype=np.uint64)  # phash, 7 turns, decode digest
         with st.writing(), st._txn():
             st.con.executemany('INSERT INTO files(id, path, size, mtime_ns, digest, width, height) VALUES (?, ?, 1000, 0, ?, 256, 256)',
                                [(i + 1, f'{i:07d}.jpg', i.to_bytes(16, 'big')) for i in range(a, b)])
@@ -138,7 +139,8 @@ def synthetic_store(path:Path, n:int, seed:int=0) -> float:
             st.con.executemany('INSERT INTO extras VALUES (?, ?, ?, ?)', [(i + 1, model, *blank) for i in range(a, b)])
             st.con.executemany('INSERT INTO hashes VALUES (?, ?, ?, ?)',
                                [(i + 1, recipe, k, w) for i in range(a, b)
-                                for k, w in (('phash', codes[i - a, :1].tobytes()), ('phash@turns', codes[i - a, 1:].tobytes()))])
+                                for k, w in (('phash', codes[i - a, :1].tobytes()), ('phash@turns', codes[i - a, 1:8].tobytes()),
+                                             (DECODE_DIGEST, codes[i - a, 8:].tobytes()))])
     t0 = time.perf_counter()
     st._searchable('fused', load=False)
     t = time.perf_counter() - t0
