@@ -103,10 +103,9 @@ def check_threshold(
     "`threshold` checked: a hash method's bits (None: its default), cnn's and fused's cosine, verified's probability."
     if method in HASH_METHODS: return hash_threshold(method, threshold)
     if threshold is None: return None
-    lo, what = ((0, "the judge's probability, in [0, 1]") if method == 'verified'
-                else (0, 'a cosine similarity in [0, 1]'))
+    what = "the judge's probability, in [0, 1]" if method == 'verified' else 'a cosine similarity in [0, 1]'
     if (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating))
-            or not lo <= threshold <= 1):
+            or not 0 <= threshold <= 1):
         raise ValueError(f"threshold for {method} is {what}, got {threshold!r}")
     return float(threshold)
 
