@@ -344,6 +344,8 @@ TUNING = Family('tuning',
                          tuple(f'skimage:{n}' for n in ('brick', 'gravel', 'grass')), cell=96),
         dialogs=ZooKind("dialog and window screenshots (the GnuCash guide)",
                         ('deb:gnucash-docs:/usr/share/help/C/gnucash-guide/figures/*.png',), min_side=100),
+        symbols=ZooKind("symbolic icons: grey pictograms and signs on white (Adwaita)",
+                        ('deb:adwaita-icon-theme:/usr/share/icons/Adwaita/64x64/**/*.symbolic.png',)),
         actions=ZooKind("toolbar icons: arrows, signs and symbols (Oxygen's actions)",
                         ('deb:oxygen-icon-theme:/usr/share/icons/oxygen/base/48x48/actions/*.png',)),
     ))
