@@ -19,7 +19,7 @@ from .cachekeys import hash_recipe, model_key, health_recipe
 from .database import (Store, StoreError, StoreDamaged, SCHEMA_VERSION, APPLICATION_ID, DEFAULT_DB, BATCH,
                                VECTOR_DTYPE, cache_store, stored_rel, guarded, recorded_meta, fsync_path)
 from .saved import Searchable
-from .options import check_find_options, renamed_option, hash_threshold, Plumbing, INDEX_METHOD, MODEL_METHODS
+from .options import check_find_options, check_threshold, renamed_option, Plumbing, INDEX_METHOD, MODEL_METHODS
 from .finders import PAIR_FINDERS, FUSED_HASH, CNN_THRESHOLD
 try: import fcntl
 except ImportError: fcntl = None  # Windows: no writer lock file
@@ -287,12 +287,11 @@ def _query_options(self:Store, method:str|None, threshold) -> tuple[str, dict]:
     if indexed is not None and method in (None, indexed['method']): opts = dict(indexed)
     else: opts = dict(method=method, tta=False, turns=False)
     _method_needs(opts['method'], opts['tta'], opts['turns'], threshold)  # the threshold too: `check_find_options`
-    if opts['method'] in HASH_METHODS: opts['threshold'] = hash_threshold(opts['method'], threshold)
-    elif threshold is not None: opts['threshold'] = float(threshold)
-    elif opts['method'] == 'verified':
+    t = check_threshold(opts['method'], threshold)  # hash methods: bits, their default too
+    if t is None and opts['method'] == 'verified':
         from fastdupe.judge import load_judge
-        opts['threshold'] = load_judge().threshold  # the judge's own probability, as `find_duplicates` uses it
-    else: opts['threshold'] = CNN_THRESHOLD
+        t = load_judge().threshold  # the judge's own probability, as `find_duplicates` uses it
+    opts['threshold'] = CNN_THRESHOLD if t is None else t
     return opts['method'], opts
 
 # %% ../nbs/04b_store.ipynb #b71060ff
