@@ -41,6 +41,7 @@ STAGES = ('decode', 'model', 'hashes', 'keypoints', 'search', 'verification', 'g
 def stage_times(img_dir:Path, out_csv:Path) -> dict:
     import threading, time, functools
     import fastdupe.features as F, fastdupe.hashing as H, fastdupe.pipeline as P, fastdupe.keypoints as K
+    import fastdupe.finders as D
     tot, lock = dict.fromkeys(STAGES, 0.0), threading.Lock()
     def timed(stage, fn):
         @functools.wraps(fn)
@@ -51,7 +52,8 @@ def stage_times(img_dir:Path, out_csv:Path) -> dict:
                 with lock: tot[stage] += time.perf_counter() - t
         return w
     where = {(F, 'read_image'): 'decode', (H, 'hash_one'): 'hashes', (F, '_with_keypoints'): 'keypoints',
-             (F, 'embed'): 'model', (P, 'candidate_pairs'): 'search', (P, 'identical_pixels'): 'verification',
+             (F, 'embed'): 'model', (D, 'candidate_pairs'): 'search', (D, 'identical_pixels'): 'verification',
+             (P, 'identical_pixels'): 'verification',
              (P, 'match_kinds'): 'verification', (P, 'group_pairs'): 'grouping'}
     old = {mn: getattr(*mn) for mn in where}
     old_judge, old_save = K.KeypointRule.judge, P.Duplicates.save
