@@ -14,7 +14,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['BadFile', 'ImageInfo', 'Pairs', 'rel_name', 'shown_name', 'json_text', 'atomic_open', 'bad_rows', 'save_table',
-           'shown_distance', 'pair_dots']
+           'shown_distance', 'pair_dots', 'unit_rows']
 
 # %% ../nbs/00_core.ipynb #03ad200f
 @dataclass(frozen=True)
@@ -177,3 +177,11 @@ def pair_dots(
     for s in range(0, len(i), block):
         out[s:s+block] = np.einsum('ij,ij->i', x[i[s:s+block]].astype(np.float32), x[j[s:s+block]].astype(np.float32))
     return out
+
+# %% ../nbs/00_core.ipynb #985df58c
+def unit_rows(
+    a:np.ndarray, # (n, d) rows
+) -> np.ndarray: # float32
+    "The rows of `a` divided by their length (at least 1e-12, as `torch.nn.functional.normalize` does)."
+    norms = np.sqrt(np.square(a, dtype=np.float64).sum(1, keepdims=True))  # float64: exact enough in any order
+    return (a / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -105,9 +105,10 @@ class OnnxModel:
         self.num_features = self.session.get_outputs()[0].shape[1]
 
     def __call__(self, x):
+        "Features of a numpy batch as numpy (no PyTorch needed), of a tensor as a tensor."
+        if isinstance(x, np.ndarray): return self.session.run(None, {'images': np.ascontiguousarray(x, np.float32)})[0]
         import torch
-        a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
-        return torch.from_numpy(self.session.run(None, {'images': np.ascontiguousarray(a, np.float32)})[0])
+        return torch.from_numpy(self(x.detach().cpu().numpy()))
 
     def __repr__(self): return f'OnnxModel({self.path.name})'
 
@@ -117,6 +118,11 @@ def onnx_model(arch:str='efficientnet_lite0') -> OnnxModel:
     return OnnxModel(onnx_path(arch))
 
 # %% ../nbs/03a_engine.ipynb #b5719445
+def _may_have_cuda() -> bool:
+    "Whether an NVIDIA GPU may be visible: its device files or driver are there (False: surely no CUDA device)."
+    if sys.platform != 'linux': return True
+    return Path('/proc/driver/nvidia').exists() or any(Path('/dev').glob('nvidia[0-9]*'))
+
 def resolve_engine(
     engine:str, # 'auto', 'torch' or 'onnx'
     model=None, # None or an arch name (the offline backbone), or an `nn.Module`
@@ -125,6 +131,7 @@ def resolve_engine(
     check_engine(engine, model)
     if engine != 'auto': return engine
     if not (model is None or isinstance(model, str)) or not onnx_available(): return 'torch'
+    if not _may_have_cuda(): return 'onnx'  # without importing PyTorch (1.3 s): no NVIDIA device, no CUDA
     import torch
     return 'torch' if torch.cuda.is_available() else 'onnx'
 

@@ -12,12 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 from PIL import Image
 from fastcore.foundation import L
-from .core import BadFile
+from .core import BadFile, unit_rows
 from .backbone import pretrained_model, LITE0_ARCHS # LITE0_ARCHS: for `verify`, until it imports `backbone`
 from .engine import OnnxModel, ONNX_BATCH, check_engine, engine_model
 from .intake import image_detail, LOW_DETAIL
@@ -76,6 +73,7 @@ class Features:
 
 # %% ../nbs/03_features.ipynb #b9cce6b7
 def _resolve_layer(model:nn.Module, layer:nn.Module|None, layer_ls:Sequence[int]|None) -> nn.Module:
+    from torch import nn
     if layer is not None and layer_ls is not None: raise ValueError("pass `layer` or `layer_ls`, not both")
     if layer is not None:
         if not isinstance(layer, nn.Module):
@@ -191,6 +189,9 @@ def learner_features(
     test_items=None, # more items after train and valid, with split 'test': a list, or a `learn.dls.test_dl(...)`
 ) -> Features:
     "Pooled, L2-normalised activations of `layer` for every item, computed with the validation transforms."
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
     from fastai.callback.hook import hook_output  # here: only Learner users pay for importing fastai's training loop
     model, dls = learn.model, learn.dls
     target = _resolve_layer(model, layer, layer_ls)
@@ -234,6 +235,7 @@ CPU_BATCH = 8  # at 128 px, fastest on 2 cores (634 photos: 6.8 s; 8.0 s with 4 
 
 def as_input(a:np.ndarray) -> torch.Tensor:
     "A `(h, w, 3)` uint8 picture as the model's `(3, h, w)` input, scaled to [-1, 1]."
+    import torch
     return torch.from_numpy(a.copy()).permute(2,0,1).float().div_(127.5).sub_(1)
 
 def _squash_array(img:Image.Image, size:int, trimmed:bool=False) -> np.ndarray:
@@ -322,8 +324,12 @@ def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop',
 # %% ../nbs/03_features.ipynb #7c202dd2
 TTA_VIEWS = {'flip': (0, 4), 'rot': (0, 1, 2, 3), 'd8': tuple(range(8))}
 
-def tta_view(x:torch.Tensor, k:int) -> torch.Tensor:
+def tta_view(x:torch.Tensor|np.ndarray, k:int) -> torch.Tensor|np.ndarray:
     "View `k` of the 8 symmetries of the square: `k%4` quarter turns, mirrored when `k>=4`."
+    if isinstance(x, np.ndarray):
+        if k >= 4: x = x[..., ::-1]
+        return np.ascontiguousarray(np.rot90(x, k%4, axes=(-2,-1)) if k%4 else x)
+    import torch
     if k >= 4: x = x.flip(-1)
     return torch.rot90(x, k%4, dims=(-2,-1)) if k%4 else x
 
@@ -334,8 +340,13 @@ def tta_views(tta) -> tuple[int, ...]:
     if tta in TTA_VIEWS: return TTA_VIEWS[tta]
     raise ValueError(f"tta must be False, True or one of {list(TTA_VIEWS)}, not {tta!r}")
 
-def embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
-    "Sum over `views` of the pooled pre-classifier features of `x`, L2-normalised."
+def embed(model:nn.Module|OnnxModel, x:torch.Tensor|np.ndarray, views:Sequence[int]) -> torch.Tensor|np.ndarray:
+    """Sum over `views` of the pooled pre-classifier features of `x`, L2-normalised; a numpy batch for an `OnnxModel`
+    gives numpy vectors (no PyTorch)."""
+    if isinstance(x, np.ndarray): return _embed_onnx(model, x, views)
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
     acc = None
     # channels-last: 1.3-2.9x faster depthwise convolutions on CPU
     if isinstance(model, nn.Module): x = x.contiguous(memory_format=torch.channels_last)
@@ -347,12 +358,26 @@ def embed(model:nn.Module, x:torch.Tensor, views:Sequence[int]) -> torch.Tensor:
         acc = f if acc is None else acc + f
     return F.normalize(acc, dim=1)
 
-# %% ../nbs/03_features.ipynb #a6e77eb0
-def _thumbnails(x:torch.Tensor) -> np.ndarray:
-    "32x32 grey thumbnails (levels 0-255, float32) of a batch of model inputs (scaled to [-1, 1])."
-    return F.adaptive_avg_pool2d((x.float().mean(1, keepdim=True) + 1) * 127.5, 32)[:, 0].cpu().numpy()
+def _embed_onnx(model:OnnxModel, x:np.ndarray, views:Sequence[int]) -> np.ndarray:
+    acc = None
+    for k in views:
+        f = model(tta_view(x, k))
+        acc = f if acc is None else acc + f
+    return unit_rows(acc)
 
-def _detail(x:torch.Tensor) -> np.ndarray:
+# %% ../nbs/03_features.ipynb #a6e77eb0
+def _thumbnails(x:np.ndarray) -> np.ndarray:
+    "32x32 grey thumbnails (levels 0-255, float32) of a batch of model inputs (`(n, 3, h, w)`, scaled to [-1, 1])."
+    n, _, h, w = x.shape
+    g = (x.sum(1, dtype=np.float32) / np.float32(3) + 1) * np.float32(127.5)
+    # the cells summed one row of pixels at a time, in order: the same floats as PyTorch's `adaptive_avg_pool2d` gave
+    cells = g.reshape(n, 32, h//32, 32, w//32)
+    acc = np.zeros((n, 32, 32), np.float32)
+    for r in range(h//32):
+        for c in range(w//32): acc += cells[:, :, r, :, c]
+    return acc / np.float32((h//32) * (w//32))
+
+def _detail(x:np.ndarray) -> np.ndarray:
     "`intake.image_detail` of a batch of model inputs (scaled to [-1, 1])."
     return image_detail(_thumbnails(x))
 
@@ -361,14 +386,27 @@ def as_items(items) -> list:
     if isinstance(items, (str, os.PathLike)) or hasattr(items, 'iloc'): return get_items(items)
     return [o if isinstance(o, Image.Image) else as_item(o) for o in items]
 
-def _batch_input(buf:torch.Tensor, arrays:list) -> torch.Tensor:
+def _batch_input(buf:np.ndarray, arrays:list) -> np.ndarray:
     """The model's input for a batch of uint8 pictures, written into `buf` (scaled once, in the caller's thread): no new
     block of memory per batch."""
     # Tensors of a fresh 200 KB per image, made in the loading threads, left glibc's heap ever larger (150 KB an image
     # over 6,000 images, 3.9 GB at 28,000): the loaders hand over uint8 pictures, and this one buffer takes them
     x = buf[:len(arrays)]
-    x.copy_(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2))
-    return x.div_(127.5).sub_(1)
+    np.copyto(x, np.stack(arrays).transpose(0, 3, 1, 2))
+    x /= np.float32(127.5); x -= np.float32(1)  # the same floats as `as_input` gives
+    return x
+
+def _as_tensor(x:np.ndarray, device):
+    import torch
+    return torch.from_numpy(x).to(device)
+
+def _inference(module:bool):
+    "PyTorch's inference mode for a PyTorch module; nothing for ONNX Runtime (which needs no PyTorch)."
+    if not module:
+        import contextlib
+        return contextlib.nullcontext()
+    import torch
+    return torch.inference_mode()
 
 @functools.lru_cache(maxsize=None)
 def _malloc_trim():
@@ -383,7 +421,7 @@ def _release_memory():
     if (trim := _malloc_trim()) is not None: trim(0)
 
 def _batch(model, device) -> int:
-    "Images per forward pass: what measured fastest for each engine and device."
+    "Images per forward pass: what measured fastest for each engine and device (None: ONNX Runtime on the CPU)."
     return ONNX_BATCH if isinstance(model, OnnxModel) else CPU_BATCH if device.type == 'cpu' else 64
 
 def image_features(
@@ -406,8 +444,8 @@ def image_features(
     if bs is not None and bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
     items = as_items(items)
     model = engine_model(engine, model)
-    module = isinstance(model, nn.Module)
-    device = next(model.parameters()).device if module else torch.device('cpu')
+    module = not isinstance(model, OnnxModel)  # a PyTorch module; ONNX Runtime's path runs without PyTorch
+    device = next(model.parameters()).device if module else None
     bs = _batch(model, device) if bs is None else bs
     n_workers = min(4, os.cpu_count() or 1) if n_workers is None else n_workers
     restore = _restore_modes(model) if module else (lambda: None)
@@ -425,7 +463,7 @@ def image_features(
     from fastdupe.hashing import DECODE_DIGEST  # the hash decode's digest too: `match = pixels` without a full decode
     codes = ({hashes: np.zeros(n, np.uint64), f'{hashes}@turns': np.zeros((n, 7), np.uint64),
               DECODE_DIGEST: np.zeros((n, 2), np.uint64)} if hashes else {})
-    buf = torch.empty((bs, 3, size, size))  # one input buffer, filled again for each batch
+    buf = np.empty((bs, 3, size, size), np.float32)  # one input buffer, filled again for each batch
     if health and any(isinstance(o, Image.Image) for o in items):
         raise ValueError("health is measured from files: pass paths, not PIL images")
     measures = [] if health else None
@@ -435,13 +473,14 @@ def image_features(
         batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
     try:
         if module: model.eval()
-        with torch.inference_mode():
+        with _inference(module):
             for b, (chunk,res) in enumerate(batches):
                 ok = [(o,r) for o,r in zip(chunk, res) if not isinstance(r, BadFile)]
                 bad += [r for r in res if isinstance(r, BadFile)]
                 if not ok: continue
-                x = _batch_input(buf, [r[0] for _,r in ok]).to(device)
-                v = embed(model, x, views).cpu().numpy()
+                x = _batch_input(buf, [r[0] for _,r in ok])
+                v = embed(model, _as_tensor(x, device) if module else x, views)
+                v = v if isinstance(v, np.ndarray) else v.cpu().numpy()
                 if vecs is None: vecs = np.empty((n, v.shape[1]), np.float32)  # filled in place: no copy at the end
                 m = len(ok)
                 vecs[at:at+m] = v
@@ -480,6 +519,7 @@ def classify(
     size:int=224, # side of the centre crop
 ) -> list[list[tuple[str, float]]]:
     "The `k` most likely ImageNet classes of each image, as `(name, probability)`; a bad file: `BadImageError`."
+    import torch
     model = pretrained_model(*(() if model is None else (model,))) if model is None or isinstance(model, str) else model
     labels = imagenet_labels()
     res = [load_item(o, size) for o in as_items(items)]

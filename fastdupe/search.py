@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 import numpy as np
-import torch
-from .core import Pairs
+from .core import Pairs, unit_rows
 
 # %% auto #0
-__all__ = ['FAISS_KINDS', 'IVF_ENCODINGS', 'BACKENDS', 'CANDIDATE_K', 'Matches', 'normalize_vectors', 'exact_similar_pairs',
-           'exact_query', 'Index', 'ExactIndex', 'AnnoyIndex', 'FaissIndex', 'IVFIndex', 'build_index', 'load_index',
-           'similar_pairs']
+__all__ = ['FAISS_KINDS', 'IVF_ENCODINGS', 'NUMPY_EXACT_MAX', 'BACKENDS', 'CANDIDATE_K', 'Matches', 'normalize_vectors',
+           'exact_similar_pairs', 'exact_query', 'Index', 'ExactIndex', 'AnnoyIndex', 'FaissIndex', 'IVFIndex',
+           'numpy_similar_pairs', 'build_index', 'load_index', 'similar_pairs']
 
 # %% ../nbs/04_search.ipynb #a304bbb7
 def _sorted_order(sim:np.ndarray, a:np.ndarray, b:np.ndarray) -> np.ndarray:
@@ -81,6 +80,7 @@ def normalize_vectors(
     device=None, # torch device for the result; default: the tensor's own device, CPU for numpy
 ) -> torch.Tensor:
     "Check `x` and L2-normalise its rows: float32 (float16/bfloat16 are kept), reusing `x` when it already is."
+    import torch
     if isinstance(x, torch.Tensor): t = x.detach()
     else:
         a = np.asarray(x)
@@ -99,10 +99,15 @@ def normalize_vectors(
 # %% ../nbs/04_search.ipynb #9f09a923
 class _one_thread:
     "Run torch CPU operations on one thread: for small inputs, faster than waking the others (much, on a busy machine)."
-    def __enter__(self): self.nt = torch.get_num_threads(); torch.set_num_threads(1)
-    def __exit__(self, *a): torch.set_num_threads(self.nt)
+    def __enter__(self):
+        import torch
+        self.nt = torch.get_num_threads(); torch.set_num_threads(1)
+    def __exit__(self, *a):
+        import torch
+        torch.set_num_threads(self.nt)
 
 def _normalize(t:torch.Tensor) -> torch.Tensor:
+    import torch
     norms = torch.empty(len(t), device=t.device)
     for a in range(0, len(t), _CHUNK):
         c = t[a:a+_CHUNK].float()
@@ -124,11 +129,13 @@ def _normalize(t:torch.Tensor) -> torch.Tensor:
 # %% ../nbs/04_search.ipynb #6c65809f
 def _merge_dense(V, I, v, nb):
     "Merge candidates `v` (m, k') with neighbour ids `nb` into running top-k `V`/`I` (m, k), in place."
+    import torch
     vv, pos = torch.topk(torch.cat([V, v], 1), V.shape[1], dim=1)
     I.copy_(torch.gather(torch.cat([I, nb], 1), 1, pos)); V.copy_(vv)
 
 def _merge_groups(V, I, key, vals, ids):
     "Merge candidates sorted by `key` (a row of `V`) into running top-k `V`/`I`, in place."
+    import torch
     if not len(key): return
     dev = key.device
     keys, counts = torch.unique_consecutive(key, return_counts=True)
@@ -151,6 +158,7 @@ _DIRECT = 4 # scan the whole tile when more than 1/_DIRECT of the groups may hol
 def _bar(M, kth, k:int):
     """Per row of group maxima `M` (m, G): the value a candidate must reach (+inf: none
     can), or None if no row can change."""
+    import torch
     act = (M.amax(1) > kth).nonzero().squeeze(1)
     if not len(act): return None
     ka = kth[act]
@@ -163,6 +171,7 @@ def _bar(M, kth, k:int):
 
 def _update_rows(S, V, I, off:int, lock):
     "Update the running top-k `V`/`I` of the rows of tile `S`, whose columns are items `off, off+1, ...`."
+    import torch
     k, (m, c) = V.shape[1], S.shape
     # groups of 32 columns: a reduction over 32 (or 64) contiguous floats vectorises, over 16 or 31 it is 5x slower
     g = 32 if c >= 64 * k else max(1, c // (2 * k)); G = c // g; w = G * g  # columns w: are checked one by one
@@ -186,6 +195,7 @@ def _update_rows(S, V, I, off:int, lock):
 # %% ../nbs/04_search.ipynb #54eb7030
 def _update_cols(S, V, I, off:int, lock):
     "Update the running top-k `V`/`I` of the columns of tile `S`, whose rows are items `off, off+1, ...`."
+    import torch
     k, (m, c) = V.shape[1], S.shape
     G = min(max(_GROUPS, 2 * k), m); g = m // G; w = G * g
     M = S[:w].unflatten(0, (G, g)).amax(1)
@@ -207,6 +217,7 @@ def _update_cols(S, V, I, off:int, lock):
 
 # %% ../nbs/04_search.ipynb #3d5d6055
 def _tiles(n:int, device, tile_rows=None, tile_cols=None) -> tuple[int,int]:
+    import torch
     gpu = torch.device(device).type != 'cpu'
     if tile_rows is None:
         tile_rows = 4096 if gpu else int(min(1024, max(256, 2 ** round(math.log2(max(n, 1) / 4)))))
@@ -220,6 +231,7 @@ _pools = {}
 
 def _run(fn, tasks:list, device):
     "Run `fn` on every task: on CPU on one thread per core with single-threaded torch ops, on GPU in order."
+    import torch
     nt = torch.get_num_threads()
     workers = min(nt, len(tasks)) if torch.device(device).type == 'cpu' else 1
     if workers <= 1:
@@ -248,6 +260,7 @@ class _Collector:
             _too_many(self.count, self.max_pairs)
 
     def arrays(self):
+        import torch
         if not self.parts: return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
         return tuple(torch.cat(t).cpu().numpy() for t in zip(*self.parts))
 
@@ -271,6 +284,7 @@ def exact_similar_pairs(
 ) -> Pairs:
     """Self-join of normalised vectors `x` by tiled matrix products over the lower triangle:
     pairs `i > j`, most similar first."""
+    import torch
     _check_k_threshold(k, threshold)
     n, dev = len(x), x.device
     if n < 2: return Pairs.empty()
@@ -284,6 +298,7 @@ def exact_similar_pairs(
     local = threading.local()
 
     def block(i0):
+        import torch
         if not hasattr(local, 'buf'): local.buf = torch.empty(R * C, device=dev)
         i1 = min(i0 + R, n); A = x[i0:i1].float(); m = i1 - i0
         c1 = i1
@@ -327,6 +342,7 @@ def exact_query(
     max_pairs:int|None=50_000_000, # with threshold alone: stop with an error beyond this many matches
 ) -> Matches:
     "Which rows of `x` are most similar to each row of `q`: tiled matrix products, never m×n at once."
+    import torch
     _check_k_threshold(k, threshold)
     m, n, dev = len(q), len(x), x.device
     q = q.to(dev)
@@ -341,6 +357,7 @@ def exact_query(
     local = threading.local()
 
     def tile(t):
+        import torch
         i0, c0 = t; i1, c1 = min(i0 + R, m), min(c0 + C, n)
         if k is None and col.stop.is_set(): return
         if not hasattr(local, 'buf'): local.buf = torch.empty(R * C, device=dev)
@@ -428,6 +445,7 @@ class ExactIndex(Index):
                  tile_rows:int|None=None, tile_cols:int|None=None, # tile sizes (see `exact_similar_pairs`)
                  normalized:bool=False, # the rows already have unit length (a saved index): not normalised again
                  ):
+        import torch
         if normalized:
             self.x = torch.from_numpy(np.ascontiguousarray(vectors))
             if device is not None: self.x = self.x.to(device)
@@ -441,6 +459,7 @@ class ExactIndex(Index):
     def _query(self, q, k, threshold): return exact_query(q, self.x, k, threshold, self.tile_rows, self.tile_cols)
 
     def _save(self, path):
+        import torch
         a = self.x.cpu()
         if a.dtype == torch.bfloat16: a = a.float()
         with open(path, 'wb') as f: np.save(f, a.numpy())
@@ -696,6 +715,59 @@ class IVFIndex(Index):
         for k in ('encoding', 'nlist', 'nprobe', 'block', 'rerank'): setattr(self, k, meta[k])
         return self
 
+# %% ../nbs/04_search.ipynb #ffa95d92
+NUMPY_EXACT_MAX = 8192 # up to this many numpy vectors, `similar_pairs` searches them in numpy: no PyTorch to load
+_NUMPY_ROWS = 1024 # rows of the similarity matrix made at a time
+
+def _unit_numpy(a:np.ndarray) -> np.ndarray:
+    "`normalize_vectors` for a numpy array, in numpy: the same checks and the same unit rows."
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise TypeError(f"vectors must be numbers, got dtype {a.dtype}")
+    if a.ndim != 2: raise ValueError(f"vectors must be 2-D (one row per item), got shape {a.shape}")
+    if a.shape[1] == 0: raise ValueError("vectors must have at least one column")
+    a = a.astype(np.float32, copy=False)
+    bad = ~np.isfinite(a).all(1)
+    if bad.any(): raise ValueError(f"vectors must be finite: row {int(np.flatnonzero(bad)[0])} has NaN or infinity")
+    u = unit_rows(a)
+    return a if len(a) and bool((np.abs(np.linalg.norm(a, axis=1) - 1) < 1e-4).all()) else u
+
+def numpy_similar_pairs(
+    vectors:np.ndarray, # (n, d) feature vectors (normalised here)
+    k:int|None=10, # keep each item's k most similar other items
+    threshold:float|None=None, # keep pairs with cosine similarity >= threshold
+    max_pairs:int|None=50_000_000, # with threshold alone: stop with an error beyond this many pairs
+) -> Pairs:
+    """`exact_similar_pairs` in numpy, for a set small enough that `_NUMPY_ROWS` rows of its similarity matrix fit in
+    memory: the same pairs (ties at the k-th place aside), without PyTorch."""
+    _check_k_threshold(k, threshold)
+    x = _unit_numpy(np.asarray(vectors))
+    n, tmin = len(x), _floor(threshold)
+    if n < 2: return Pairs.empty()
+    parts, count = [], 0
+    for a in range(0, n, _NUMPY_ROWS):
+        S = x[a:a + _NUMPY_ROWS] @ x.T
+        r = np.arange(len(S))
+        if k is None:
+            S[np.arange(n)[None, :] >= (a + r)[:, None]] = -np.inf  # keep j < i only
+            ri, j = np.nonzero(S > tmin)
+        else:
+            S[r, a + r] = -np.inf
+            kk = min(k, n - 1)
+            j = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
+            ri = np.broadcast_to(r[:, None], j.shape)
+            keep = S[ri, j] > tmin
+            ri, j = ri[keep], j[keep]
+        parts.append((ri + a, j, S[ri, j]))
+        count += len(j)
+        if k is None: _too_many(count, max_pairs)
+    a, b, s = (np.concatenate(t) for t in zip(*parts))
+    i, j = np.maximum(a, b), np.minimum(a, b)
+    if k is None: return Pairs.from_similarity(i, j, np.clip(s, -1, 1)).sorted()
+    _, first = np.unique(i * n + j, return_index=True)  # a pair found from both ends appears twice
+    i, j, s = i[first], j[first], s[first]
+    o = np.argsort(-s, kind='stable')
+    return Pairs.from_similarity(i[o], j[o], np.clip(s[o], -1, 1))
+
 # %% ../nbs/04_search.ipynb #6ef96027
 BACKENDS = dict(exact=ExactIndex, annoy=AnnoyIndex, faiss=FaissIndex, ivf=IVFIndex)
 
@@ -733,6 +805,8 @@ def similar_pairs(
 ) -> Pairs:
     """Pairs `i > j` of similar items (`core.Pairs`: `.sim` their cosine similarity, `.dist`
     1 - that), most similar first."""
+    if backend == 'exact' and not kwargs and isinstance(vectors, np.ndarray) and len(vectors) <= NUMPY_EXACT_MAX:
+        return numpy_similar_pairs(vectors, k, threshold)
     return build_index(vectors, backend, **kwargs).search_pairs(k, threshold)
 
 # %% ../nbs/04_search.ipynb #d470b2ee
