@@ -33,14 +33,23 @@ class Trees:
     def logit(self, x:np.ndarray) -> np.ndarray:
         "The log-odds of each row of `x` (one column per measure)."
         x = np.asarray(x, np.float64)
-        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
-        rows = np.arange(len(x))[:, None]
-        while True:
-            inner = ~self.leaf[node]
-            if not inner.any(): break
-            val = x[rows, self.feature[node]]
-            go_left = np.where(np.isnan(val), self.missing_left[node], val <= self.threshold[node])
-            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+        nt = len(self.roots)
+        node = np.broadcast_to(self.roots, (len(x), nt)).copy()
+        at, flat = node.reshape(-1), x.reshape(-1)
+        kids = np.stack([self.right, self.left], 1).reshape(-1)  # a node's child at 2 * node + go_left
+        nan = bool(np.isnan(x).any())
+        # only the (row, tree) cells not at a leaf yet walk on, each step
+        cell = np.flatnonzero(~self.leaf[at])
+        cur, start = at[cell], cell // nt * x.shape[1]
+        while len(cell):
+            val = flat[start + self.feature[cur]]
+            go_left = val <= self.threshold[cur]
+            if nan: go_left = np.where(np.isnan(val), self.missing_left[cur], go_left)
+            cur = kids[2 * cur + go_left]
+            inner = ~self.leaf[cur]
+            if not inner.all():
+                at[cell[~inner]] = cur[~inner]
+                cell, cur, start = cell[inner], cur[inner], start[inner]
         return self.baseline + self.value[node].sum(1)
 
     @classmethod
