@@ -73,7 +73,7 @@ def trim_border(img:Image.Image, tol:int=24, min_keep:float=0.2) -> Image.Image:
     w, h = img.size
     corners = np.array([img.getpixel(xy) for xy in ((0, 0), (w-1, 0), (0, h-1), (w-1, h-1))], np.int16).reshape(4, -1)
     # a frame has one colour at every corner; asking all four keeps the rule the same for a flipped or turned copy
-    # (asked before the whole image is read into an array: most photos stop here)
+    # (asked before the whole image is read: most photos stop here)
     if (corners.max(0) - corners.min(0) > tol).any(): return img
     med = np.median(corners, 0)
     if img.mode in ('L', 'RGB'):
