@@ -73,16 +73,24 @@ def trim_border(img:Image.Image, tol:int=24, min_keep:float=0.2) -> Image.Image:
     w, h = img.size
     corners = np.array([img.getpixel(xy) for xy in ((0, 0), (w-1, 0), (0, h-1), (w-1, h-1))], np.int16).reshape(4, -1)
     # a frame has one colour at every corner; asking all four keeps the rule the same for a flipped or turned copy
-    # (asked before the whole image is read into an array: most photos stop here)
+    # (asked before the whole image is read: most photos stop here)
     if (corners.max(0) - corners.min(0) > tol).any(): return img
-    a = np.asarray(img, dtype=np.int16)
-    if a.ndim == 2: a = a[..., None]
-    far = (np.abs(a - np.median(corners, 0)) > tol).any(-1)
-    rows, cols = np.flatnonzero(far.any(1)), np.flatnonzero(far.any(0))
-    if not len(rows): return img
-    t, b, l, r = rows[0], rows[-1]+1, cols[0], cols[-1]+1
-    if (b-t) < min_keep*a.shape[0] or (r-l) < min_keep*a.shape[1] or (t, b, l, r) == (0, a.shape[0], 0, a.shape[1]):
-        return img
+    med = np.median(corners, 0)
+    if img.mode in ('L', 'RGB'):
+        # which levels lie far from the border's, as a table per band: Pillow maps the pixels and finds their box
+        # without an array of the whole image
+        far = np.abs(np.arange(256, dtype=np.int16)[:, None] - med) > tol
+        box = img.point((far.T.astype(np.uint8) * 255).ravel().tolist()).getbbox()
+        if box is None: return img
+        l, t, r, b = box
+    else:
+        a = np.asarray(img, dtype=np.int16)
+        if a.ndim == 2: a = a[..., None]
+        far = (np.abs(a - med) > tol).any(-1)
+        rows, cols = np.flatnonzero(far.any(1)), np.flatnonzero(far.any(0))
+        if not len(rows): return img
+        t, b, l, r = rows[0], rows[-1]+1, cols[0], cols[-1]+1
+    if (b-t) < min_keep*h or (r-l) < min_keep*w or (t, b, l, r) == (0, h, 0, w): return img
     return img.crop((int(l), int(t), int(r), int(b)))
 
 # %% ../nbs/02_hashing.ipynb #dc742757

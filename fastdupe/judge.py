@@ -33,14 +33,26 @@ class Trees:
     def logit(self, x:np.ndarray) -> np.ndarray:
         "The log-odds of each row of `x` (one column per measure)."
         x = np.asarray(x, np.float64)
-        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
-        rows = np.arange(len(x))[:, None]
-        while True:
-            inner = ~self.leaf[node]
-            if not inner.any(): break
-            val = x[rows, self.feature[node]]
-            go_left = np.where(np.isnan(val), self.missing_left[node], val <= self.threshold[node])
-            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+        nt = len(self.roots)
+        node = np.broadcast_to(self.roots, (len(x), nt)).copy()
+        at, flat = node.reshape(-1), x.reshape(-1)
+        # a node's child at 2 * node + go_left; a leaf is its own child, so a cell that reached one stays there
+        # until the cells still walking are gathered (every 3 steps: cheaper than gathering them at each)
+        own = np.arange(len(self.leaf))
+        kids = np.stack([np.where(self.leaf, own, self.right), np.where(self.leaf, own, self.left)], 1).reshape(-1)
+        feature = np.where(self.leaf, 0, self.feature)
+        nan = bool(np.isnan(x).any())
+        cell = np.flatnonzero(~self.leaf[at])  # the (row, tree) cells not at a leaf yet
+        cur, start = at[cell], cell // nt * x.shape[1]
+        while len(cell):
+            for _ in range(3):
+                val = flat[start + feature[cur]]
+                go_left = val <= self.threshold[cur]
+                if nan: go_left = np.where(np.isnan(val), self.missing_left[cur], go_left)
+                cur = kids[2 * cur + go_left]
+            at[cell] = cur
+            inner = ~self.leaf[cur]
+            cell, cur, start = cell[inner], cur[inner], start[inner]
         return self.baseline + self.value[node].sum(1)
 
     @classmethod

@@ -143,8 +143,12 @@ def _log10_binomial_tail(n:int, k:int, p:float) -> float:
 
 def _distinct(pts:np.ndarray, eps:float) -> np.ndarray:
     "Which points have no earlier point within `eps`: one blob found at several scales is one observation."
-    d2 = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
-    return ~np.triu(d2 <= eps * eps, 1).any(0)
+    # x and y apart: the same float32 squares and sums as one (n, n, 2) array, without its slow reduction
+    x, y = pts[:, 0], pts[:, 1]
+    dx, dy = x[:, None] - x, y[:, None] - y
+    close = dx * dx + dy * dy <= eps * eps
+    close &= np.tri(len(pts), len(pts), -1, bool).T
+    return ~close.any(0)
 
 def transform_nfa(
     src:np.ndarray, dst:np.ndarray, # the tentative matches: positions in image a and (their nearest descriptor's) in b
@@ -156,12 +160,13 @@ def transform_nfa(
 ) -> float: # log10 of the number of false alarms: below 0, chance rarely does as well
     "log10 NFA of a similarity transform: how many as good chance would give (Moisan & Stival's a-contrario test)."
     keep = _distinct(src, eps)
-    n, k = int(keep.sum()), int((keep & inliers).sum())
+    n, k = int(np.count_nonzero(keep)), int(np.count_nonzero(keep & inliers))
     if n < 3 or k < 3: return np.inf
     # under chance a match's destination is any keypoint of b: the share of b's keypoints within eps of where the
     # transform sends the source, on average over the matches (dense star fields and packed objects make it large)
     pred = src[keep] @ M[:, :2].T + M[:, 2]
-    p = float((((pred[:, None, :] - points_b[None]) ** 2).sum(-1) <= eps * eps).sum(1).mean()) / len(points_b)
+    dx, dy = pred[:, 0, None] - points_b[:, 0], pred[:, 1, None] - points_b[:, 1]
+    p = np.count_nonzero(dx * dx + dy * dy <= eps * eps) / n / len(points_b)
     # a similarity transform is fixed by 2 matches: C(n, 2) models, n - 2 inlier counts, each orientation
     log_models = (math.lgamma(n + 1) - math.lgamma(3) - math.lgamma(n - 1)) / math.log(10)  # log10 C(n, 2)
     tests = np.log10(orientations) + np.log10(n - 2) + log_models
@@ -178,11 +183,11 @@ def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:fl
     M, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=reprojection)
     if M is None: return 0, np.inf
     m = inl.ravel().astype(bool)
+    k = int(np.count_nonzero(m))
     scale = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
     # a collapsed transform maps many points onto one spot: the inliers must spread over both pictures
-    if m.sum() < 3 or not 0.2 <= scale <= 5 or min(src[m].std(0).min(), dst[m].std(0).min()) < min_spread:
-        return 0, np.inf
-    return int(m.sum()), transform_nfa(src, dst, m, M, pb, reprojection)
+    if k < 3 or not 0.2 <= scale <= 5 or np.hstack([src[m], dst[m]]).std(0).min() < min_spread: return 0, np.inf
+    return k, transform_nfa(src, dst, m, M, pb, reprojection)
 
 def match_inliers(
     a:Keypoints, b:Keypoints, # the two images' keypoints
