@@ -479,8 +479,7 @@ def image_features(
                 bad += [r for r in res if isinstance(r, BadFile)]
                 if not ok: continue
                 x = _batch_input(buf, [r[0] for _,r in ok])
-                v = embed(model, _as_tensor(x, device) if module else x, views)
-                v = v if isinstance(v, np.ndarray) else v.cpu().numpy()
+                v = embed(model, _as_tensor(x, device), views).cpu().numpy() if module else embed(model, x, views)
                 if vecs is None: vecs = np.empty((n, v.shape[1]), np.float32)  # filled in place: no copy at the end
                 m = len(ok)
                 vecs[at:at+m] = v

@@ -75,6 +75,15 @@ def _check_k_threshold(k, threshold, need_k:bool=False):
         if not -1 <= threshold <= 1:
             raise ValueError(f"threshold is a cosine similarity and must be in [-1, 1], got {threshold}")
 
+def _check_numbers(a:np.ndarray) -> np.ndarray:
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise TypeError(f"vectors must be numbers, got dtype {a.dtype}")
+    return a
+
+def _check_shape(shape:tuple):
+    if len(shape) != 2: raise ValueError(f"vectors must be 2-D (one row per item), got shape {shape}")
+    if shape[1] == 0: raise ValueError("vectors must have at least one column")
+
 def normalize_vectors(
     x, # (n, d) feature vectors: numpy array, torch tensor or nested lists
     device=None, # torch device for the result; default: the tensor's own device, CPU for numpy
@@ -82,13 +91,8 @@ def normalize_vectors(
     "Check `x` and L2-normalise its rows: float32 (float16/bfloat16 are kept), reusing `x` when it already is."
     import torch
     if isinstance(x, torch.Tensor): t = x.detach()
-    else:
-        a = np.asarray(x)
-        if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise TypeError(f"vectors must be numbers, got dtype {a.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(a))
-    if t.ndim != 2: raise ValueError(f"vectors must be 2-D (one row per item), got shape {tuple(t.shape)}")
-    if t.shape[1] == 0: raise ValueError("vectors must have at least one column")
+    else: t = torch.from_numpy(np.ascontiguousarray(_check_numbers(np.asarray(x))))
+    _check_shape(tuple(t.shape))
     if t.dtype not in (torch.float16, torch.bfloat16, torch.float32): t = t.to(torch.float32)
     if device is not None: t = t.to(device)
     t = t.contiguous()
@@ -274,6 +278,14 @@ def _too_many(count:int, max_pairs:int|None):
         raise ValueError(f"more than max_pairs={max_pairs:,} pairs reach the threshold; raise the threshold, "
                          "pass k, or raise max_pairs")
 
+def _nearest_pairs(n:int, a:np.ndarray, b:np.ndarray, s:np.ndarray) -> Pairs:
+    "Pairs `i > j` from each item `a`'s nearest `b` (similarity `s`): once each, most similar first."
+    i, j = np.maximum(a, b), np.minimum(a, b)
+    _, first = np.unique(i * n + j, return_index=True)  # a pair found from both ends appears twice
+    i, j, s = i[first], j[first], s[first]  # now in (i, j) order
+    o = np.argsort(-s, kind='stable')
+    return Pairs.from_similarity(i[o], j[o], np.clip(s[o], -1, 1))
+
 def exact_similar_pairs(
     x, # (n, d) vectors, already normalised (see `normalize_vectors`)
     k:int|None=10, # keep each item's k most similar other items
@@ -324,12 +336,7 @@ def exact_similar_pairs(
         V, I = V.cpu().numpy(), I.cpu().numpy()
         a = np.broadcast_to(np.arange(n)[:, None], I.shape)
         ok = (I >= 0) & (I != a) & (V > tmin)
-        a, b, s = a[ok], I[ok], V[ok]
-        i, j = np.maximum(a, b), np.minimum(a, b)
-        _, first = np.unique(i * n + j, return_index=True)  # a pair found from both ends appears twice
-        i, j, s = i[first], j[first], s[first]  # now in (i, j) order
-        o = np.argsort(-s, kind='stable')
-        return Pairs.from_similarity(i[o], j[o], np.clip(s[o], -1, 1))
+        return _nearest_pairs(n, a[ok], I[ok], V[ok])
     return Pairs.from_similarity(i, j, np.clip(s, -1, 1)).sorted()
 
 # %% ../nbs/04_search.ipynb #a63ee841
@@ -721,15 +728,11 @@ _NUMPY_ROWS = 1024 # rows of the similarity matrix made at a time
 
 def _unit_numpy(a:np.ndarray) -> np.ndarray:
     "`normalize_vectors` for a numpy array, in numpy: the same checks and the same unit rows."
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise TypeError(f"vectors must be numbers, got dtype {a.dtype}")
-    if a.ndim != 2: raise ValueError(f"vectors must be 2-D (one row per item), got shape {a.shape}")
-    if a.shape[1] == 0: raise ValueError("vectors must have at least one column")
+    _check_shape(_check_numbers(a).shape)
     a = a.astype(np.float32, copy=False)
     bad = ~np.isfinite(a).all(1)
     if bad.any(): raise ValueError(f"vectors must be finite: row {int(np.flatnonzero(bad)[0])} has NaN or infinity")
-    u = unit_rows(a)
-    return a if len(a) and bool((np.abs(np.linalg.norm(a, axis=1) - 1) < 1e-4).all()) else u
+    return a if len(a) and bool((np.abs(np.linalg.norm(a, axis=1) - 1) < 1e-4).all()) else unit_rows(a)
 
 def numpy_similar_pairs(
     vectors:np.ndarray, # (n, d) feature vectors (normalised here)
@@ -761,12 +764,8 @@ def numpy_similar_pairs(
         count += len(j)
         if k is None: _too_many(count, max_pairs)
     a, b, s = (np.concatenate(t) for t in zip(*parts))
-    i, j = np.maximum(a, b), np.minimum(a, b)
-    if k is None: return Pairs.from_similarity(i, j, np.clip(s, -1, 1)).sorted()
-    _, first = np.unique(i * n + j, return_index=True)  # a pair found from both ends appears twice
-    i, j, s = i[first], j[first], s[first]
-    o = np.argsort(-s, kind='stable')
-    return Pairs.from_similarity(i[o], j[o], np.clip(s[o], -1, 1))
+    if k is None: return Pairs.from_similarity(a, b, np.clip(s, -1, 1)).sorted()  # rows below the diagonal: a > b
+    return _nearest_pairs(n, a, b, s)
 
 # %% ../nbs/04_search.ipynb #6ef96027
 BACKENDS = dict(exact=ExactIndex, annoy=AnnoyIndex, faiss=FaissIndex, ivf=IVFIndex)
