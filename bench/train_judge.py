@@ -179,7 +179,7 @@ def main(argv=None):
                          '0.73 at 0.98) but so do crowd pairs (zoo 0.6 to 10 at 0.98)')
     a = ap.parse_args(argv); MONOTONE[0] = a.monotone
     logging.disable(logging.CRITICAL); warnings.filterwarnings('ignore')
-    from fastdupe.evidence import pair_candidates, QUICK_MEASURES, MEASURES
+    from fastdupe.evidence import pair_candidates, stands_out, QUICK_MEASURES, MEASURES
     from fastdupe.finders import fused_codes, FUSED_HASH
     from fastdupe.judge import Judge, Trees, save_judge
     from fastdupe.features import image_features
@@ -227,7 +227,7 @@ def main(argv=None):
         full = fit(np.concatenate([runs[k]['c2'].measures[runs[k]['counted']] for k in trained(tr)]),
                    np.concatenate([runs[k]['y'][runs[k]['counted']] for k in trained(tr)]))
         for k in keys([s]):
-            r = runs[k]; p = full.predict_proba(r['c2'].measures)[:, 1]
+            r = runs[k]; p = full.predict_proba(r['c2'].measures)[:, 1] * stands_out(r['c2'].measures)  # as Judge
             if r['truth'] is None:
                 for thr in GRID: rows.append(dict(seed=s, size='plain', **plain_scores(r, p, thr)))
                 continue

@@ -19,8 +19,9 @@ from .keypoints import keypoint_counts, match_inliers
 # %% auto #0
 __all__ = ['CANDIDATE_K', 'TAIL_K', 'CANDIDATE_BITS', 'CANDIDATE_HASH_K', 'PART_TABLES', 'PART_PER_IMAGE', 'PART_BITS',
            'PART_BUCKET', 'PART_TOP', 'PART_MIN_VOTES', 'QUICK_MEASURES', 'KEYPOINT_MEASURES', 'MEASURES',
-           'STRONG_INLIERS', 'NO_TRANSFORM_NFA', 'candidate_pairs', 'turned_pair_distance', 'pair_lookup',
-           'neighbour_ranks', 'part_candidates', 'Candidates', 'pair_candidates']
+           'STRONG_INLIERS', 'NO_TRANSFORM_NFA', 'STANDS_OUT', 'BEATS_CHANCE', 'candidate_pairs',
+           'turned_pair_distance', 'pair_lookup', 'neighbour_ranks', 'part_candidates', 'Candidates', 'stands_out',
+           'pair_candidates']
 
 # %% ../nbs/04g_evidence.ipynb #5c2c9673
 CANDIDATE_K = 20 # each image's nearest embeddings that are candidates (they also set its crowd level)
@@ -187,6 +188,21 @@ class Candidates:
 
     def __len__(self): return len(self.i)
     def __repr__(self): return f"Candidates({len(self)} pairs, {int(self.matched.sum())} matched)"
+
+# %% ../nbs/04g_evidence.ipynb #73b04354
+STANDS_OUT = (('cosine above the crowd', 0.0), ('correlation above its crowd', 0.0), ('shared parts (log)', 0.0))
+BEATS_CHANCE = ('hash NFA (log10)', 'transform NFA (log10)') # below 0: chance would rarely do as well
+
+def stands_out(measures:np.ndarray) -> np.ndarray:
+    """Which pairs (rows of `MEASURES`) have at least one piece of evidence that stands out: a cosine or a detail
+    correlation above the image's crowd, shared parts, or a hash or keypoint match chance would rarely give."""
+    m = np.asarray(measures, np.float64).reshape(-1, len(MEASURES))
+    col = {name: k for k, name in enumerate(MEASURES)}
+    ok = np.zeros(len(m), bool)
+    for name, above in STANDS_OUT: ok |= m[:, col[name]] > above
+    for name in BEATS_CHANCE: ok |= m[:, col[name]] < 0
+    return ok
+
 
 # %% ../nbs/04g_evidence.ipynb #bf32603d
 def _match(keypoints, i:np.ndarray, j:np.ndarray, n_workers:int|None) -> np.ndarray:

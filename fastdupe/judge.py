@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import fastdupe
 from .core import Pairs
-from .evidence import pair_candidates, Candidates, MEASURES, QUICK_MEASURES
+from .evidence import pair_candidates, stands_out, Candidates, MEASURES, QUICK_MEASURES
 
 # %% auto #0
 __all__ = ['JUDGE_FORMAT', 'JUDGE_PATH', 'Trees', 'Judge', 'save_judge', 'load_judge', 'judged_pairs']
@@ -96,9 +96,9 @@ class Judge:
     about:dict # how it was trained: sources, pairs, figures
 
     def probability(self, c:Candidates) -> np.ndarray:
-        "Each candidate's probability of being a copy."
+        "Each candidate's probability of being a copy: 0 where no evidence stands out (`evidence.stands_out`)."
         if not len(c): return np.zeros(0)
-        return 1 / (1 + np.exp(-self.full.logit(c.measures)))
+        return np.where(stands_out(c.measures), 1 / (1 + np.exp(-self.full.logit(c.measures))), 0.0)
 
     def to_match(self, quick_measures:np.ndarray) -> np.ndarray:
         "Which pairs need their keypoints matched: those the quick measures do not rule out."
