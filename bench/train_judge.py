@@ -26,7 +26,7 @@ SKIP = 0.01 # pairs the quick model gives less than this are not matched
 LINKS = ('single', 'hub') # grouping compared by the cross-validation
 LINK = 'single' # the grouping `verified` uses (`options.JUDGE_LINK`): the best F1 below 1 false pair per 100 zoo images
 GRID = (0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99)
-PARAMS = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+PARAMS = dict(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
               early_stopping=False, random_state=0)
 # More evidence never makes a copy less likely: the trees may only rise with these measures (+1) or fall (-1), so a pair
 # that beats a copy on every count is never judged below it, however unlike the training pairs it is.

@@ -13,13 +13,13 @@ from typing import Callable
 import numpy as np
 from .core import Pairs, pair_dots
 from .hashing import turned_pairs, hamming_distance
-from .score import crowd_levels, crowd_tail, detail_correlation, hash_nfa, CORRELATION_K
+from .score import crowd_levels, crowd_tail, detail_correlation, detail_vectors, hash_nfa, CORRELATION_K
 from .keypoints import keypoint_counts, match_inliers
 
 # %% auto #0
 __all__ = ['CANDIDATE_K', 'TAIL_K', 'CANDIDATE_BITS', 'CANDIDATE_HASH_K', 'PART_TABLES', 'PART_PER_IMAGE', 'PART_BITS',
            'PART_BUCKET', 'PART_TOP', 'PART_MIN_VOTES', 'QUICK_MEASURES', 'KEYPOINT_MEASURES', 'MEASURES',
-           'STRONG_INLIERS', 'NO_TRANSFORM_NFA', 'STANDS_OUT', 'BEATS_CHANCE', 'candidate_pairs',
+           'STRONG_INLIERS', 'MATCH_KEYPOINTS', 'NO_TRANSFORM_NFA', 'STANDS_OUT', 'BEATS_CHANCE', 'candidate_pairs',
            'turned_pair_distance', 'pair_lookup', 'neighbour_ranks', 'part_candidates', 'Candidates', 'stands_out',
            'pair_candidates']
 
@@ -165,10 +165,13 @@ KEYPOINT_MEASURES = ('inliers (log)', 'transform NFA (log10)', 'inliers per keyp
                      'inliers above the 3rd best', 'inliers above the lower 3rd best',
                      'inliers above the 5th best', 'inliers above the lower 5th best',
                      'inliers above the 10th best', 'inliers above the lower 10th best',
-                     'strong matches of the busier image (log)', 'strong matches of the quieter image (log)')
+                     'strong matches of the busier image (log)', 'strong matches of the quieter image (log)',
+                     'inlier cover of the fuller image', 'inlier cover of the other image')
 MEASURES = QUICK_MEASURES + KEYPOINT_MEASURES # what the pair judge reads, in this order
 STRONG_INLIERS = 15 # a match this good is strong (`KEYPOINT_MEASURES`' last two count them per image)
+MATCH_KEYPOINTS = 200 # the strongest keypoints of each image a pair is matched on (of `keypoints.N_KEYPOINTS`)
 NO_TRANSFORM_NFA = 5.0 # the NFA measure of a pair with no transform (or not matched): chance does as well
+_UNMATCHED = np.array([0.0, NO_TRANSFORM_NFA, 0.0, 0.0]) # what `_match` gives a pair it does not match
 
 def _sorted_levels(n:int, who:np.ndarray, values:np.ndarray, ks:tuple) -> list[np.ndarray]:
     "Each item's k-th largest value among its pairs (0 where it has fewer), for each k of `ks`."
@@ -206,12 +209,16 @@ def stands_out(measures:np.ndarray) -> np.ndarray:
 
 # %% ../nbs/04g_evidence.ipynb #bf32603d
 def _match(keypoints, i:np.ndarray, j:np.ndarray, n_workers:int|None) -> np.ndarray:
-    "(inliers, log10 NFA) of every pair's best similarity transform, either orientation, in threads."
-    out = np.tile(np.array([0.0, NO_TRANSFORM_NFA]), (len(i), 1))
+    """(inliers, log10 NFA, cover of i, cover of j) of every pair's best similarity transform, either orientation, in
+    threads (cover: the share of an image's keypoint area the inliers span)."""
+    out = np.tile(_UNMATCHED, (len(i), 1))
     has = np.array([keypoints[q] is not None for q in range(len(keypoints))], bool) if len(i) else np.zeros(0, bool)
     todo = np.flatnonzero(has[i] & has[j]) if len(i) else np.zeros(0, np.int64)
+    # the strongest `MATCH_KEYPOINTS` of each image, and the mirror image only when the image itself explains fewer than
+    # `STRONG_INLIERS`: the cost of a match grows with the square of the keypoints, and the judge reads the best view
     def run(ts):
-        return [match_inliers(keypoints[i[t]], keypoints[j[t]], enough=None, max_nfa=None, return_nfa=True) for t in ts]
+        return [match_inliers(keypoints[i[t]].strongest(MATCH_KEYPOINTS), keypoints[j[t]].strongest(MATCH_KEYPOINTS),
+                              enough=STRONG_INLIERS, max_nfa=None, return_cover=True) for t in ts]
     chunks = [todo[s:s+256] for s in range(0, len(todo), 256)]
     workers = n_workers or os.cpu_count() or 1
     if workers == 1 or len(chunks) < 2: res = [run(c) for c in chunks]
@@ -245,7 +252,8 @@ def pair_candidates(
     tail, scale = crowd_tail(n, wide.i, wide.j, wide.sim, CANDIDATE_K, TAIL_K)
     tail, scale = np.nan_to_num(tail, nan=0.0), np.nan_to_num(scale, nan=1.0)
     near_bits = turned_pair_distance(plain, turned, near.i, near.j)
-    corr_c = detail_correlation(f.thumbnails, ci, cj)
+    detail = detail_vectors(f.thumbnails)  # once: `describe` correlates more pairs later
+    corr_c = detail_correlation(None, ci, cj, vectors=detail)
     clev = crowd_levels(n, ci, cj, corr_c, CORRELATION_K); clev = np.where(np.isinf(clev), -1, clev)
     rank_of, votes_of = pair_lookup(n, wide.i, wide.j, rank), pair_lookup(n, pi, pj, votes)
     det, nk = np.asarray(f.detail, np.float64), keypoint_counts(f.keypoints)
@@ -256,7 +264,7 @@ def pair_candidates(
 
     def quick(i, j, corr=None) -> np.ndarray:
         cos = pair_dots(v, i, j).astype(np.float64)
-        corr = detail_correlation(f.thumbnails, i, j) if corr is None else corr
+        corr = detail_correlation(None, i, j, vectors=detail) if corr is None else corr
         bits = turned_pair_distance(plain, turned, i, j)
         r = rank_of(i, j); r = np.where(r < 0, TAIL_K, r)
         z = np.maximum((cos - tail[i]) / scale[i], (cos - tail[j]) / scale[j])
@@ -270,7 +278,7 @@ def pair_candidates(
 
     q = quick(ci, cj, corr_c)
     matched = np.ones(len(ci), bool) if to_match is None else np.asarray(to_match(q), bool)
-    kp = np.tile(np.array([0.0, NO_TRANSFORM_NFA]), (len(ci), 1))
+    kp = np.tile(_UNMATCHED, (len(ci), 1))
     kp[matched] = _match(f.keypoints, ci[matched], cj[matched], n_workers)
     inl = np.log1p(kp[:, 0])
     # each image's crowd of keypoint matches: a match a whole family of look-alikes shares is no evidence
@@ -283,12 +291,13 @@ def pair_candidates(
         cols = [inl, kp[:, 1], kp[:, 0] / np.maximum(np.minimum(nk[i], nk[j]), 1)]
         for lv in (lv3, lv5, lv10): cols += [inl - np.maximum(lv[i], lv[j]), inl - np.minimum(lv[i], lv[j])]
         cols += [np.log1p(np.maximum(strong[i], strong[j])), np.log1p(np.minimum(strong[i], strong[j]))]
+        cols += [np.maximum(kp[:, 2], kp[:, 3]), np.minimum(kp[:, 2], kp[:, 3])]
         return np.stack(cols, 1)
 
     def describe(i, j, match:bool=True) -> Candidates:
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
         i, j = np.maximum(i, j), np.minimum(i, j)
-        kp = _match(f.keypoints, i, j, n_workers) if match else np.tile([0.0, NO_TRANSFORM_NFA], (len(i), 1))
+        kp = _match(f.keypoints, i, j, n_workers) if match else np.tile(_UNMATCHED, (len(i), 1))
         m = np.concatenate([quick(i, j), keypoint_part(i, j, kp)], 1) if len(i) else np.zeros((0, len(MEASURES)))
         return Candidates(i, j, m, np.full(len(i), match), describe)
 

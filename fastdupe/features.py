@@ -287,8 +287,8 @@ def load_item(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|N
     if isinstance(item, Image.Image): img, info = item.convert('RGB'), None
     else:
         need = round(size/0.875) if fit == 'crop' else size
-        # keypoints need the longest side at `KEYPOINT_SIDE`, the model both sides at `size`: decode no larger
-        spec = (need, max(need, KEYPOINT_SIDE)) if keypoints else need
+        # keypoints need about `KEYPOINT_SIDE`² pixels, the model both sides at `size`: decode no larger
+        spec = (need, max(need, KEYPOINT_SIDE), KEYPOINT_SIDE ** 2) if keypoints else need
         if health: from fastdupe.health import HEALTH_DECODE, measure_decoded
         shared = health and spec == HEALTH_DECODE  # the default method's decode is the one health measures
         try:

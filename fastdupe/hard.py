@@ -398,13 +398,15 @@ def _layout(img) -> np.ndarray|None:
     return a/n if n > 16 else None
 
 class _Distinct:
-    "Accepts an image only when no image taken before has nearly its layout, or its mirror image's."
+    """Accepts an image only when no image taken before has nearly its layout, or that of a turned or mirrored view
+    of it: the benchmark turns and mirrors copies (`rot180`, `crop_flip`), so a glyph 'p' and a 'b' (one upside down
+    and mirrored) are copies, not distinct."""
     def __init__(self): self.seen = np.zeros((0, 256), np.float32)
     def take(self, img, max_corr:float=0.9) -> bool:
         a = _layout(img)
         if a is None: return False
-        m = _layout(ImageOps.mirror(img))
-        if len(self.seen) and max((self.seen@a).max(), (self.seen@m).max()) > max_corr: return False
+        views = [a] + [_layout(img.transpose(t)) for t in Image.Transpose]
+        if len(self.seen) and max((self.seen@v).max() for v in views) > max_corr: return False
         self.seen = np.vstack([self.seen, a]); return True
 
 def _zoo_images(kind:str, z:ZooKind, n:int, rng, used:set, distinct:_Distinct, seen:set):

@@ -25,9 +25,10 @@ __all__ = ['HEALTH_ISSUES', 'WORK_SIDE', 'HEALTH_DECODE', 'HEALTH_THRESHOLDS', '
 # %% ../nbs/05d_health.ipynb #62aae1fc
 HEALTH_ISSUES = ('blurry', 'dark', 'light', 'low_information', 'odd_aspect_ratio', 'odd_size', 'grayscale')
 WORK_SIDE = 256 # longest side, in pixels, of the picture every measure is taken from
-# the decode it is cut from (`intake.read_image(size=)`: smallest side, longest side), the very decode `fastdupe find`'s
-# default method makes for its model (128) and keypoints (256): `find --health` scores from it, no second read
-HEALTH_DECODE = (128, 256)
+# the decode it is cut from (`intake.read_image(size=)`: smallest side, longest side, pixels), the very decode
+# `fastdupe find`'s default method makes for its model (128) and keypoints (256²): `find --health` scores from it, no
+# second read
+HEALTH_DECODE = (128, 256, 256 ** 2)
 # calibrated on the tuning family (see "Calibration" below); an image is flagged when its score reaches the threshold
 HEALTH_THRESHOLDS = dict(blurry=0.485, dark=0.747, light=0.043, low_information=0.69, odd_aspect_ratio=0.469,
                          odd_size=0.441, grayscale=0.8)

@@ -6,7 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/intake.html.md"""
 
 # %% ../nbs/01_intake.ipynb #fea7befd
 from __future__ import annotations
-import io, os, re, errno, stat, warnings, csv
+import io, math, os, re, errno, stat, warnings, csv
 from types import SimpleNamespace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -381,9 +381,13 @@ def file_stat(path:Path|str) -> os.stat_result:
     return st
 
 def _needed(size, w:int, h:int) -> tuple[int, int]|None:
-    "The `(width, height)` a decode must keep at least: `size` is the smallest side, or `(smallest, longest)` side."
+    """The `(width, height)` a decode must keep at least: `size` is the smallest side, or `(smallest, longest)` side,
+    or `(smallest, longest, pixels)`: also at least that many pixels, whatever the shape."""
     if not size: return None
-    short, long = (size, size) if isinstance(size, int) else size
+    short, long, *pixels = (size, size) if isinstance(size, int) else size
+    if pixels and w * h > 0:  # the shrink that keeps `pixels`, applied to each side
+        s = math.sqrt(pixels[0] / (w * h))
+        short, long = max(short, math.ceil(min(w, h) * s)), max(long, math.ceil(max(w, h) * s))
     return (long, short) if w >= h else (short, long)
 
 def _open(path:Path, size, max_pixels:int, gray:bool=False, data:bytes|None=None) -> tuple[Image.Image, ImageInfo]:
@@ -459,7 +463,7 @@ def _has_image_magic(path:Path) -> bool: return _sniff_kind(path) is not None
 
 def read_image(
     path:str|Path, # image file
-    size:int|tuple[int,int]|None=None, # smallest side needed, or (smallest, longest): JPEGs decode smaller (None: all)
+    size:int|tuple|None=None, # smallest side needed, or (smallest, longest[, pixels]): JPEGs decode smaller (None: all)
     max_pixels:int=DEFAULT_MAX_PIXELS, # refuse images with more pixels than this (decompression bombs)
     gray:bool=False, # return 8-bit grey ('L', the luma of the RGB image) instead; JPEGs then skip colour decoding
     data:bytes|None=None, # the file's bytes, already read (`read_bytes`): decoded instead of reading the file again

@@ -14,12 +14,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 # %% auto #0
-__all__ = ['KEYPOINT_SIDE', 'N_KEYPOINTS', 'MIN_INLIERS', 'MAX_NFA', 'VETO_INLIERS', 'VETO_KEYPOINTS', 'VERIFY_TOP', 'Keypoints',
-           'image_keypoints', 'KeypointFile', 'keypoint_counts', 'transform_nfa', 'match_inliers', 'pair_inliers',
-           'KeypointRule']
+__all__ = ['KEYPOINT_SIDE', 'KEYPOINT_STRETCH', 'FAST_THRESHOLD', 'N_KEYPOINTS', 'MIN_INLIERS', 'MAX_NFA', 'VETO_INLIERS',
+           'VETO_KEYPOINTS', 'VERIFY_TOP', 'Keypoints', 'image_keypoints', 'KeypointFile', 'keypoint_counts',
+           'transform_nfa', 'match_inliers', 'pair_inliers', 'KeypointRule']
 
 # %% ../nbs/04c_keypoints.ipynb #0e9282bd
-KEYPOINT_SIDE = 256 # longest side, in pixels, of the grey image keypoints are found on
+KEYPOINT_SIDE = 256 # keypoints are found on a grey image of about this side squared pixels, whatever its shape...
+KEYPOINT_STRETCH = 2 # ...and at most this many times `KEYPOINT_SIDE` long
+FAST_THRESHOLD = 10 # FAST's contrast threshold (OpenCV's default 20 finds few keypoints on smooth photos)
 N_KEYPOINTS = 250 # keypoints per image (and as many on its mirror image)
 MIN_INLIERS = 15 # matches one similarity transform must explain to confirm a copy
 MAX_NFA = 1.0 # a transform counts when chance would give fewer than this many as good (the a-contrario convention)
@@ -44,6 +46,10 @@ class Keypoints:
     mirror_descriptors:np.ndarray
 
     def __len__(self): return len(self.points)
+    def strongest(self, k:int) -> Keypoints:
+        "The `k` strongest keypoints (they come strongest first), of the image and of its mirror image."
+        if len(self.points) <= k and len(self.mirror_points) <= k: return self
+        return Keypoints(self.points[:k], self.descriptors[:k], self.mirror_points[:k], self.mirror_descriptors[:k])
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.points, self.descriptors, self.mirror_points, self.mirror_descriptors))
@@ -72,9 +78,11 @@ def _points(kp) -> np.ndarray: return np.array([k.pt for k in kp], np.float32).r
 
 def _orb(cv2, grey:np.ndarray, n:int):
     "Keypoints and descriptors of `grey` and of its mirror image."
-    orb = cv2.ORB_create(nfeatures=n)
+    orb = cv2.ORB_create(nfeatures=n, fastThreshold=FAST_THRESHOLD)
     kp, d = orb.detectAndCompute(grey, None)
     if d is None: return (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)) * 2
+    # strongest first (ORB lists them by pyramid level): `evidence.part_candidates` reads the first few
+    o = np.argsort([-k.response for k in kp], kind='stable'); kp, d = [kp[q] for q in o], d[o]
     # the mirror image's descriptors at the mirrored keypoints, their angles mirrored too: half the cost of a second
     # detection, and the same keypoints a mirrored copy would give
     w = grey.shape[1]
@@ -86,15 +94,18 @@ def _orb(cv2, grey:np.ndarray, n:int):
 def image_keypoints(
     img:Image.Image, # the picture (any mode), borders already trimmed
     flat:bool=False, # a flat image (`intake.image_detail` under `LOW_DETAIL`): equalised first
-    side:int=KEYPOINT_SIDE, # longest side keypoints are found at
+    side:int=KEYPOINT_SIDE, # keypoints are found at about `side`² pixels (at most `KEYPOINT_STRETCH` × `side` long)
     n:int=N_KEYPOINTS, # keypoints per image
 ) -> Keypoints:
     "ORB keypoints of `img` and of its mirror image."
     cv2 = _cv2()
-    g = img.convert('L')  # a new image, even from a grey one: `thumbnail` below works in place
-    if max(g.size) > side: g.thumbnail((side, side), Image.BILINEAR)
+    g = img.convert('L')
+    w, h = g.size
+    s = min(1.0, side / math.sqrt(max(w * h, 1)), KEYPOINT_STRETCH * side / max(w, h, 1))
+    if s < 1: g = g.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR, reducing_gap=2.0)
     if flat: g = ImageOps.equalize(g)
     return Keypoints(*_orb(cv2, np.asarray(g), n))
+
 
 # %% ../nbs/04c_keypoints.ipynb #af28ff7b
 class KeypointFile:
@@ -172,22 +183,28 @@ def transform_nfa(
     tests = np.log10(orientations) + np.log10(n - 2) + log_models
     return float(tests + _log10_binomial_tail(n - 2, k - 2, p))
 
-def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:float) -> tuple[int, float]:
-    "Inliers of the best similarity transform from a to b, and its log10 NFA (inf: no transform)."
-    if len(da) < 2 or len(db) < 2: return 0, np.inf
+def _hull_area(cv2, pts:np.ndarray) -> float:
+    "Area of the convex hull of points `(k, 2)`, in square pixels."
+    return float(cv2.contourArea(cv2.convexHull(np.ascontiguousarray(pts, np.float32)))) if len(pts) >= 3 else 0.0
+
+def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:float) -> tuple:
+    """Inliers of the best similarity transform from a to b, its log10 NFA (inf: no transform), and the inliers'
+    positions in a and in b (None with no transform)."""
+    none = 0, np.inf, None, None
+    if len(da) < 2 or len(db) < 2: return none
     # each keypoint's two nearest descriptors in the other image, as arrays (no Python object per match)
     d, nearest = cv2.batchDistance(da, db, -1, normType=cv2.NORM_HAMMING, K=2)
     good = np.flatnonzero(d[:, 0] < ratio * d[:, 1])
-    if len(good) < 6: return 0, np.inf
+    if len(good) < 6: return none
     src, dst = pa[good], pb[nearest[good, 0]]
     M, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=reprojection)
-    if M is None: return 0, np.inf
+    if M is None: return none
     m = inl.ravel().astype(bool)
     k = int(np.count_nonzero(m))
     scale = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
     # a collapsed transform maps many points onto one spot: the inliers must spread over both pictures
-    if k < 3 or not 0.2 <= scale <= 5 or np.hstack([src[m], dst[m]]).std(0).min() < min_spread: return 0, np.inf
-    return k, transform_nfa(src, dst, m, M, pb, reprojection)
+    if k < 3 or not 0.2 <= scale <= 5 or np.hstack([src[m], dst[m]]).std(0).min() < min_spread: return none
+    return k, transform_nfa(src, dst, m, M, pb, reprojection), src[m], dst[m]
 
 def match_inliers(
     a:Keypoints, b:Keypoints, # the two images' keypoints
@@ -197,16 +214,23 @@ def match_inliers(
     min_spread:float=8.0, # pixels the inliers must spread (standard deviation) along each axis, in both images
     max_nfa:float|None=MAX_NFA, # a transform chance would give this many times or more counts 0 inliers (None: no test)
     return_nfa:bool=False, # also return the log10 NFA of the best transform (inf: none)
-) -> int: # or (inliers, log10 NFA)
+    return_cover:bool=False, # also return the share of each image's keypoint area the inliers span (implies NFA)
+) -> int: # or (inliers, log10 NFA), or (inliers, log10 NFA, cover of a, cover of b)
     "Matches between `a` and `b` (or its mirror image) one meaningful similarity transform explains: 0 if none."
     cv2 = _cv2()
     def one(pb, db):
-        k, lnfa = _inliers(cv2, a.points, a.descriptors, pb, db, ratio, reprojection, min_spread)
-        return (0 if max_nfa is not None and lnfa >= np.log10(max_nfa) else k), lnfa
+        k, lnfa, ia, ib = _inliers(cv2, a.points, a.descriptors, pb, db, ratio, reprojection, min_spread)
+        return (0 if max_nfa is not None and lnfa >= np.log10(max_nfa) else k), lnfa, ia, ib
     best = one(b.points, b.descriptors)
     if enough is None or best[0] < enough:
         best = max(best, one(b.mirror_points, b.mirror_descriptors), key=lambda r: (r[0], -r[1]))
-    return best if return_nfa else best[0]
+    if not return_cover: return best[:2] if return_nfa else best[0]
+    if best[2] is None: return best[0], best[1], 0.0, 0.0
+    # a copy, a crop or a pasted copy is explained whole in one image at least; two shots of one object in two
+    # scenes are explained only where the object is, in both (a mirror image's hull has the image's area)
+    cover = [min(_hull_area(cv2, inl) / max(_hull_area(cv2, pts), 1.0), 1.0)
+             for inl, pts in ((best[2], a.points), (best[3], b.points))]
+    return best[0], best[1], *cover
 
 
 # %% ../nbs/04c_keypoints.ipynb #d7707053

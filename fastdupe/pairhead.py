@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from .core import Pairs, pair_dots
 from .hashing import turned_pairs, turned_distance
-from .score import crowd_levels, detail_correlation, CROWD_K, CORRELATION_K
+from .score import crowd_levels, detail_correlation, detail_vectors, CROWD_K, CORRELATION_K
 from .keypoints import pair_inliers, keypoint_counts
 from .evidence import candidate_pairs
 from .finders import fused_codes, cross_only, min_pairs_union, FUSED_HASH, FUSED_HASH_K
@@ -69,7 +69,8 @@ def evidence_search(
     cand = min_pairs_union(sp, cross_only(Pairs.from_unordered(m[hp.i], m[hp.j], hp.dist), side))
     ci, cj = cand.i.astype(np.int64), cand.j.astype(np.int64)
     levels = crowd_levels(n, sp.i, sp.j, sp.sim, CROWD_K)
-    ccorr = detail_correlation(f.thumbnails, ci, cj)
+    detail = detail_vectors(f.thumbnails)  # once: `describe` correlates more pairs later
+    ccorr = detail_correlation(None, ci, cj, vectors=detail)
     # the crowds are the candidates': a pair described later meets the same ones
     clev = crowd_levels(n, ci, cj, ccorr, CORRELATION_K)
     nk, det = keypoint_counts(f.keypoints), np.asarray(f.detail, np.float32)
@@ -80,7 +81,7 @@ def evidence_search(
         i, j = np.maximum(i, j), np.minimum(i, j)
         if not len(i): return _no_pairs()
         cos = pair_dots(v, i, j)
-        corr = detail_correlation(f.thumbnails, i, j) if corr is None else corr
+        corr = detail_correlation(None, i, j, vectors=detail) if corr is None else corr
         inl = np.maximum(pair_inliers(f.keypoints, i, j, None, n_workers), 0)
         values = np.stack([cos, above(cos, np.maximum(levels[i], levels[j])), corr,
                            above(corr, np.maximum(clev[i], clev[j])), turned_distance(plain, turned, i, j),

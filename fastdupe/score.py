@@ -15,7 +15,7 @@ from .core import pair_dots
 # %% auto #0
 __all__ = ['CROWD_K', 'CROWD_MARGIN', 'CROWD_TAIL_K', 'LOW_DETAIL_MARGIN', 'CORRELATION_FLOOR', 'CORRELATION_K', 'HASH_K',
            'HASH_MARGIN', 'HASH_BITS', 'MAX_HASH_NFA', 'crowd_levels', 'crowd_tail', 'within_top', 'gaussian_blur',
-           'detail_correlation', 'hash_nfa', 'CrowdRule']
+           'detail_correlation', 'detail_vectors', 'hash_nfa', 'CrowdRule']
 
 # %% ../nbs/04a_score.ipynb #2ff274f7
 CROWD_K = 20 # neighbours that define an image's crowd level
@@ -102,9 +102,16 @@ def detail_correlation(
     thumbnails:np.ndarray, # (n, 32, 32) grey thumbnails (`features.Features.thumbnails`)
     i:np.ndarray, j:np.ndarray, # pairs
     sigma:float=2.0, # Gaussian blur (in thumbnail pixels) removed before correlating
+    vectors:tuple|None=None, # `detail_vectors(thumbnails, sigma)`, when many calls share them (then `thumbnails` is unread)
 ) -> np.ndarray: # (len(i),) correlation in [-1, 1]; 0 where a thumbnail is uniform
     """Correlation of the fine detail of two images' thumbnails: near 1 for copies, near 0 for distinct pictures, smooth
     ones included."""
+    z, flat = detail_vectors(thumbnails, sigma) if vectors is None else vectors
+    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+    return np.where(flat[i] | flat[j], 0, pair_dots(z, i, j))
+
+def detail_vectors(thumbnails:np.ndarray, sigma:float=2.0) -> tuple[np.ndarray, np.ndarray]:
+    "Each thumbnail's fine detail as a unit vector, and whether it is flat: what `detail_correlation` correlates."
     n, h, w = thumbnails.shape
     # the blur's radius: nearer the edge it is not defined, and a smooth gradient would correlate there
     b = int(2 * sigma + 0.5)
@@ -116,8 +123,7 @@ def detail_correlation(
         zs -= zs.mean(1, keepdims=True)
         z[s:s+len(t)] = zs / np.maximum(np.linalg.norm(zs, axis=1), 1e-6)[:, None]
         flat[s:s+len(t)] = t.reshape(len(t), -1).std(1) <= 1  # one grey level of contrast: no picture to correlate
-    i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
-    return np.where(flat[i] | flat[j], 0, pair_dots(z, i, j))
+    return z, flat
 
 # %% ../nbs/04a_score.ipynb #32dcd9dc
 def _log10_binomial_cdf(k:np.ndarray, n:int, p:np.ndarray) -> np.ndarray:
