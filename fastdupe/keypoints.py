@@ -218,6 +218,11 @@ def match_inliers(
 ) -> int: # or (inliers, log10 NFA), or (inliers, log10 NFA, cover of a, cover of b)
     "Matches between `a` and `b` (or its mirror image) one meaningful similarity transform explains: 0 if none."
     cv2 = _cv2()
+    # matches run one way (each keypoint of `a` to its nearest in `b`): the same pair gives the same count whichever
+    # way round it is asked for (a query and a search ask both ways) by running from the image with more keypoints,
+    # ties broken by content
+    swap = (len(b.points), b.descriptors.tobytes()) > (len(a.points), a.descriptors.tobytes())
+    if swap: a, b = b, a
     def one(pb, db):
         k, lnfa, ia, ib = _inliers(cv2, a.points, a.descriptors, pb, db, ratio, reprojection, min_spread)
         return (0 if max_nfa is not None and lnfa >= np.log10(max_nfa) else k), lnfa, ia, ib
@@ -230,7 +235,7 @@ def match_inliers(
     # scenes are explained only where the object is, in both (a mirror image's hull has the image's area)
     cover = [min(_hull_area(cv2, inl) / max(_hull_area(cv2, pts), 1.0), 1.0)
              for inl, pts in ((best[2], a.points), (best[3], b.points))]
-    return best[0], best[1], *cover
+    return best[0], best[1], *(cover[::-1] if swap else cover)
 
 
 # %% ../nbs/04c_keypoints.ipynb #d7707053
