@@ -85,8 +85,8 @@ def _find_parser(sub):
                    help='folder of images (searched recursively), an image list CSV, or one image')
     f.add_argument('--method', default=DEFAULT_METHOD, choices=list(HASH_METHODS) + list(MODEL_METHODS),
                    help=f'how to compare images (default: {DEFAULT_METHOD}: CNN features, a flip/rotation-aware phash '
-                        'and keypoints, judged by rules; verified: the same evidence, each pair judged by the pair '
-                        'judge shipped in the package)')
+                        'and keypoints, each pair judged by the pair judge shipped in the package; fused: the same '
+                        'evidence, judged by rules)')
     f.add_argument('--threshold', type=float, default=None,
                    help='hash methods: largest Hamming distance in bits (defaults: ' +
                         ', '.join(f'{k} {v}' for k, v in DEFAULT_THRESHOLDS.items()) +
@@ -283,7 +283,7 @@ def _check_verify_arguments(a):
             raise ValueError("--trust-pickle lets --verify read a verifier kept as a pickle: give --verify too")
         return
     if a.method not in ('fused', 'verified'):
-        raise ValueError(f"--verify judges the candidates of fused (the default method) or verified, not of {a.method}")
+        raise ValueError(f"--verify judges the candidates of verified (the default method) or fused, not of {a.method}")
     options = (('--threshold', a.threshold is not None), ('--no-keypoints', a.no_keypoints), ('--turns', a.turns))
     for opt, given in options:
         if given: raise ValueError(f"with --verify the verifier decides every candidate: {opt} does not apply")

@@ -92,8 +92,8 @@ def check_verify(verify, verify_threshold, method:str, threshold, kwargs:dict,
     if verify is None:
         raise ValueError("verify_threshold is the probability a verifier needs; pass verify= (a trained verifier) too")
     if method not in ('fused', 'verified'):
-        raise ValueError("verify= judges the candidates of the default method, fused (embeddings, hashes and keypoints "
-                         f"from one read); not {method!r}")
+        raise ValueError("verify= judges the candidates of verified (the default) or fused (embeddings, hashes and "
+                         f"keypoints from one read); not {method!r}")
     if threshold is not None:
         raise ValueError("with verify=, the verifier decides: its threshold is verify_threshold (a probability), "
                          "not threshold")
