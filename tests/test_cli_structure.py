@@ -38,7 +38,7 @@ def test_check_arguments_find(tmp_path):
     for argv, said in ((('--out', tmp_path/'x.txt'), '--out must end in .csv or .json'),
                        (('--method', 'phash', '--no-keypoints'), '--no-keypoints applies to the model methods'),
                        (('--method', 'exact', '--turns'), '--turns applies to single hash kinds'),
-                       (('--threshold', '-1'), '--threshold for fused is a cosine similarity in [0, 1], got -1'),
+                       (('--threshold', '-1'), "--threshold for verified is the judge's probability, in [0, 1], got -1"),
                        (('--keep', 'biggest'), '--keep:'),
                        (('--shards', tmp_path), "--shards is where --scheduler's workers write"),
                        (('--workers', '-1'), '--workers must be >= 0')):

@@ -29,11 +29,11 @@ def test_crowd_not_grouped_but_planted_copy_found(sky):
 def test_without_crowd_rule_the_crowd_chains(sky):
     "The failure the crowd rule fixes: the plain threshold with single-link groups puts distinct star fields together."
     folder, _ = sky
-    res = find_duplicates(folder, progress=False, crowd=False, threshold=0.8, link='single')
+    res = find_duplicates(folder, 'fused', progress=False, crowd=False, threshold=0.8, link='single')
     assert max(len(g) for g in res.groups) > 2
 
 def test_crowd_option_checked():
     with pytest.raises(ValueError, match='crowd applies to the model methods'):
         find_duplicates('.', method='phash', crowd=True)
     with pytest.raises(TypeError, match='crowd must be'):
-        find_duplicates('.', crowd='yes')
+        find_duplicates('.', 'fused', crowd='yes')

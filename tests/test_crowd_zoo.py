@@ -25,12 +25,7 @@ def _zoo() -> dict:
     }
 
 # kinds whose assertions today's default fails, with why (strict: an unexpected pass fails, so flip it when fixed)
-XFAIL_DISTINCT = {
-    'documents': "today's default groups 7 distinct cells of scikit-image's scanned page (white paper, black lines of "
-                 "text): issue 23's decision rules must refuse them",
-    'microscopy': "today's default groups 3 distinct cells of scikit-image's grey 'cell' micrograph (issue 23)",
-    'faces': "today's default groups most of the 16 distinct LFW faces into one group (issue 23)",
-}
+XFAIL_DISTINCT = {}  # documents, microscopy and faces were grouped by the rules (`fused`); the judge refuses them
 XFAIL_COPY = {}
 
 @pytest.fixture(scope='module')

