@@ -199,7 +199,7 @@ def test_fine_tuned_body(bench, tmp_path):
     with pytest.raises(ValueError, match='fine_tune must be a whole number'): train_verifier(items, fine_tune=-1, progress=False)
 
 @pytest.mark.parametrize('argv, message', [
-    (['find', '{b}', '--method', 'phash', '--verify', '{m}'], 'judges the candidates of fused'),
+    (['find', '{b}', '--method', 'phash', '--verify', '{m}'], 'judges the candidates of verified'),
     (['find', '{b}', '--verify-threshold', '0.5'], 'give --verify too'),
     (['find', '{b}', '--verify', '{m}', '--verify-threshold', '1.5'], 'between 0 and 1'),
     (['find', '{b}', '--verify', '{m}', '--no-keypoints'], '--no-keypoints does not apply'),
