@@ -28,7 +28,8 @@ def main(argv=None):
     from fastdupe.hard import build_hard_benchmark, FAMILIES
     from fastdupe.pipeline import find_duplicates
     report = Path(a.report) if a.report else Path(tempfile.mkdtemp(prefix='fastdupe-report-'))
-    truth = load_truth(report) if (report/'truth.csv').exists() else build_hard_benchmark(report, family=FAMILIES['report'])
+    built = (report/'truth.csv').exists()
+    truth = load_truth(report) if built else build_hard_benchmark(report, family=FAMILIES['report'])
     train_judge.PLAIN_DRAWS = a.folders
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='fastdupe-small-'))
     found_by = {m: collections.Counter() for m in METHODS}; false = collections.Counter(); pairs = collections.Counter()
