@@ -221,7 +221,8 @@ def match_inliers(
     # matches run one way (each keypoint of `a` to its nearest in `b`): the same pair gives the same count whichever
     # way round it is asked for (a query and a search ask both ways) by running from the image with fewer keypoints
     # (a noisy copy's extra keypoints have no partner), ties broken by content
-    swap = (len(b.points), b.descriptors.tobytes()) < (len(a.points), a.descriptors.tobytes())
+    na, nb = len(a.points), len(b.points)
+    swap = nb < na or (nb == na and b.descriptors.tobytes() < a.descriptors.tobytes())
     if swap: a, b = b, a
     def one(pb, db):
         k, lnfa, ia, ib = _inliers(cv2, a.points, a.descriptors, pb, db, ratio, reprojection, min_spread)
