@@ -2,9 +2,12 @@
 
 The tuning family (`fastdupe.hard.TUNING`: scikit-image's photos and Debian packages with stars, planets, icons, maps,
 relief, textures and UI screenshots) is built with several seeds: each seed draws other edits of the originals, other
-look-alikes and other crowd images; beside each seed, small folders of its distinct images with plain copies of a few
-(`plain_collections`: where no image has a crowd). Every candidate pair the search proposes (`evidence.pair_candidates`)
-is labelled by the truth; pairs between don't-care groups are left out. Two gradient-boosted tree models are fitted
+look-alikes and other crowd images; collections are drawn from it, down to tiny folders of 5 to 20 images (an original
+or a few, one or two copies of each, distinct images); beside each seed, small folders of its distinct images with
+plain copies of a few (`plain_collections`). In a folder of 20 images or fewer no image has a crowd of its own, and the
+measures read the tuning family's typical crowd instead (`evidence.CROWD_PRIOR`, `bench/crowd_priors.py`).
+Every candidate pair the search proposes (`evidence.pair_candidates`) is labelled by the truth; pairs between
+don't-care groups are left out. Two gradient-boosted tree models are fitted
 (scikit-learn's `HistGradientBoostingClassifier`):
 - the quick one on `QUICK_MEASURES` (no keypoints), which decides which pairs are matched at all: those it gives less
   than SKIP are not (on the tuning family this loses no copy with 15 inliers or more);
@@ -23,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 SUBSETS = (10, 30, 100, 300) # besides each whole seed, collections of about these many images (whole groups)...
 DRAWS = 2 # ...this many of each: the judge meets small folders as well as large ones
+TINY_DRAWS = 48 # ...and this many tiny folders (5 to 20 images, where no image has a crowd: `evidence.CROWD_PRIOR`)...
+TINY_PER_GROUP = 3 # ...holding 1 to 3 groups of copies, at most this many images of each (an original and its copies)
 SKIP = 0.01 # pairs the quick model gives less than this are not matched
 LINKS = ('single', 'hub') # grouping compared by the cross-validation
 LINK = 'single' # the grouping `verified` uses (`options.JUDGE_LINK`): the best F1 below 1 false pair per 100 zoo images
@@ -75,11 +80,34 @@ def collections(f, truth, seed):
                 idx += np.flatnonzero(g == x).tolist()
                 if len(idx) >= size: break
             yield f'{size}.{draw}', subset(f, np.array(sorted(idx)))
+    originals = {str(Path(str(o)).absolute()) for o, _, _ in truth.copies}
+    first = np.array([str(Path(str(p)).absolute()) in originals for p in f.items])
+    for draw in range(TINY_DRAWS): yield f'tiny.{draw}', subset(f, tiny_pick(g, first, rng))
+
+def tiny_pick(g:np.ndarray, original:np.ndarray, rng) -> np.ndarray:
+    """The items of a tiny folder (5 to 20 of them): 1 to 3 groups of copies, each its original and 1 to
+    `TINY_PER_GROUP` - 1 of its copies; then one image of each of other groups (look-alikes, crowd) to fill it.
+    `g`: each item's group; `original`: which items are originals."""
+    size, idx = int(rng.integers(5, 21)), []
+    groups, counts = np.unique(g, return_counts=True)
+    copied = rng.permutation(groups[counts > 1])[:int(rng.integers(1, 4))]
+    for x in copied:
+        m = np.flatnonzero(g == x)
+        copies = rng.permutation(m[~original[m]])[:int(rng.integers(1, TINY_PER_GROUP))]
+        idx += m[original[m]][:1].tolist() + copies.tolist()
+    for x in rng.permutation(groups[~np.isin(groups, copied)]):
+        if len(idx) >= size: break
+        idx.append(int(rng.choice(np.flatnonzero(g == x))))
+    return np.array(sorted(idx))
+
+def groups_of(f, truth) -> np.ndarray:
+    "The truth's group of each item of `f`."
+    t = truth.table; group = dict(zip([str(truth.root/p) for p in t.path], t.group))
+    return np.array([group[str(Path(str(p)).absolute())] for p in f.items])
 
 def labels(f, truth, c) -> tuple[np.ndarray, np.ndarray]:
     "(copy?, counted?) per candidate: same group, and not between don't-care groups."
-    t = truth.table; group = dict(zip([str(truth.root/p) for p in t.path], t.group))
-    g = np.array([group[str(Path(str(p)).absolute())] for p in f.items])
+    g = groups_of(f, truth)
     dc = {(a, b) for a, b in truth.dont_care_groups} | {(b, a) for a, b in truth.dont_care_groups}
     gi, gj = g[c.i], g[c.j]
     return (gi == gj).astype(int), np.array([(a, b) not in dc for a, b in zip(gi, gj)])
@@ -143,7 +171,7 @@ def plain_collections(data:Path, truth, seed:int):
         yield f'plain.{draw}', files, np.array(groups)
 
 def plain_scores(r, p, thr, link=LINK):
-    "Pair-level figures of a small folder of plain copies at `thr`, grouped as `find_duplicates` groups."
+    "Pair-level figures of a small folder at `thr` against its own images' groups, grouped as `find_duplicates` groups."
     from fastdupe.group import group_pairs
     from fastdupe.core import Pairs
     f, g, c = r['f'], r['groups'], r['c2']; ok = p >= thr
@@ -194,7 +222,8 @@ def main(argv=None):
             plain, turned = codes[FUSED_HASH], codes[FUSED_HASH+'@turns']
             c = pair_candidates(f, plain, turned)
             y, counted = labels(f, truth, c)
-            runs[s, name] = dict(f=f, truth=truth, plain=plain, turned=turned, c=c, y=y, counted=counted)
+            runs[s, name] = dict(f=f, truth=truth, plain=plain, turned=turned, c=c, y=y, counted=counted,
+                                 groups=groups_of(f, truth))
         for name, files, g in plain_collections(data, truth, s):
             f = image_features(files, progress=False, **extraction_options('fused', False, True))
             codes, m = fused_codes(f, f.items)
@@ -202,7 +231,7 @@ def main(argv=None):
             c = pair_candidates(f, plain, turned)
             runs[s, name] = dict(f=f, truth=None, groups=g, plain=plain, turned=turned, c=c,
                                  y=(g[c.i] == g[c.j]).astype(int), counted=np.ones(len(c), bool))
-        print(f"seed {s}: {len(whole.items)} images and {len(SUBSETS)*DRAWS} smaller collections, "
+        print(f"seed {s}: {len(whole.items)} images and {len(SUBSETS)*DRAWS + TINY_DRAWS} smaller collections, "
               f"{sum(len(r['c']) for k, r in runs.items() if k[0] == s)} candidates ({time.time()-t:.0f} s)", flush=True)
     nq = len(QUICK_MEASURES)
     stack = lambda ss, key: np.concatenate([runs[s][key] for s in ss])
@@ -229,8 +258,9 @@ def main(argv=None):
                    np.concatenate([runs[k]['y'][runs[k]['counted']] for k in trained(tr)]))
         for k in keys([s]):
             r = runs[k]; p = full.predict_proba(r['c2'].measures)[:, 1] * stands_out(r['c2'].measures)  # as Judge
-            if r['truth'] is None:
-                for thr in GRID: rows.append(dict(seed=s, size='plain', **plain_scores(r, p, thr)))
+            if r['truth'] is None or k[1].startswith('tiny'):  # pairs of the folder's own images only
+                size = 'plain' if r['truth'] is None else 'tiny'
+                for thr in GRID: rows.append(dict(seed=s, size=size, **plain_scores(r, p, thr)))
                 continue
             size = 'all' if k[1] == 'all' else 'small'
             for link in LINKS:
@@ -243,6 +273,10 @@ def main(argv=None):
     cv = cv_all[cv_all['size'] == 'all'].drop(columns=['seed', 'size']).groupby(['link', 'thr']).mean()
     print('\nsmall collections (10 to 300 images), precision and recall:')
     print(small.groupby(['link', 'thr'])[['P', 'R', 'F1', 'zoo_max']].mean().round(3).to_string())
+    tiny = cv_all[cv_all['size'] == 'tiny'].drop(columns=['seed', 'size'])
+    print(f'\ntiny folders (5 to 20 images, 1 to {TINY_PER_GROUP} of a group), precision and recall:')
+    print(tiny.groupby(['link', 'thr'])[['P', 'R', 'F1', 'missed', 'false']].agg(
+        dict(P='mean', R='mean', F1='mean', missed='sum', false='sum')).round(3).to_string())
     print("\ncross-validation over the tuning seeds (train on the others, group the held-out one):")
     print(cv.round(3).to_string())
     # the best F1 among the thresholds that keep every zoo kind at most 1 false pair per 100 images and make groups no
@@ -250,13 +284,20 @@ def main(argv=None):
     ok = cv.loc[LINK]; good = ok[(ok.zoo_max <= 1.0) & (ok.largest <= ok.largest.min())]
     thr = float(good.F1.idxmax()) if len(good) else float(max(GRID))
     print(f"default threshold: {thr}")
+    # in tiny folders (no image has a crowd) the trees are more careful: the log-odds of a pair without a crowd are
+    # raised so that the default threshold falls where the tiny folders' F1 is best with no false pair at all
+    tg = tiny.groupby('thr').agg(dict(F1='mean', false='sum')); clean = tg[tg['false'] == 0]
+    alone = float(clean.F1.idxmax()) if len(clean) else thr
+    logit = lambda q: float(np.log(q / (1 - q)))
+    shift = max(0.0, logit(thr) - logit(alone))
+    print(f"pairs without a crowd: threshold {alone}, so their log-odds are raised by {shift:.3f}")
     quick = quick_of(list(seeds))
     full = fit(np.concatenate([runs[k]['c2'].measures[runs[k]['counted']] for k in trained(seeds)]),
                np.concatenate([runs[k]['y'][runs[k]['counted']] for k in trained(seeds)]))
     about = dict(family='tuning', seeds=len(seeds), collections=len(runs), pairs=int(sum(len(r['c']) for r in runs.values())),
                  copies=int(sum(r['y'].sum() for r in runs.values())), skip=SKIP, model=f"HistGradientBoostingClassifier {PARAMS}",
-                 link=LINK, cv={f'{k[0]} {k[1]}': {c: float(v) for c, v in row.items()} for k, row in cv.iterrows()})
-    save_judge(Judge(Trees.from_sklearn(quick), Trees.from_sklearn(full), SKIP, thr, about), a.out)
+                 link=LINK, alone_threshold=alone, cv={f'{k[0]} {k[1]}': {c: float(v) for c, v in row.items()} for k, row in cv.iterrows()})
+    save_judge(Judge(Trees.from_sklearn(quick), Trees.from_sklearn(full), SKIP, thr, about, shift), a.out)
     # the saved trees give the fitted models' probabilities
     from fastdupe.judge import load_judge
     j = load_judge(a.out); x = runs[0, 'all']['c2'].measures[:2000]

@@ -17,15 +17,20 @@ from .score import crowd_levels, crowd_tail, detail_correlation, detail_vectors,
 from .keypoints import keypoint_counts, match_inliers
 
 # %% auto #0
-__all__ = ['CANDIDATE_K', 'TAIL_K', 'CANDIDATE_BITS', 'CANDIDATE_HASH_K', 'PART_TABLES', 'PART_PER_IMAGE', 'PART_BITS',
-           'PART_BUCKET', 'PART_TOP', 'PART_MIN_VOTES', 'QUICK_MEASURES', 'KEYPOINT_MEASURES', 'MEASURES',
-           'STRONG_INLIERS', 'MATCH_KEYPOINTS', 'NO_TRANSFORM_NFA', 'STANDS_OUT', 'BEATS_CHANCE', 'candidate_pairs',
-           'turned_pair_distance', 'pair_lookup', 'neighbour_ranks', 'part_candidates', 'Candidates', 'stands_out',
-           'pair_candidates']
+__all__ = ['CANDIDATE_K', 'TAIL_K', 'CROWD_PRIOR', 'CROWD_PRIOR_SCALE', 'CORRELATION_PRIOR', 'CANDIDATE_BITS', 'CANDIDATE_HASH_K',
+           'PART_TABLES', 'PART_PER_IMAGE', 'PART_BITS', 'PART_BUCKET', 'PART_TOP', 'PART_MIN_VOTES', 'QUICK_MEASURES',
+           'KEYPOINT_MEASURES', 'MEASURES', 'STRONG_INLIERS', 'MATCH_KEYPOINTS', 'NO_TRANSFORM_NFA', 'STANDS_OUT',
+           'BEATS_CHANCE', 'candidate_pairs', 'turned_pair_distance', 'pair_lookup', 'neighbour_ranks',
+           'part_candidates', 'Candidates', 'stands_out', 'pair_candidates']
 
 # %% ../nbs/04g_evidence.ipynb #5c2c9673
 CANDIDATE_K = 20 # each image's nearest embeddings that are candidates (they also set its crowd level)
 TAIL_K = 80 # neighbours that fit an image's crowd tail (`score.crowd_tail`)
+# An image with fewer than `CANDIDATE_K` others (a small folder) has no crowd of its own: it is judged against the
+# median image's crowd on the tuning family instead (`bench/crowd_priors.py`; the same on each of its 5 seeds)
+CROWD_PRIOR = 0.53 # cosine to the `CANDIDATE_K`-th nearest embedding
+CROWD_PRIOR_SCALE = 0.07 # the crowd tail's fall per log-rank (`score.crowd_tail`)
+CORRELATION_PRIOR = 0.065 # detail correlation with the `score.CORRELATION_K`-th most correlated candidate
 CANDIDATE_BITS = 16 # hash matches within this many bits (best orientation) are candidates...
 CANDIDATE_HASH_K = 16 # ...the closest this many per image and orientation
 
@@ -160,7 +165,7 @@ QUICK_MEASURES = ('cosine', 'cosine above the crowd', 'cosine above the lower cr
                   'neighbour rank (log)', 'detail correlation', 'correlation above its crowd', 'hash bits',
                   'hash NFA (log10)', 'detail of the flatter image', 'detail of the other image',
                   'keypoints of the poorer image (log)', 'area ratio (log)', 'aspect ratio difference (log)',
-                  'shared parts (log)')
+                  'shared parts (log)', 'crowd of the better-known image')
 KEYPOINT_MEASURES = ('inliers (log)', 'transform NFA (log10)', 'inliers per keypoint',
                      'inliers above the 3rd best', 'inliers above the lower 3rd best',
                      'inliers above the 5th best', 'inliers above the lower 5th best',
@@ -248,13 +253,18 @@ def pair_candidates(
     key = np.unique(np.maximum(i, j) * n + np.minimum(i, j))
     ci, cj = key // n, key % n
     # the crowds each measure is judged against: embeddings, hashes (of the nearest embeddings) and detail
-    levels = crowd_levels(n, near.i, near.j, near.sim, CANDIDATE_K); levels = np.where(np.isinf(levels), 0, levels)
+    levels = crowd_levels(n, near.i, near.j, near.sim, CANDIDATE_K)
+    levels = np.where(np.isinf(levels), CROWD_PRIOR, levels)
+    # how many others each image's crowd was drawn from: fewer than `CANDIDATE_K` in a small folder, where the priors
+    # stand in and the judge must know it (a pair is judged against the fuller of its two crowds, so a small query
+    # against a large indexed set is not alone)
+    crowd = np.minimum(np.bincount(np.concatenate([near.i, near.j]), minlength=n), CANDIDATE_K)
     tail, scale = crowd_tail(n, wide.i, wide.j, wide.sim, CANDIDATE_K, TAIL_K)
-    tail, scale = np.nan_to_num(tail, nan=0.0), np.nan_to_num(scale, nan=1.0)
+    tail, scale = np.nan_to_num(tail, nan=CROWD_PRIOR), np.nan_to_num(scale, nan=CROWD_PRIOR_SCALE)
     near_bits = turned_pair_distance(plain, turned, near.i, near.j)
     detail = detail_vectors(f.thumbnails)  # once: `describe` correlates more pairs later
     corr_c = detail_correlation(None, ci, cj, vectors=detail)
-    clev = crowd_levels(n, ci, cj, corr_c, CORRELATION_K); clev = np.where(np.isinf(clev), -1, clev)
+    clev = crowd_levels(n, ci, cj, corr_c, CORRELATION_K); clev = np.where(np.isinf(clev), CORRELATION_PRIOR, clev)
     rank_of, votes_of = pair_lookup(n, wide.i, wide.j, rank), pair_lookup(n, pi, pj, votes)
     det, nk = np.asarray(f.detail, np.float64), keypoint_counts(f.keypoints)
     wh = np.array([(x.width, x.height) for x in f.infos], np.float64).reshape(-1, 2)
@@ -274,7 +284,7 @@ def pair_candidates(
                                  -30, 5),
                          np.minimum(det[i], det[j]), np.maximum(det[i], det[j]), np.log1p(np.minimum(nk[i], nk[j])),
                          np.abs(area[i] - area[j]), np.abs(aspect[i] - aspect[j]),
-                         np.log1p(np.maximum(votes_of(i, j), 0))], 1)
+                         np.log1p(np.maximum(votes_of(i, j), 0)), np.maximum(crowd[i], crowd[j])], 1)
 
     q = quick(ci, cj, corr_c)
     matched = np.ones(len(ci), bool) if to_match is None else np.asarray(to_match(q), bool)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import fastdupe
 from .core import Pairs
-from .evidence import pair_candidates, stands_out, Candidates, MEASURES, QUICK_MEASURES
+from .evidence import pair_candidates, stands_out, Candidates, MEASURES, QUICK_MEASURES, CANDIDATE_K
 
 # %% auto #0
 __all__ = ['JUDGE_FORMAT', 'JUDGE_PATH', 'Trees', 'Judge', 'save_judge', 'load_judge', 'judged_pairs']
@@ -94,11 +94,17 @@ class Judge:
     skip:float # pairs the quick trees give less than this are not matched (their keypoints count no inliers)
     threshold:float # the probability a pair needs by default (chosen on the tuning family)
     about:dict # how it was trained: sources, pairs, figures
+    # Added to the log-odds of a pair whose images have no crowd of their own (a folder of 20 images or fewer): there
+    # the trees are too careful. Chosen on the tuning family's tiny folders, so that the default threshold falls where
+    # their F1 is best with no false pair (`bench/train_judge.py`).
+    alone_shift:float=0.0
 
     def probability(self, c:Candidates) -> np.ndarray:
         "Each candidate's probability of being a copy: 0 where no evidence stands out (`evidence.stands_out`)."
         if not len(c): return np.zeros(0)
-        return np.where(stands_out(c.measures), 1 / (1 + np.exp(-self.full.logit(c.measures))), 0.0)
+        alone = c.measures[:, MEASURES.index('crowd of the better-known image')] < CANDIDATE_K
+        logit = self.full.logit(c.measures) + np.where(alone, self.alone_shift, 0.0)
+        return np.where(stands_out(c.measures), 1 / (1 + np.exp(-logit)), 0.0)
 
     def to_match(self, quick_measures:np.ndarray) -> np.ndarray:
         "Which pairs need their keypoints matched: those the quick measures do not rule out."
@@ -108,6 +114,7 @@ def save_judge(judge:Judge, path:str|Path):
     "Write `judge` as one `.safetensors` file: the trees as arrays, the rest as JSON metadata (nothing runs on load)."
     from safetensors.numpy import save_file
     meta = dict(format=JUDGE_FORMAT, measures=list(MEASURES), skip=judge.skip, threshold=judge.threshold,
+                alone_shift=judge.alone_shift,
                 quick_baseline=judge.quick.baseline, full_baseline=judge.full.baseline, about=judge.about)
     arrays = {**judge.quick.arrays('quick'), **judge.full.arrays('full')}
     save_file(arrays, str(path), metadata={_META_KEY: json.dumps(meta)})
@@ -133,8 +140,8 @@ def load_judge(
     a = load_file(str(p))
     quick = Trees.from_arrays(a, 'quick', meta['quick_baseline'])
     full = Trees.from_arrays(a, 'full', meta['full_baseline'])
-    return Judge(quick, full,
-                 float(meta['skip']), float(meta['threshold']), meta.get('about', {}))
+    return Judge(quick, full, float(meta['skip']), float(meta['threshold']), meta.get('about', {}),
+                 float(meta.get('alone_shift', 0.0)))
 
 # %% ../nbs/04h_judge.ipynb #34b0a002
 def judged_pairs(
