@@ -44,6 +44,12 @@ def test_partial_copies_found(folder, method):
     for e in EXPECTED: assert e in got, (e, got)
     assert len(got) == len(EXPECTED), got  # and nothing else: the camera man is not grouped with the coffee cup's copy's host
 
+def test_crops_found_by_the_default_without_a_crowd(folder):
+    "Ten photos, no crowd: the default (the judge) still finds the mirrored crop and the turned half crop, nothing false."
+    got = _groups(find_duplicates(folder, progress=False))
+    for e in EXPECTED[:2]: assert e in got, (e, got)
+    assert all(g in EXPECTED for g in got), got
+
 def test_without_keypoints_some_are_missed(folder):
     "What keypoints add: the whole-picture vector alone misses at least one of these copies."
     got = _groups(find_duplicates(folder, 'fused', progress=False, keypoints=False))
