@@ -1,6 +1,6 @@
-"""Small folders, as users' often are, where no image has a crowd of its own (the judge reads the tuning family's typical
-crowd instead: `evidence.CROWD_PRIOR`). `fused` (the rules) and `verified` (the pair judge, the default) on the same
-folders: the share of copy pairs found, per edit, and the false pairs.
+"""Small folders, as users' often are, where no image has a crowd of its own (the judge reads the tuning family's
+typical crowd instead: `evidence.CROWD_PRIOR`). `fused` (the rules) and `verified` (the pair judge, the default) on the
+same folders: the share of copy pairs found, per edit, and the false pairs.
 - Small folders: 10 to 50 distinct images of the report family (one per group, crowds included) and one to three plain
   copies of a few of them (mirrored, halved, a third, JPEG 30, cropped to 90 % or 75 %, turned, grey, brighter, darker,
   tilted, framed: `train_judge.PLAIN_EDITS`).
