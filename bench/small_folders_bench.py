@@ -19,7 +19,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 METHODS = ('fused', 'verified')
-SHOW_FALSE = False # --show-false: name each false pair's files
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,7 +29,6 @@ def main(argv=None):
     ap.add_argument('--out', help='where the folders of copies are written (default: a temporary folder)')
     ap.add_argument('--show-false', action='store_true', help="name each false pair's files")
     a = ap.parse_args(argv)
-    global SHOW_FALSE; SHOW_FALSE = a.show_false
     warnings.filterwarnings('ignore'); logging.disable(logging.CRITICAL)
     import train_judge
     from fastdupe.eval import load_truth
@@ -47,7 +45,7 @@ def main(argv=None):
         plain.append((files, g, {pr: ('copy and copy' if all('__' in files[q].stem for q in pr) else edit(*pr))
                                  for pr in true_pairs(g)}))
     print(f"small folders of report images with plain copies of a few ({len(plain)} folders):")
-    compare(plain)
+    compare(plain, a.show_false)
     # tiny folders: an original or a few with one or two of the report family's own copies each, and distinct images
     t = truth.table; rng = np.random.default_rng(7)
     files_all = np.array([truth.root/p for p in t.path]); g_all = t.group.to_numpy()
@@ -60,7 +58,7 @@ def main(argv=None):
         tiny.append((files, g, {pr: label(*pr) or 'copy and copy' for pr in true_pairs(g)}))
     print(f"\ntiny folders of the report family: 1 to 3 originals with 1 or 2 of their copies each, distinct images "
           f"({len(tiny)} folders):")
-    compare(tiny)
+    compare(tiny, a.show_false)
     # tiny folders of one look-alike kind (deep-sky photos only, flags only...): every pair found is false
     alike = []
     for kind in sorted(k for k in t.kind.unique() if k.startswith('crowd:')):
@@ -70,14 +68,15 @@ def main(argv=None):
             alike.append(([truth.root/p for p in pick.path], pick.group.to_numpy(), {}))
     print(f"\ntiny folders of one look-alike kind ({a.alike} of each of the {len(alike)//max(a.alike, 1)} crowd kinds, "
           "5 to 20 distinct images):")
-    compare(alike)
+    compare(alike, a.show_false)
 
 def true_pairs(g) -> set:
     "The pairs (a, b), a > b, of a folder's images in one group."
     return {(a, b) for a in range(len(g)) for b in range(a) if g[a] == g[b]}
 
-def compare(folders):
-    "Each method's share of copy pairs found per edit, and its false pairs, over `folders` of (files, groups, edits)."
+def compare(folders, show_false:bool=False):
+    """Each method's share of copy pairs found per edit, and its false pairs, over `folders` of (files, groups, edits);
+    `show_false`: name each false pair's files."""
     from fastdupe.pipeline import find_duplicates
     if not folders: return
     found_by = {m: collections.Counter() for m in METHODS}; false = collections.Counter(); pairs = collections.Counter()
@@ -91,7 +90,7 @@ def compare(folders):
                    for x in grp.members for y in grp.members if x != y}
             for pr in true & got: found_by[m][edit[pr]] += 1
             false[m] += len(got - true)
-            if SHOW_FALSE: print(m, 'false:', [(files[x].name, files[y].name) for x, y in got - true])
+            if show_false: print(m, 'false:', [(files[x].name, files[y].name) for x, y in got - true])
     sizes = [len(f) for f, _, _ in folders]
     print(f"{len(sizes)} folders of {min(sizes)} to {max(sizes)} images, {sum(pairs.values())} copy pairs")
     print(f"{'edit':<15}{'pairs':>6}" + ''.join(f'{m:>10}' for m in METHODS))

@@ -69,8 +69,7 @@ def subset(f, idx):
 
 def collections(f, truth, seed):
     "The whole seed and smaller collections drawn from it by whole groups of copies."
-    t = truth.table; group = dict(zip([str(truth.root/p) for p in t.path], t.group))
-    g = np.array([group[str(Path(str(p)).absolute())] for p in f.items])
+    g = groups_of(f, truth)
     yield 'all', f
     rng = np.random.default_rng(1000 + seed)
     for size in SUBSETS:
@@ -105,9 +104,8 @@ def groups_of(f, truth) -> np.ndarray:
     t = truth.table; group = dict(zip([str(truth.root/p) for p in t.path], t.group))
     return np.array([group[str(Path(str(p)).absolute())] for p in f.items])
 
-def labels(f, truth, c) -> tuple[np.ndarray, np.ndarray]:
-    "(copy?, counted?) per candidate: same group, and not between don't-care groups."
-    g = groups_of(f, truth)
+def labels(g:np.ndarray, truth, c) -> tuple[np.ndarray, np.ndarray]:
+    "(copy?, counted?) per candidate: same group (`g`: each item's, `groups_of`), and not between don't-care groups."
     dc = {(a, b) for a, b in truth.dont_care_groups} | {(b, a) for a, b in truth.dont_care_groups}
     gi, gj = g[c.i], g[c.j]
     return (gi == gj).astype(int), np.array([(a, b) not in dc for a, b in zip(gi, gj)])
@@ -221,9 +219,8 @@ def main(argv=None):
             codes, m = fused_codes(f, f.items)
             plain, turned = codes[FUSED_HASH], codes[FUSED_HASH+'@turns']
             c = pair_candidates(f, plain, turned)
-            y, counted = labels(f, truth, c)
-            runs[s, name] = dict(f=f, truth=truth, plain=plain, turned=turned, c=c, y=y, counted=counted,
-                                 groups=groups_of(f, truth))
+            g = groups_of(f, truth); y, counted = labels(g, truth, c)
+            runs[s, name] = dict(f=f, truth=truth, plain=plain, turned=turned, c=c, y=y, counted=counted, groups=g)
         for name, files, g in plain_collections(data, truth, s):
             f = image_features(files, progress=False, **extraction_options('fused', False, True))
             codes, m = fused_codes(f, f.items)
