@@ -136,7 +136,7 @@ def _find_parser(sub):
                    help='fused: a pair verifier (written by fastdupe train-verifier) decides each candidate pair in '
                         "place of fused's rules; the CSV's distance is then 1 - its probability")
     f.add_argument('--verify-threshold', metavar='P', type=float, default=None,
-                   help=_help(find_duplicates, 'verify_threshold', words={'`VERIFY_THRESHOLD`': '0.5'}))
+                   help=_help(find_duplicates, 'verify_threshold', words={'`VERIFY_THRESHOLD`': '0.98'}))
     f.add_argument('--trust-pickle', action='store_true',
                    help='with --verify: read MODEL even where it is a pickle (an older verifier that learn.export '
                         "wrote, or one whose body fastdupe cannot rebuild from weights); reading a pickle runs "
@@ -621,7 +621,7 @@ def _train_parser(sub):
     t.add_argument('--column', metavar='NAME', default=None,
                    help='with a CSV as --groups: its group column (default: group)')
     t.add_argument('--copies', type=int, default=None,
-                   help='self-supervised: edited copies made of each image (default 3)')
+                   help='self-supervised: folders the copies are spread over (a copy of each image; default 3)')
     t.add_argument('--epochs', type=int, default=8, help='passes over the training pairs (default 8)')
     t.add_argument('--seed', type=int, default=0, help='every random choice (default 0)')
     t.add_argument('--engine', default='auto', choices=['auto', 'torch', 'onnx'],

@@ -23,7 +23,7 @@ from .options import (Plumbing, check_hash_options, hash_threshold, check_thresh
 # %% auto #0
 __all__ = ['IDENTICAL_DISTANCE', 'PAIR_FINDERS', 'CNN_THRESHOLD', 'COSINE_SLACK', 'FUSED_HASH', 'FUSED_HASH_K', 'EXACT_BYTES',
            'VERIFY_THRESHOLD', 'Found', 'sides', 'cross_only', 'min_pairs_union', 'identical_pixels',
-           'extraction_options', 'fused_codes', 'model_pairs', 'Verifier']
+           'extraction_options', 'fused_codes', 'model_pairs', 'item_codes', 'Verifier']
 
 # %% ../nbs/04k_finders.ipynb #022373c0
 @dataclass
@@ -239,7 +239,7 @@ def model_pairs(
             pairs = min_pairs_union(pairs, cross_only(Pairs.from_unordered(a, b, d), side))
     return pairs
 
-def _item_codes(n:int, codes:tuple|None) -> tuple[np.ndarray, np.ndarray]:
+def item_codes(n:int, codes:tuple|None) -> tuple[np.ndarray, np.ndarray]:
     "The fused hash of each item and of its turned views, from `fused_codes` (0 where an item has none)."
     if codes is None: return np.zeros(n, np.uint64), np.zeros((n, 7), np.uint64)
     (hashes, m), turned = codes, codes[0][FUSED_HASH+'@turns']
@@ -268,7 +268,9 @@ def _turned_pair_distance(codes:np.ndarray, turned:np.ndarray, m:np.ndarray, i:n
     return out
 
 # %% ../nbs/04k_finders.ipynb #ef38377a
-VERIFY_THRESHOLD = 0.5 # `verify=`: the probability a pair needs
+# `verify=`: the probability a pair needs. A verifier's probability is the shipped judge's, corrected
+# (`pairhead.PairHead`), so its threshold is the judge's (`judge.Judge.threshold`, chosen on the tuning family)
+VERIFY_THRESHOLD = 0.98
 
 @dataclass
 class Verifier:
@@ -311,7 +313,7 @@ def _cnn_find(items, threshold=None, n_workers=None, progress=True, index='auto'
     codes = fused_codes(f, paths, pl.store, n_workers, progress) if fused and len(paths) > 1 else None
     if judge is not None:
         from fastdupe.judge import judged_pairs
-        plain, turned = _item_codes(len(paths), codes)
+        plain, turned = item_codes(len(paths), codes)
         pairs, dist_fn, _ = judged_pairs(judge, f, plain, turned, t, index, side, n_workers)
         return Found(paths, f.infos, pairs, f.bad, 1 - t, dist_fn, f.health, _decode_digests(len(paths), codes),
                      threshold=t)

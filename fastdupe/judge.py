@@ -15,7 +15,7 @@ from .core import Pairs
 from .evidence import pair_candidates, stands_out, Candidates, MEASURES, QUICK_MEASURES, CANDIDATE_K
 
 # %% auto #0
-__all__ = ['JUDGE_FORMAT', 'JUDGE_PATH', 'Trees', 'Judge', 'save_judge', 'load_judge', 'judged_pairs']
+__all__ = ['JUDGE_FORMAT', 'LOG_ODDS_LIMIT', 'JUDGE_PATH', 'Trees', 'Judge', 'save_judge', 'load_judge', 'judged_pairs']
 
 # %% ../nbs/04h_judge.ipynb #2df57fbb
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class Trees:
 
 # %% ../nbs/04h_judge.ipynb #56e543c7
 JUDGE_FORMAT = 1 # the saved judge's version
+LOG_ODDS_LIMIT = 30.0 # `Judge.log_odds` stays within ± this (a probability of 0 is −this)
 JUDGE_PATH = Path(fastdupe.__file__).parent / 'judge.safetensors' # shipped in the package (`bench/train_judge.py`)
 _META_KEY = 'fastdupe.judge'
 
@@ -99,12 +100,21 @@ class Judge:
     # their F1 is best with no false pair (`bench/train_judge.py`).
     alone_shift:float=0.0
 
+    def _logit(self, c:Candidates) -> np.ndarray:
+        alone = c.measures[:, MEASURES.index('crowd of the better-known image')] < CANDIDATE_K
+        return self.full.logit(c.measures) + np.where(alone, self.alone_shift, 0.0)
+
     def probability(self, c:Candidates) -> np.ndarray:
         "Each candidate's probability of being a copy: 0 where no evidence stands out (`evidence.stands_out`)."
         if not len(c): return np.zeros(0)
-        alone = c.measures[:, MEASURES.index('crowd of the better-known image')] < CANDIDATE_K
-        logit = self.full.logit(c.measures) + np.where(alone, self.alone_shift, 0.0)
-        return np.where(stands_out(c.measures), 1 / (1 + np.exp(-logit)), 0.0)
+        return np.where(stands_out(c.measures), 1 / (1 + np.exp(-self._logit(c))), 0.0)
+
+    def log_odds(self, c:Candidates) -> np.ndarray:
+        """The log-odds behind `probability`, within ±`LOG_ODDS_LIMIT` (−the limit where nothing stands out): what a
+        verifier trained on a user's images starts from (`pairhead.PairHead`)."""
+        if not len(c): return np.zeros(0)
+        return np.clip(np.where(stands_out(c.measures), self._logit(c), -LOG_ODDS_LIMIT), -LOG_ODDS_LIMIT,
+                       LOG_ODDS_LIMIT)
 
     def to_match(self, quick_measures:np.ndarray) -> np.ndarray:
         "Which pairs need their keypoints matched: those the quick measures do not rule out."

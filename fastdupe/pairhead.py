@@ -11,23 +11,15 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from .core import Pairs, pair_dots
-from .hashing import turned_pairs, turned_distance
-from .score import crowd_levels, detail_correlation, detail_vectors, CROWD_K, CORRELATION_K
-from .keypoints import pair_inliers, keypoint_counts
-from .evidence import candidate_pairs
-from .finders import fused_codes, cross_only, min_pairs_union, FUSED_HASH, FUSED_HASH_K
+from .evidence import pair_candidates, Candidates, MEASURES
+from .judge import Judge, load_judge
+from .finders import fused_codes, item_codes
 
 # %% auto #0
-__all__ = ['VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead',
-           'pair_rows']
+__all__ = ['EVIDENCE', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows']
 
 # %% ../nbs/05e_pairhead.ipynb #887269ad
-VERIFY_K = 20 # candidates: each image's 20 nearest embeddings, whatever their cosine...
-VERIFY_HASH_BITS = 16 # ...and its phash matches within 16 bits in any orientation (fused's own rule stops at 10)
-EVIDENCE = ('cosine', 'cosine above the crowd', 'detail correlation', 'correlation above its crowd',
-            'phash bits (best orientation of either image)', 'inliers (log)', 'keypoints of the poorer image (log)',
-            'detail of the flatter image')
+EVIDENCE = MEASURES + ("the judge's log-odds",) # what a verifier reads of a pair, in this order
 
 @dataclass
 class PairEvidence:
@@ -46,49 +38,28 @@ def _check_features(f):
 def _no_pairs() -> PairEvidence:
     return PairEvidence(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(EVIDENCE)), np.float32))
 
+def _rows(judge:Judge, c:Candidates) -> PairEvidence:
+    "The `EVIDENCE` of candidates `c`: their measures, then the judge's log-odds."
+    return PairEvidence(c.i, c.j, np.concatenate([c.measures, judge.log_odds(c)[:, None]], 1).astype(np.float32))
+
 def evidence_search(
     f, # `features.Features` as fused extracts them (hashes and keypoints)
     index:str='exact', # the embedding search's backend (see `search.BACKENDS`)
     side:np.ndarray|None=None, # for a cross-set search: True for the first set's items
     codes:tuple|None=None, # `finders.fused_codes` where the hashes come from a store (default: `f.hashes`)
     n_workers:int|None=None, # threads for the keypoint matching
+    judge:Judge|None=None, # the pair judge the verifier adds to (None: the one shipped, `judge.load_judge`)
 ) -> tuple[PairEvidence, Callable]:
     """`(the candidates with their EVIDENCE, describe)`: `describe(i, j)` gives any other pairs the same measures,
     against the same crowds."""
     if codes is None:
         _check_features(f); codes = fused_codes(f, f.items)
     elif f.keypoints is None or f.thumbnails is None: _check_features(f)
-    v, n = f.vectors, len(f)
-    if n < 2: return _no_pairs(), lambda i, j: _no_pairs()
-    hashes, m = codes
-    plain, turned = np.zeros(n, np.uint64), np.zeros((n, hashes[FUSED_HASH+'@turns'].shape[1]), np.uint64)
-    plain[m], turned[m] = hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns']
-    sp = candidate_pairs(v, VERIFY_K, None, index, side)
-    hp = turned_pairs(hashes[FUSED_HASH], hashes[FUSED_HASH+'@turns'], VERIFY_HASH_BITS, k=FUSED_HASH_K)
-    # the union of both searches, each pair once (its distance, cosine or bits, is not used)
-    cand = min_pairs_union(sp, cross_only(Pairs.from_unordered(m[hp.i], m[hp.j], hp.dist), side))
-    ci, cj = cand.i.astype(np.int64), cand.j.astype(np.int64)
-    levels = crowd_levels(n, sp.i, sp.j, sp.sim, CROWD_K)
-    detail = detail_vectors(f.thumbnails)  # once: `describe` correlates more pairs later
-    ccorr = detail_correlation(None, ci, cj, vectors=detail)
-    # the crowds are the candidates': a pair described later meets the same ones
-    clev = crowd_levels(n, ci, cj, ccorr, CORRELATION_K)
-    nk, det = keypoint_counts(f.keypoints), np.asarray(f.detail, np.float32)
-    above = lambda x, lv: x - np.where(np.isinf(lv), -1, lv)  # an image with no crowd: the level is -1
-
-    def describe(i, j, corr=None) -> PairEvidence:
-        i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
-        i, j = np.maximum(i, j), np.minimum(i, j)
-        if not len(i): return _no_pairs()
-        cos = pair_dots(v, i, j)
-        corr = detail_correlation(None, i, j, vectors=detail) if corr is None else corr
-        inl = np.maximum(pair_inliers(f.keypoints, i, j, None, n_workers), 0)
-        values = np.stack([cos, above(cos, np.maximum(levels[i], levels[j])), corr,
-                           above(corr, np.maximum(clev[i], clev[j])), turned_distance(plain, turned, i, j),
-                           np.log1p(inl), np.log1p(np.minimum(nk[i], nk[j])), np.minimum(det[i], det[j])],
-                          1).astype(np.float32)
-        return PairEvidence(i, j, values)
-    return describe(ci, cj, ccorr), describe
+    if len(f) < 2: return _no_pairs(), lambda i, j: _no_pairs()
+    judge = load_judge() if judge is None else judge
+    plain, turned = item_codes(len(f), codes)
+    c = pair_candidates(f, plain, turned, index, side, judge.to_match, n_workers)
+    return _rows(judge, c), lambda i, j: _rows(judge, c.describe(i, j))
 
 def pair_evidence(
     f, # `features.Features` as fused extracts them (hashes and keypoints)
@@ -108,6 +79,8 @@ class PairHead(nn.Module):
         self.embed = nn.Sequential(nn.Linear(2 * dim, embedded), nn.ReLU()) if dim else None
         self.net = nn.Sequential(nn.Linear(n_evidence + (embedded if dim else 0), hidden), nn.ReLU(),
                                  nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        # the correction starts at nothing: before training the head is the judge
+        nn.init.zeros_(self.net[-1].weight); nn.init.zeros_(self.net[-1].bias)
     # the body that embeds the images (a verifier trained with `model=`); None: the offline EfficientNet-Lite0
     body = None
 
@@ -119,11 +92,12 @@ class PairHead(nn.Module):
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         d = self.dim
-        parts = [self.norm(x[:, 2 * d:])]
+        evidence = x[:, 2 * d:]
+        parts = [self.norm(evidence)]
         if d:
             a, b = x[:, :d], x[:, d:2 * d]
             parts.insert(0, self.embed(torch.cat([(a - b).abs(), a * b], 1)))
-        return self.net(torch.cat(parts, 1)).squeeze(1)
+        return evidence[:, -1] + self.net(torch.cat(parts, 1)).squeeze(1)  # the judge's log-odds, corrected
 
 def pair_rows(vectors:np.ndarray|None, ev:PairEvidence, idx=slice(None)) -> np.ndarray:
     "The head's input for pairs `idx` of `ev`: `[a, b, evidence]` (evidence only without `vectors`)."

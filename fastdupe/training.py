@@ -19,16 +19,15 @@ from fastai.metrics import accuracy_multi, skm_to_fastai, ActivationType
 from fastai.torch_core import default_device
 import fastai.callback.progress, fastai.callback.schedule  # the progress bar and `Learner.no_bar`; `fit_one_cycle`
 from .intake import get_items
-from .score import CrowdRule
-from .keypoints import KeypointRule
 from .edits import augment
-from .pairhead import EVIDENCE, PairHead, pair_evidence, pair_rows
-from .finders import model_pairs, fused_codes, CNN_THRESHOLD, FUSED_HASH
+from .pairhead import EVIDENCE, PairEvidence, PairHead, pair_evidence, pair_rows
+from .features import Features
+from .finders import FUSED_HASH
 
 # %% auto #0
-__all__ = ['NEGATIVES', 'UNLABELLED_INLIERS', 'FINE_TUNE_PAIRS', 'groups_from_pattern', 'groups_from_folders', 'groups_from_csv',
-           'check_groups', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides',
-           'load_learner_file', 'verifier_body', 'train_verifier', 'SiameseNet', 'fine_tune_body']
+__all__ = ['NEGATIVES', 'TARGETS', 'FINE_TUNE_PAIRS', 'groups_from_pattern', 'groups_from_folders', 'groups_from_csv',
+           'check_groups', 'PairDataLoaders', 'subset_features', 'pair_dataloaders', 'roc_auc', 'verifier_learner',
+           'check_sides', 'load_learner_file', 'verifier_body', 'train_verifier', 'SiameseNet', 'fine_tune_body']
 
 # %% ../nbs/05f_training.ipynb #b199defd
 def groups_from_pattern(
@@ -75,9 +74,8 @@ def check_groups(groups:Sequence, what:str='the groups') -> dict:
     return counts
 
 # %% ../nbs/05f_training.ipynb #46c98dee
-NEGATIVES = 16 # negatives per positive
-# self-supervised: a negative with this many inliers is left out (it is likely a copy the search missed)
-UNLABELLED_INLIERS = 10
+NEGATIVES = 16 # negatives per positive (with labelled groups)
+TARGETS = ('labels', 'judge') # what a pair of different groups learns: 0, or the shipped judge's probability
 
 class _PairDataset(torch.utils.data.Dataset):
     def __init__(self, rows:np.ndarray, label:np.ndarray):
@@ -104,37 +102,80 @@ class PairDataLoaders(DataLoaders):
         return (f"PairDataLoaders(train: {_balance(self.train_ds.label.numpy())}; "
                 f"valid: {_balance(self.valid_ds.label.numpy())})")
 
-def pair_dataloaders(
-    f, # `features.Features` as fused extracts them
-    groups:Sequence, # each image's group (None: a group of its own)
-    not_negative:set=frozenset(), # `frozenset({g, h})` of groups whose pairs are no negatives (they may be copies)
-    negatives:float=NEGATIVES, # negatives per positive, drawn uniformly among the candidates
-    valid_pct:float=0.2, # share of the groups held out for validation
-    embeddings:bool=True, # give the head the embeddings as well as the evidence
-    bs:int=256, seed:int=0,
-    n_workers:int|None=None, # threads for the keypoint matching
-    negative_inliers:int|None=None, # leave out negatives with at least this many keypoint inliers (None: keep all)
-) -> PairDataLoaders:
-    "Train and valid pairs from disjoint groups, as fastai `DataLoaders` (`PairDataLoaders.evidence` keeps every pair)."
-    if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct!r}")
-    if not negatives > 0: raise ValueError(f"negatives must be above 0, got {negatives!r}")
-    if negative_inliers is not None and (isinstance(negative_inliers, bool) or
-                                         not isinstance(negative_inliers, (int, np.integer)) or negative_inliers < 1):
-        raise ValueError(f"negative_inliers must be a whole number >= 1 or None, got {negative_inliers!r}")
-    groups = list(groups)
-    if len(groups) != len(f): raise ValueError(f"groups has {len(groups)} labels for {len(f)} images")
+def _held_out(groups:list, valid_pct:float, rng) -> np.ndarray:
+    "Which images are validation's: whole groups of two or more, and `valid_pct` of the images of no group."
     counts = check_groups(groups)
-    rng = np.random.default_rng(seed)
     shared = sorted(g for g, c in counts.items() if c >= 2)
     held = (set(rng.choice(shared, max(1, round(valid_pct * len(shared))), replace=False).tolist()) if len(shared) > 1
             else set())
     if not held: raise ValueError("validation needs a second group with two members: only one group has two")
     single = np.array([g is None or counts.get(g, 0) < 2 for g in groups])
-    in_valid = np.array([g in held for g in groups]) | (single & (rng.random(len(groups)) < valid_pct))
-    ev = pair_evidence(f, n_workers=n_workers)
+    return np.array([g in held for g in groups]) | (single & (rng.random(len(groups)) < valid_pct))
+
+def subset_features(
+    f:Features, # as fused extracts them
+    rows:np.ndarray, # the items to keep, in this order
+) -> Features:
+    "The `Features` of some of `f`'s items: a folder of its own, with the crowds it alone makes."
+    rows = np.asarray(rows, np.int64)
+    take = lambda x: None if x is None else x[rows]
+    return Features(f.vectors[rows], [f.items[k] for k in rows], infos=None if f.infos is None else
+                    [f.infos[k] for k in rows], detail=take(f.detail), thumbnails=take(f.thumbnails),
+                    keypoints=None if f.keypoints is None else [f.keypoints[k] for k in rows],
+                    hashes=None if f.hashes is None else {k: v[rows] for k, v in f.hashes.items()})
+
+def _folder_evidence(f, folders, n_workers) -> PairEvidence:
+    "The candidates and evidence of each folder (rows of `f`), in `f`'s numbering; a pair may come from several."
+    if folders is None: return pair_evidence(f, n_workers=n_workers)
+    out = []
+    for rows in folders:
+        rows = np.asarray(rows, np.int64)
+        ev = pair_evidence(subset_features(f, rows), n_workers=n_workers)
+        out.append(PairEvidence(rows[ev.i], rows[ev.j], ev.values))
+    return PairEvidence(*(np.concatenate([getattr(e, k) for e in out]) for k in ('i', 'j', 'values')))
+
+def pair_dataloaders(
+    f, # `features.Features` as fused extracts them
+    groups:Sequence, # each image's group (None: a group of its own)
+    not_negative:set=frozenset(), # `frozenset({g, h})` of groups whose pairs are no negatives (they may be copies)
+    negatives:float|None=None, # negatives per positive, drawn uniformly (None: `NEGATIVES`; every one with 'judge')
+    valid_pct:float=0.2, # share of the groups held out for validation
+    embeddings:bool=True, # give the head the embeddings as well as the evidence
+    bs:int=256, seed:int=0,
+    n_workers:int|None=None, # threads for the keypoint matching
+    negative_inliers:int|None=None, # leave out negatives with at least this many keypoint inliers (None: keep all)
+    targets:str='labels', # pairs of different groups learn 0 ('labels') or the shipped judge's probability ('judge')
+    folders:Sequence|None=None, # rows of `f` judged as a folder each (None: all of `f`, one folder)
+) -> PairDataLoaders:
+    "Train and valid pairs from disjoint groups, as fastai `DataLoaders` (`PairDataLoaders.evidence` keeps every pair)."
+    if not 0 < valid_pct < 1: raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct!r}")
+    if targets not in TARGETS: raise ValueError(f"targets is one of {TARGETS}, got {targets!r}")
+    if targets == 'judge':
+        # the judge's probability already says how likely a copy is: nothing is left out or drawn
+        for name, v, none in (('not_negative', not_negative, frozenset()), ('negative_inliers', negative_inliers, None),
+                              ('negatives', negatives, None)):
+            if v != none: raise ValueError(f"with targets='judge' every pair is learnt from: {name} does not apply")
+    negatives = NEGATIVES if negatives is None and targets == 'labels' else negatives
+    if negatives is not None and not negatives > 0: raise ValueError(f"negatives must be above 0, got {negatives!r}")
+    if negative_inliers is not None and (isinstance(negative_inliers, bool) or
+                                         not isinstance(negative_inliers, (int, np.integer)) or negative_inliers < 1):
+        raise ValueError(f"negative_inliers must be a whole number >= 1 or None, got {negative_inliers!r}")
+    groups = list(groups)
+    if len(groups) != len(f): raise ValueError(f"groups has {len(groups)} labels for {len(f)} images")
+    rng = np.random.default_rng(seed)
+    in_valid = _held_out(groups, valid_pct, rng)
+    ev = _folder_evidence(f, folders, n_workers)
     gid = {g: k for k, g in enumerate(dict.fromkeys(g for g in groups if g is not None))}
     lab = np.array([gid[g] if g is not None else -1 - k for k, g in enumerate(groups)], np.int64)
     label = (lab[ev.i] == lab[ev.j]).astype(np.float32)
+    target = label
+    if targets == 'judge':
+        from fastdupe.judge import load_judge
+        odds = ev.values[:, EVIDENCE.index("the judge's log-odds")].astype(np.float64)
+        target = np.where(label == 1, 1, 1 / (1 + np.exp(-odds))).astype(np.float32)
+        # validation's labels are hard: a pair the judge calls a copy counts as one
+        t = load_judge().threshold
+        label = np.maximum(label, odds >= np.log(t / (1 - t))).astype(np.float32)
     usable = label.astype(bool) | np.array([frozenset((groups[a], groups[b])) not in not_negative
                                             for a, b in zip(ev.i.tolist(), ev.j.tolist())], bool)
     if negative_inliers is not None:
@@ -147,11 +188,11 @@ def pair_dataloaders(
         if not len(neg):  # a head that never sees a negative says 'the same' to everything (and its ROC-AUC is NaN)
             raise ValueError(f"no two images of different groups are among the {name} pairs: nothing to learn "
                              "'different' from; give more images (or groups)")
-        neg = rng.choice(neg, min(len(neg), int(round(negatives * len(pos)))), replace=False)
+        if negatives is not None: neg = rng.choice(neg, min(len(neg), int(round(negatives * len(pos)))), replace=False)
         return np.sort(np.concatenate([pos, neg]))
     tr, va = side(~in_valid[ev.i] & ~in_valid[ev.j], 'training'), side(in_valid[ev.i] & in_valid[ev.j], 'validation')
     v = np.asarray(f.vectors, np.float32) if embeddings else None
-    dls = PairDataLoaders.from_dsets(_PairDataset(pair_rows(v, ev, tr), label[tr]),
+    dls = PairDataLoaders.from_dsets(_PairDataset(pair_rows(v, ev, tr), target[tr]),
                                      _PairDataset(pair_rows(v, ev, va), label[va]),
                                      bs=bs, num_workers=0, device=default_device())
     _seeded(dls, seed)
@@ -238,17 +279,17 @@ def _fit(learn:Learner, progress:bool, *args):
     if progress: return learn.fit_one_cycle(*args)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(*args)
 
-def _search_joins(f, groups:list) -> set:
-    """`frozenset({g, h})` for the groups `g != h` that fused's own rules put in one group: they may be copies of each
-    other."""
-    from fastdupe.group import group_pairs
-    pairs = model_pairs(f, CNN_THRESHOLD, 10, 'exact', CrowdRule(floor=CNN_THRESHOLD), KeypointRule(), None,
-                        fused_codes(f, f.items))
-    out = set()
-    for g in group_pairs(len(f), pairs, f.infos):
-        names = {groups[k] for k in g.members}
-        out |= {frozenset((x, y)) for x in names for y in names if x != y}
-    return out
+def _copy_folders(f, source:dict, copies:int, seed:int) -> list[np.ndarray]:
+    """Rows of `f` as `copies` folders shaped like a user's: each holds every original and the copies of a `copies`-th
+    of them, each copy in one folder. In one folder of every copy, each image's crowd would be its own copies, and the
+    crowd measures of distinct look-alikes would fall far below a real folder's."""
+    orig = np.array([str(p) not in source for p in f.items])
+    row = {str(p): k for k, p in enumerate(f.items)}
+    of = np.array([-1 if o else row.get(source[str(p)], -1) for p, o in zip(f.items, orig)])
+    folder = np.full(len(f), -1)
+    folder[orig] = np.random.default_rng(seed).permutation(int(orig.sum())) % copies
+    copy_in = np.where(of >= 0, folder[np.maximum(of, 0)], -1)
+    return [np.flatnonzero(orig | (copy_in == c)) for c in range(copies)]
 
 def load_learner_file(
     fn:str|os.PathLike, # a file `learn.export()` wrote
@@ -291,10 +332,12 @@ def train_verifier(
     # with (?P<group>...); or one label per image
     groups=None,
     column:str='group', # with a CSV as `groups`: its group column
-    copies:int=3, # self-supervised: edited copies made of each image
+    # self-supervised: each image gets one edited copy, in one of this many folders of all the images (so a `copies`-th
+    # of the images have their copy in each, as in a real folder)
+    copies:int=3,
     epochs:int=8, # passes over the training pairs
     lr:float=1e-2, # peak learning rate (one-cycle)
-    negatives:float=NEGATIVES, # negatives per positive
+    negatives:float|None=None, # with labelled groups: negatives per positive (None: `NEGATIVES`)
     embeddings:bool|None=None, # the head sees the embeddings beside the evidence (None: with labelled groups only)
     valid_pct:float=0.2, # share of the groups held out for validation
     bs:int=256, # pairs per batch
@@ -322,6 +365,9 @@ def train_verifier(
     if fine_tune and engine == 'onnx':
         raise ValueError("a fine-tuned body runs in PyTorch; engine='onnx' runs the offline backbone as it is")
     if embeddings is None: embeddings = groups is not None  # see "Which head" in `pairhead`
+    if groups is None and negatives is not None:
+        raise ValueError("negatives applies with labelled groups (groups=): self-supervised, every candidate pair is "
+                         "learnt from, a pair of different images towards the shipped judge's probability")
     if groups is not None:
         items, labels = _resolve_groups(src, groups, column)
         check_sides(labels, valid_pct)
@@ -334,16 +380,18 @@ def train_verifier(
         opts = dict(hashes=FUSED_HASH, keypoints=True, engine=engine, n_workers=n_workers, progress=progress,
                     **({} if body is None else {'model': body}))
         f = image_features(images, **opts)
-        if groups is None:
-            g = [source.get(str(p), str(p)) for p in f.items]  # an image and its copies: one group
-            not_negative = _search_joins(f, g)
-        else: g, not_negative = [by_path[str(p)] for p in f.items], frozenset()
         torch.manual_seed(seed)
-        return f, pair_dataloaders(f, g, not_negative, negatives, valid_pct, embeddings, bs, seed, n_workers=n_workers,
-                                   negative_inliers=UNLABELLED_INLIERS if groups is None else None)
+        if groups is not None:
+            return f, pair_dataloaders(f, [by_path[str(p)] for p in f.items], negatives=negatives, valid_pct=valid_pct,
+                                       embeddings=embeddings, bs=bs, seed=seed, n_workers=n_workers)
+        # an image and its copy: one group; the user's own copies are not taught as different: pairs of different
+        # images learn the judge's probability
+        return f, pair_dataloaders(f, [source.get(str(p), str(p)) for p in f.items], valid_pct=valid_pct,
+                                   embeddings=embeddings, bs=bs, seed=seed, n_workers=n_workers, targets='judge',
+                                   folders=_copy_folders(f, source, copies, seed))
     with tempfile.TemporaryDirectory(prefix='fastdupe-copies-') as tmp:  # the copies live until the last extraction
         if groups is None:
-            paths, of = _write_copies(items, copies, Path(tmp), seed, progress)
+            paths, of = _write_copies(items, 1, Path(tmp), seed, progress)
             images, source = list(items) + paths, dict(zip(map(str, paths), map(str, of)))
         else: images, by_path = items, dict(zip(map(str, items), labels))
         f, dls = pairs(body)

@@ -15,27 +15,27 @@ from torch import nn
 from fastai.learner import Learner
 from .core import Pairs
 from .evidence import pair_lookup
-from .pairhead import (VERIFY_K, VERIFY_HASH_BITS, EVIDENCE, PairEvidence, evidence_search, pair_evidence,
+from .pairhead import (EVIDENCE, PairEvidence, evidence_search, pair_evidence,
                                PairHead, pair_rows)
 from .training import (groups_from_pattern, groups_from_folders, groups_from_csv, check_groups, NEGATIVES,
-                               UNLABELLED_INLIERS, PairDataLoaders, pair_dataloaders, roc_auc, verifier_learner,
+                               TARGETS, PairDataLoaders, pair_dataloaders, roc_auc, verifier_learner,
                                check_sides, load_learner_file, verifier_body, train_verifier, FINE_TUNE_PAIRS,
                                SiameseNet, fine_tune_body)
 from .finders import VERIFY_THRESHOLD, Verifier
 
-_all_ = ['VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead',
+_all_ = ['EVIDENCE', 'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead',
          'pair_rows', 'groups_from_pattern', 'groups_from_folders', 'groups_from_csv', 'check_groups', 'NEGATIVES',
-         'UNLABELLED_INLIERS', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides',
+         'TARGETS', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides',
          'load_learner_file', 'verifier_body', 'train_verifier', 'FINE_TUNE_PAIRS', 'SiameseNet',
          'fine_tune_body'] # a verifier's whole interface, from here
 
 # %% auto #0
 __all__ = ['VERIFIER_FORMAT', 'load_verifier', 'pair_probabilities', 'check_verify', 'verifier_options', 'verified_pairs',
-           'verified_search', 'as_verifier', 'body_recipe', 'save_verifier', 'VERIFY_K', 'VERIFY_HASH_BITS', 'EVIDENCE',
-           'PairEvidence', 'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows', 'groups_from_pattern',
-           'groups_from_folders', 'groups_from_csv', 'check_groups', 'NEGATIVES', 'UNLABELLED_INLIERS',
-           'PairDataLoaders', 'pair_dataloaders', 'roc_auc', 'verifier_learner', 'check_sides', 'load_learner_file',
-           'verifier_body', 'train_verifier', 'FINE_TUNE_PAIRS', 'SiameseNet', 'fine_tune_body']
+           'verified_search', 'as_verifier', 'body_recipe', 'save_verifier', 'EVIDENCE', 'PairEvidence',
+           'evidence_search', 'pair_evidence', 'PairHead', 'pair_rows', 'groups_from_pattern', 'groups_from_folders',
+           'groups_from_csv', 'check_groups', 'NEGATIVES', 'TARGETS', 'PairDataLoaders', 'pair_dataloaders', 'roc_auc',
+           'verifier_learner', 'check_sides', 'load_learner_file', 'verifier_body', 'train_verifier', 'FINE_TUNE_PAIRS',
+           'SiameseNet', 'fine_tune_body']
 
 # %% ../nbs/05c_verify.ipynb #069a605f
 def load_verifier(
@@ -163,7 +163,7 @@ def as_verifier(
 
 # %% ../nbs/05c_verify.ipynb #bbd35ee3
 _META_KEY = 'fastdupe.verifier' # the metadata entry holding the JSON description
-VERIFIER_FORMAT = 1 # the description's version
+VERIFIER_FORMAT = 2 # the description's version (2: the head adds to the shipped judge)
 
 def _signature(m:nn.Module) -> tuple:
     "What makes two modules the same architecture: each layer's class and settings, each weight's name, shape and type."

@@ -65,7 +65,8 @@ def test_help_from_docments():
     assert k.help == docments(Store.query)['k'] + ' (default 5)'
     f = parser().commands['find']
     vt = next(a for a in f._actions if '--verify-threshold' in a.option_strings)
-    assert vt.help == 'with --verify: the probability a pair needs (default 0.5)'
+    from fastdupe.finders import VERIFY_THRESHOLD
+    assert vt.help == f'with --verify: the probability a pair needs (default {VERIFY_THRESHOLD:g})'
 
 def test_docs_read_as_docments_reads_them():
     "cli._docs reads signature comments without importing fastcore.docments: the same text for every function it reads."
@@ -77,9 +78,11 @@ def test_docs_read_as_docments_reads_them():
         theirs = {k: v for k, v in docments(fn).items() if k != 'return' and v is not None}
         assert theirs and {k: cli._docs(fn).get(k) for k in theirs} == theirs, fn
 
-def test_verify_threshold_default_is_the_librarys():
+def test_verify_threshold_default_is_the_judges():
+    "A verifier's probability is the shipped judge's, corrected: its default threshold is the judge's."
     from fastdupe.verify import VERIFY_THRESHOLD
-    assert VERIFY_THRESHOLD == 0.5
+    from fastdupe.judge import load_judge
+    assert VERIFY_THRESHOLD == load_judge().threshold
 
 def test_index_offers_every_saved_backend():
     from fastdupe.search import BACKENDS

@@ -8,7 +8,7 @@ from fastdupe.cli import main
 from fastdupe.eval import PIP_SOURCES, build_benchmark, load_truth
 from fastdupe.intake import get_items
 from fastdupe.pipeline import find_duplicates
-from fastdupe.finders import FUSED_HASH
+from fastdupe.finders import FUSED_HASH, VERIFY_THRESHOLD
 from fastdupe.verify import (groups_from_pattern, train_verifier, load_verifier, pair_probabilities, pair_evidence,
                              verified_pairs, verified_search, save_verifier, EVIDENCE)
 
@@ -108,9 +108,9 @@ def test_self_supervised_verifier_in_the_pipeline(bench, self_supervised, tmp_pa
     assert s_checked.f1 > 0.9, s_checked
     assert s_checked.f1 > s_plain.f1 - 0.05, (s_plain, s_checked)
     # a higher threshold keeps fewer pairs; every kept pair's distance is 1 - its probability, so below 1 - threshold
-    strict = find_duplicates(bench/'images', verify=learn, verify_threshold=0.95, progress=False)
+    strict = find_duplicates(bench/'images', verify=learn, verify_threshold=0.999, progress=False)
     assert len(strict.pairs) < len(checked.pairs)
-    assert (checked.pairs.dist <= 0.5 + 1e-6).all() and (strict.pairs.dist <= 0.05 + 1e-6).all()
+    assert (checked.pairs.dist <= 1 - VERIFY_THRESHOLD + 1e-6).all() and (strict.pairs.dist <= 0.001 + 1e-6).all()
     checked.save(tmp_path/'out.csv')
     rows = list(csv.DictReader(open(tmp_path/'out.csv')))
     # each member's distance to its group's kept image is the verifier's 1 - probability: a number, never blank or NaN,
