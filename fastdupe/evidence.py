@@ -105,10 +105,26 @@ PART_TOP = 3 # part candidates per image: the images it shares the most buckets 
 PART_MIN_VOTES = 2 # ...at least this many
 
 def _bucket_keys(desc:np.ndarray, bits:np.ndarray) -> np.ndarray:
-    "The LSH key of each descriptor: the chosen `bits` of it, as one integer (no unpacked copy of the descriptors)."
-    key = np.zeros(len(desc), np.int64)
-    for t, b in enumerate(bits): key |= ((desc[:, b >> 3] >> (7 - (b & 7))) & 1).astype(np.int64) << t
+    """The LSH key of each descriptor: the chosen `bits` of it, as one integer (no unpacked copy of the descriptors;
+    4 bytes a key up to 32 bits)."""
+    dt = np.uint32 if len(bits) <= 32 else np.uint64
+    key = np.zeros(len(desc), dt)
+    for t, b in enumerate(bits): key |= ((desc[:, b >> 3] >> (7 - (b & 7))) & 1).astype(dt) << dt(t)
     return key
+
+def _votes(found:list, min_votes:int) -> tuple[np.ndarray, np.ndarray]:
+    """`(keys, votes)` of the pair keys found at least `min_votes` times (`found`: each table's keys, a key once for
+    each bucket its pair shares). Sorted in place and read as runs: most pairs share one bucket only, and only the
+    repeats are counted."""
+    keys = np.concatenate(found); found.clear()
+    keys.sort()
+    if min_votes <= 1: return np.unique(keys, return_counts=True)
+    rep = np.flatnonzero(keys[1:] == keys[:-1])  # keys[k] == keys[k + 1]
+    if not len(rep): return keys[:0], np.zeros(0, np.int64)
+    start = np.r_[True, np.diff(rep) != 1]  # a run of repeats begins
+    first, votes = rep[start], np.diff(np.r_[np.flatnonzero(start), len(rep)]) + 1
+    keep = votes >= min_votes
+    return keys[first[keep]], votes[keep]
 
 def part_candidates(
     keypoints, # one `Keypoints` per item (None: none computed), or a `KeypointFile`
@@ -124,7 +140,7 @@ def part_candidates(
         if k is None or not len(k): continue
         # the mirror image's descriptors as another view (q + n): a mirrored copy shares them
         for d, at in ((k.descriptors, q), (k.mirror_descriptors, q + n)):
-            d = d[:per_image]; img.append(np.full(len(d), at, np.int64)); desc.append(d)
+            d = d[:per_image]; img.append(np.full(len(d), at, np.int32)); desc.append(d)
     none = (np.zeros(0, np.int64),) * 2 + (np.zeros(0, np.int64),)
     if not img: return none
     img, desc = np.concatenate(img), np.concatenate(desc)
@@ -132,7 +148,7 @@ def part_candidates(
     # bits than that, or chance would give every pair of images shared buckets
     nbits = int(min(max(PART_BITS, np.ceil(np.log2(max(len(img), 2))) + 1), 62))
     rng = np.random.default_rng(seed)
-    keys, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    found = []  # each table's pair keys, one for each bucket a pair shares
     for _ in range(tables):
         key = _bucket_keys(desc, rng.choice(256, nbits, replace=False))
         o = np.lexsort((img, key)); k2, im = key[o], img[o]
@@ -149,10 +165,10 @@ def part_candidates(
         a, b = np.concatenate(pa), np.concatenate(pb)
         ok = (a % n != b % n) & ~((a >= n) & (b >= n)); a, b = a[ok] % n, b[ok] % n  # two mirror views say nothing new
         if side is not None: ok = side[a] != side[b]; a, b = a[ok], b[ok]
-        u, c = np.unique(np.maximum(a, b) * n + np.minimum(a, b), return_counts=True)
-        keys, inv = np.unique(np.concatenate([keys, u]), return_inverse=True)
-        counts = np.bincount(inv, np.concatenate([counts, c]), minlength=len(keys)).astype(np.int64)
-    keep = counts >= min_votes; keys, counts = keys[keep], counts[keep]
+        a, b = a.astype(np.int64), b.astype(np.int64)
+        found.append(np.maximum(a, b) * n + np.minimum(a, b))  # a vote for each bucket a pair shares
+    if not found: return none
+    keys, counts = _votes(found, min_votes)
     I, J = keys // n, keys % n
     chosen = np.zeros(len(keys), bool)
     for who in (I, J):  # each image's `top` pairs with the most votes
