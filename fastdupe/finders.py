@@ -274,7 +274,7 @@ VERIFY_THRESHOLD = 0.98
 
 @dataclass
 class Verifier:
-    "A learned pair verifier as the model finder takes it (`options.Plumbing.verifier`): it decides fused's candidates."
+    "A learned pair verifier as the model finder takes it (`options.Plumbing.verifier`): it decides the judge's candidates."
     decide:Callable # `(features, index, side, codes, n_workers) -> (pairs, dist_fn)`: the pairs it keeps, and distances
     threshold:float = VERIFY_THRESHOLD # the probability a pair needs: the pairs it keeps are within `1 - threshold`
     extraction:dict = field(default_factory=dict) # what it asks of `features.image_features` (its own body: `model=`)

@@ -293,7 +293,7 @@ def find_duplicates(
     db=None, # a fingerprint database (`store.Store` or its file, created when missing): what it holds is not read again
     client=None, # a Dask client, 'local:N' or a scheduler address: the model methods extract there, shard by shard
     shards:str|Path|None=None, # with `client`: the folder or URL the workers write their Parquet shards to
-    verify=None, # a pair verifier (`verify.train_verifier`'s Learner or its file): judges fused's candidates instead
+    verify=None, # a pair verifier (`verify.train_verifier`'s Learner or its file): the judge, corrected on your images
     verify_threshold:float|None=None, # with `verify`: the probability a pair needs (default `VERIFY_THRESHOLD`)
     health:bool|str|Sequence[str]=False, # also score every image's health (`fastdupe.health`): True, or issue names
     **kwargs, # passed to the pair finder (`turns`: also flipped and quarter-turned views: single hash kinds, model)
