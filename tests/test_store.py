@@ -241,7 +241,8 @@ def test_kill9_during_index(bench, tmp_path):
     # the saved index agrees with the rows: queries give what find --against gives
     with Store(db, readonly=True) as s:
         res = s.query(reserve, k=100)
-    fd = find_duplicates(reserve, against=root, progress=False, n_workers=0)
+    # with the method the store was indexed with (`options.INDEX_METHOD`), which the query uses
+    fd = find_duplicates(reserve, res.method, against=root, progress=False, n_workers=0)
     want = {frozenset((fd.paths[i].name, fd.paths[j].name)) for i, j, _ in fd.pairs}
     assert {frozenset((q.name, p.name)) for q, ms in zip(res.queries, res.matches) for p, _ in ms} == want and len(res.queries) >= 3
 
