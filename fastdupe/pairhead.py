@@ -65,9 +65,10 @@ def pair_evidence(
     f, # `features.Features` as fused extracts them (hashes and keypoints)
     index:str='exact', side:np.ndarray|None=None, # see `evidence_search`
     codes:tuple|None=None, n_workers:int|None=None, # see `evidence_search`
+    judge:Judge|None=None, # see `evidence_search`
 ) -> PairEvidence:
     "The verifier's candidate pairs among `f`'s images, with their `EVIDENCE`."
-    return evidence_search(f, index, side, codes, n_workers)[0]
+    return evidence_search(f, index, side, codes, n_workers, judge)[0]
 
 # %% ../nbs/05e_pairhead.ipynb #71e4094f
 class PairHead(nn.Module):

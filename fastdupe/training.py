@@ -22,6 +22,7 @@ from .intake import get_items
 from .edits import augment
 from .pairhead import EVIDENCE, PairEvidence, PairHead, pair_evidence, pair_rows
 from .features import Features
+from .judge import load_judge
 from .finders import FUSED_HASH
 
 # %% auto #0
@@ -116,21 +117,22 @@ def subset_features(
     f:Features, # as fused extracts them
     rows:np.ndarray, # the items to keep, in this order
 ) -> Features:
-    "The `Features` of some of `f`'s items: a folder of its own, with the crowds it alone makes."
+    "The `Features` of some of `f`'s items, every per-item field taken: a folder of its own, with the crowds it makes."
     rows = np.asarray(rows, np.int64)
-    take = lambda x: None if x is None else x[rows]
-    return Features(f.vectors[rows], [f.items[k] for k in rows], infos=None if f.infos is None else
-                    [f.infos[k] for k in rows], detail=take(f.detail), thumbnails=take(f.thumbnails),
-                    keypoints=None if f.keypoints is None else [f.keypoints[k] for k in rows],
+    def take(x):
+        if x is None: return None
+        return x[rows] if isinstance(x, np.ndarray) else [x[k] for k in rows]  # a list or a `KeypointFile`
+    per_item = ('splits', 'labels', 'infos', 'detail', 'thumbnails', 'keypoints', 'health')
+    return Features(f.vectors[rows], take(f.items), **{k: take(getattr(f, k)) for k in per_item},
                     hashes=None if f.hashes is None else {k: v[rows] for k, v in f.hashes.items()})
 
-def _folder_evidence(f, folders, n_workers) -> PairEvidence:
+def _folder_evidence(f, folders, n_workers, judge) -> PairEvidence:
     "The candidates and evidence of each folder (rows of `f`), in `f`'s numbering; a pair may come from several."
-    if folders is None: return pair_evidence(f, n_workers=n_workers)
+    if folders is None: return pair_evidence(f, n_workers=n_workers, judge=judge)
     out = []
     for rows in folders:
         rows = np.asarray(rows, np.int64)
-        ev = pair_evidence(subset_features(f, rows), n_workers=n_workers)
+        ev = pair_evidence(subset_features(f, rows), n_workers=n_workers, judge=judge)
         out.append(PairEvidence(rows[ev.i], rows[ev.j], ev.values))
     return PairEvidence(*(np.concatenate([getattr(e, k) for e in out]) for k in ('i', 'j', 'values')))
 
@@ -164,17 +166,17 @@ def pair_dataloaders(
     if len(groups) != len(f): raise ValueError(f"groups has {len(groups)} labels for {len(f)} images")
     rng = np.random.default_rng(seed)
     in_valid = _held_out(groups, valid_pct, rng)
-    ev = _folder_evidence(f, folders, n_workers)
+    judge = load_judge()  # once: every folder's evidence and the judge's threshold
+    ev = _folder_evidence(f, folders, n_workers, judge)
     gid = {g: k for k, g in enumerate(dict.fromkeys(g for g in groups if g is not None))}
     lab = np.array([gid[g] if g is not None else -1 - k for k, g in enumerate(groups)], np.int64)
     label = (lab[ev.i] == lab[ev.j]).astype(np.float32)
     target = label
     if targets == 'judge':
-        from fastdupe.judge import load_judge
         odds = ev.values[:, EVIDENCE.index("the judge's log-odds")].astype(np.float64)
         target = np.where(label == 1, 1, 1 / (1 + np.exp(-odds))).astype(np.float32)
         # validation's labels are hard: a pair the judge calls a copy counts as one
-        t = load_judge().threshold
+        t = judge.threshold
         label = np.maximum(label, odds >= np.log(t / (1 - t))).astype(np.float32)
     usable = label.astype(bool) | np.array([frozenset((groups[a], groups[b])) not in not_negative
                                             for a, b in zip(ev.i.tolist(), ev.j.tolist())], bool)
