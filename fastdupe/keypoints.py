@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
+from .score import log10_binomial
 
 # %% auto #0
 __all__ = ['KEYPOINT_SIDE', 'KEYPOINT_STRETCH', 'FAST_THRESHOLD', 'N_KEYPOINTS', 'MIN_INLIERS', 'MAX_NFA', 'VETO_INLIERS',
@@ -147,10 +148,9 @@ def keypoint_counts(keypoints) -> np.ndarray:
 # %% ../nbs/04c_keypoints.ipynb #a8668554
 def _log10_binomial_tail(n:int, k:int, p:float) -> float:
     "log10 of P(X >= k) for X ~ Binomial(n, p)."
-    from scipy.special import betainc
-    if k <= 0: return 0.0
+    if k <= 0 or p >= 1: return 0.0
     if k > n or p <= 0: return -np.inf
-    with np.errstate(divide='ignore'): return float(np.log10(betainc(k, n - k + 1, min(p, 1.0))))
+    return float(log10_binomial(np.array([k]), n, np.array([p]), upper=True)[0])
 
 def _distinct(pts:np.ndarray, eps:float) -> np.ndarray:
     "Which points have no earlier point within `eps`: one blob found at several scales is one observation."
@@ -187,13 +187,26 @@ def _hull_area(cv2, pts:np.ndarray) -> float:
     "Area of the convex hull of points `(k, 2)`, in square pixels."
     return float(cv2.contourArea(cv2.convexHull(np.ascontiguousarray(pts, np.float32)))) if len(pts) >= 3 else 0.0
 
+def _hamming_knn():
+    "faiss's exact Hamming search (`knn_hamming`), or None where faiss is not installed."
+    try: from faiss import knn_hamming
+    except ImportError: return None
+    return knn_hamming
+
+def _two_nearest(cv2, da:np.ndarray, db:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each descriptor of `da`'s two nearest in `db` by Hamming distance: `(distances, indices)`, each `(len(da), 2)`,
+    as arrays (no Python object per match). faiss is 4x faster than OpenCV's `batchDistance`: the same distances, and
+    the same nearest wherever it is alone (a tie for nearest fails the ratio test whichever comes first)."""
+    knn = _hamming_knn()
+    if knn is not None: return knn(np.ascontiguousarray(da), np.ascontiguousarray(db), 2)
+    return cv2.batchDistance(da, db, -1, normType=cv2.NORM_HAMMING, K=2)
+
 def _inliers(cv2, pa, da, pb, db, ratio:float, reprojection:float, min_spread:float) -> tuple:
     """Inliers of the best similarity transform from a to b, its log10 NFA (inf: no transform), and the inliers'
     positions in a and in b (None with no transform)."""
     none = 0, np.inf, None, None
     if len(da) < 2 or len(db) < 2: return none
-    # each keypoint's two nearest descriptors in the other image, as arrays (no Python object per match)
-    d, nearest = cv2.batchDistance(da, db, -1, normType=cv2.NORM_HAMMING, K=2)
+    d, nearest = _two_nearest(cv2, da, db)
     good = np.flatnonzero(d[:, 0] < ratio * d[:, 1])
     if len(good) < 6: return none
     src, dst = pa[good], pb[nearest[good, 0]]

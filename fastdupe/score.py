@@ -15,7 +15,7 @@ from .core import pair_dots
 # %% auto #0
 __all__ = ['CROWD_K', 'CROWD_MARGIN', 'CROWD_TAIL_K', 'LOW_DETAIL_MARGIN', 'CORRELATION_FLOOR', 'CORRELATION_K', 'HASH_K',
            'HASH_MARGIN', 'HASH_BITS', 'MAX_HASH_NFA', 'crowd_levels', 'crowd_tail', 'within_top', 'gaussian_blur',
-           'detail_correlation', 'detail_vectors', 'hash_nfa', 'CrowdRule']
+           'detail_correlation', 'detail_vectors', 'log10_binomial', 'hash_nfa', 'CrowdRule']
 
 # %% ../nbs/04a_score.ipynb #2ff274f7
 CROWD_K = 20 # neighbours that define an image's crowd level
@@ -126,13 +126,17 @@ def detail_vectors(thumbnails:np.ndarray, sigma:float=2.0) -> tuple[np.ndarray, 
     return z, flat
 
 # %% ../nbs/04a_score.ipynb #32dcd9dc
-def _log10_binomial_cdf(k:np.ndarray, n:int, p:np.ndarray) -> np.ndarray:
-    "log10 P(X <= k) for X ~ Binomial(n, p), elementwise (no scipy: a fused run's imports stay small)."
+def log10_binomial(
+    k:np.ndarray, n:int, p:np.ndarray, # counts, trials and each count's probability of success (clipped to 1e-6)
+    upper:bool=False, # P(X >= k) in place of P(X <= k)
+) -> np.ndarray:
+    "log10 P(X <= k) (or P(X >= k)) for X ~ Binomial(n, p), elementwise (no scipy: a run's imports stay small)."
     x = np.arange(n + 1)
     lc = np.array([math.lgamma(n + 1) - math.lgamma(v + 1) - math.lgamma(n - v + 1) for v in x])
     p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)[:, None]
     t = lc + x * np.log(p) + (n - x) * np.log1p(-p)  # log P(X = x), one row per pair
-    t = np.where(x <= np.asarray(k)[:, None], t, -np.inf)
+    k = np.asarray(k)[:, None]
+    t = np.where(x >= k if upper else x <= k, t, -np.inf)
     top = t.max(1, keepdims=True)
     return (top[:, 0] + np.log(np.exp(t - top).sum(1))) / np.log(10)
 
@@ -152,7 +156,7 @@ def hash_nfa(
     mid[has] = -(s[lo].astype(np.float64) + s[hi]) / 2
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     p = (mid[a] + mid[b]) / 2 / bits
-    return np.log10(max(len(a), 1)) + _log10_binomial_cdf(np.asarray(d, np.int64), bits, p)
+    return np.log10(max(len(a), 1)) + log10_binomial(np.asarray(d, np.int64), bits, p)
 
 @dataclass(frozen=True)
 class CrowdRule:
