@@ -7,7 +7,7 @@ Docs: https://fastdupe.github.io/fastdupe/score.html.md"""
 # %% ../nbs/04a_score.ipynb #af4895f9
 from __future__ import annotations
 from dataclasses import dataclass
-import math
+import functools, math
 import numpy as np
 from .intake import LOW_DETAIL
 from .core import pair_dots
@@ -126,13 +126,18 @@ def detail_vectors(thumbnails:np.ndarray, sigma:float=2.0) -> tuple[np.ndarray, 
     return z, flat
 
 # %% ../nbs/04a_score.ipynb #32dcd9dc
+@functools.lru_cache(maxsize=1024)
+def _log_binomial_coefficients(n:int) -> np.ndarray:
+    "log C(n, x) for x = 0..n (each keypoint match asks for one of a few hundred n: made once each)."
+    return np.array([math.lgamma(n + 1) - math.lgamma(v + 1) - math.lgamma(n - v + 1) for v in range(n + 1)])
+
 def log10_binomial(
     k:np.ndarray, n:int, p:np.ndarray, # counts, trials and each count's probability of success (clipped to 1e-6)
     upper:bool=False, # P(X >= k) in place of P(X <= k)
 ) -> np.ndarray:
     "log10 P(X <= k) (or P(X >= k)) for X ~ Binomial(n, p), elementwise (no scipy: a run's imports stay small)."
     x = np.arange(n + 1)
-    lc = np.array([math.lgamma(n + 1) - math.lgamma(v + 1) - math.lgamma(n - v + 1) for v in x])
+    lc = _log_binomial_coefficients(int(n))
     p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)[:, None]
     t = lc + x * np.log(p) + (n - x) * np.log1p(-p)  # log P(X = x), one row per pair
     k = np.asarray(k)[:, None]
