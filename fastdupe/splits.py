@@ -184,7 +184,12 @@ def read_splits(
     elif isinstance(src, (str, os.PathLike)) and Path(src).is_dir(): root = Path(src)
     elif items: root = Path(os.path.commonpath([str(Path(p).absolute().parent) for p in items]))
     else: root = Path('.')
-    res = [folder_split(Path(p).absolute(), Path(root).absolute()) for p in items]
+    # once per folder, not per file (the split depends on the folder only): 2,000 files cost 0.1 s the other way
+    root, by_folder, res = Path(root).absolute(), {}, []
+    for p in items:
+        d = os.path.dirname(os.path.abspath(p))
+        if d not in by_folder: by_folder[d] = folder_split(os.path.join(d, '_'), root)
+        res.append(by_folder[d])
     if all(s is None for s in res):
         if how == 'folders':
             raise SplitError(f"no top-level folder of {root} is named train, valid (or val) or test; "
