@@ -196,6 +196,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', default='/tmp/fastdupe-judge', help='folder that keeps the built tuning families')
     ap.add_argument('--seeds', type=int, default=5)
+    ap.add_argument('--skip', type=float, default=SKIP, help=f'pairs the quick model gives less than this are not '
+                    f'matched (default {SKIP})')
     ap.add_argument('--out', default=str(Path(__file__).parent.parent/'fastdupe'/'judge.safetensors'))
     ap.add_argument('--monotone', action='store_true',
                     help='monotonic constraints (RISES, FALLS): on the tuning family (before its dialogs and '
@@ -204,7 +206,7 @@ def main(argv=None):
     ap.add_argument('--no-plain-train', dest='plain_train', action='store_false',
                     help='score the small plain folders without training on them: in the cross-validation their '
                          'recall falls from 0.80 to 0.50 at 0.98 (zoo at most 0.6 false pairs per 100 either way)')
-    a = ap.parse_args(argv); MONOTONE[0] = a.monotone
+    a = ap.parse_args(argv); MONOTONE[0] = a.monotone; skip = a.skip
     logging.disable(logging.CRITICAL); warnings.filterwarnings('ignore')
     from fastdupe.evidence import pair_candidates, stands_out, QUICK_MEASURES, MEASURES
     from fastdupe.finders import fused_codes, FUSED_HASH
@@ -240,7 +242,7 @@ def main(argv=None):
     # pass 2: each seed measured as at run time, its pairs to match chosen by a quick model that never saw it
     for s in seeds:
         q = Trees.from_sklearn(quick_of([x for x in seeds if x != s]))
-        to_match = lambda qm: 1 / (1 + np.exp(-q.logit(qm))) >= SKIP
+        to_match = lambda qm: 1 / (1 + np.exp(-q.logit(qm))) >= skip
         for k in keys([s]):
             r = runs[k]
             r['c2'] = c2 = pair_candidates(r['f'], r['plain'], r['turned'], to_match=to_match)
@@ -292,9 +294,9 @@ def main(argv=None):
     full = fit(np.concatenate([runs[k]['c2'].measures[runs[k]['counted']] for k in trained(seeds)]),
                np.concatenate([runs[k]['y'][runs[k]['counted']] for k in trained(seeds)]))
     about = dict(family='tuning', seeds=len(seeds), collections=len(runs), pairs=int(sum(len(r['c']) for r in runs.values())),
-                 copies=int(sum(r['y'].sum() for r in runs.values())), skip=SKIP, model=f"HistGradientBoostingClassifier {PARAMS}",
+                 copies=int(sum(r['y'].sum() for r in runs.values())), skip=skip, model=f"HistGradientBoostingClassifier {PARAMS}",
                  link=LINK, alone_threshold=alone, cv={f'{k[0]} {k[1]}': {c: float(v) for c, v in row.items()} for k, row in cv.iterrows()})
-    save_judge(Judge(Trees.from_sklearn(quick), Trees.from_sklearn(full), SKIP, thr, about, shift), a.out)
+    save_judge(Judge(Trees.from_sklearn(quick), Trees.from_sklearn(full), skip, thr, about, shift), a.out)
     # the saved trees give the fitted models' probabilities
     from fastdupe.judge import load_judge
     j = load_judge(a.out); x = runs[0, 'all']['c2'].measures[:2000]

@@ -71,7 +71,10 @@ class Keypoints:
         out, at = [], 8
         for n, dt, w in ((k, '<f4', 2), (k, 'u1', 32), (m, '<f4', 2), (m, 'u1', 32)):
             size = n * w * np.dtype(dt).itemsize
-            out.append(np.frombuffer(b[at:at+size], dt).reshape(n, w).astype(np.float32 if dt == '<f4' else np.uint8))
+            # no copy where the stored order is the machine's (read-only views of `b`: matching reads a pair's
+            # keypoints tens of thousands of times)
+            out.append(np.frombuffer(b[at:at+size], dt).reshape(n, w).astype(np.float32 if dt == '<f4' else np.uint8,
+                                                                              copy=False))
             at += size
         return cls(*out)
 
