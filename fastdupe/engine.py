@@ -12,8 +12,8 @@ import numpy as np
 from .backbone import pretrained_model, lite0_weights_path, LITE0_ARCHS
 
 # %% auto #0
-__all__ = ['ENGINES', 'ONNX_OPSET', 'ONNX_BATCH', 'EXPORT_SECONDS', 'onnx_available', 'check_engine', 'onnx_path', 'OnnxModel',
-           'onnx_model', 'resolve_engine', 'engine_model']
+__all__ = ['ENGINES', 'ONNX_OPSET', 'ONNX_BATCH', 'EXPORT_SECONDS', 'onnx_available', 'check_engine', 'onnx_exported',
+           'onnx_path', 'OnnxModel', 'onnx_model', 'resolve_engine', 'engine_model', 'export_pending']
 
 # %% ../nbs/03a_engine.ipynb #0a69b8e8
 ENGINES = ('auto', 'torch', 'onnx')
@@ -66,14 +66,24 @@ def _export(arch:str, dest:Path) -> Path:
     say(f"exported in {time.perf_counter() - t0:.1f} s; later runs start without it")
     return dest
 
+def _onnx_file(arch:str) -> tuple[str, list[Path]]:
+    "The export's file name, and the folders it is looked for in (and written to), in order."
+    if arch not in LITE0_ARCHS: raise ValueError(f"arch must be one of {LITE0_ARCHS}, not {arch!r}")
+    w = lite0_weights_path()
+    return f'{arch}-{w.stem}-{w.stat().st_size}-opset{ONNX_OPSET}-v{_FORMAT}.onnx', _cache_dirs(w)
+
+def onnx_exported(
+    arch:str='efficientnet_lite0', # one of `backbone.LITE0_ARCHS`
+) -> bool:
+    "Whether `onnx_path(arch)` finds the export already made (no export to wait for)."
+    name, dirs = _onnx_file(arch)
+    return any((d/name).is_file() for d in dirs)
+
 def onnx_path(
     arch:str='efficientnet_lite0', # one of `backbone.LITE0_ARCHS`
 ) -> Path:
     "The ONNX file of `backbone.pretrained_model(arch)`, exported on first use beside its weights or in the user cache."
-    if arch not in LITE0_ARCHS: raise ValueError(f"arch must be one of {LITE0_ARCHS}, not {arch!r}")
-    w = lite0_weights_path()
-    name = f'{arch}-{w.stem}-{w.stat().st_size}-opset{ONNX_OPSET}-v{_FORMAT}.onnx'
-    dirs = _cache_dirs(w)
+    name, dirs = _onnx_file(arch)
     for d in dirs:
         if (d/name).is_file(): return d/name
     errors = []
@@ -152,3 +162,12 @@ def engine_model(
         return m.cuda() if engine == 'auto' and torch.cuda.is_available() else m
     check_engine(engine, model)
     return model
+
+def export_pending(
+    engine:str, # 'auto', 'torch' or 'onnx'
+    model=None, # None or an arch name (the offline backbone), or an `nn.Module`
+) -> bool:
+    "Whether `engine_model(engine, model)` exports the backbone to ONNX first (the first run after install)."
+    if not (model is None or isinstance(model, str)) or resolve_engine(engine, model) != 'onnx': return False
+    try: return not onnx_exported(*(() if model is None else (model,)))
+    except (OSError, ValueError): return False  # no weights, or an unknown arch: `engine_model` says which

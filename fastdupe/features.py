@@ -6,7 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/features.html.md"""
 
 # %% ../nbs/03_features.ipynb #9111a13f
 from __future__ import annotations
-import os, functools, warnings
+import collections, os, functools, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +16,15 @@ from PIL import Image
 from fastcore.foundation import L
 from .core import BadFile, unit_rows
 from .backbone import pretrained_model, LITE0_ARCHS # LITE0_ARCHS: for `verify`, until it imports `backbone`
-from .engine import OnnxModel, ONNX_BATCH, check_engine, engine_model
+from .engine import OnnxModel, ONNX_BATCH, check_engine, engine_model, export_pending
 from .intake import image_detail, LOW_DETAIL
 from .keypoints import KEYPOINT_SIDE
 from .intake import open_image, read_image, read_bytes, get_items, as_item, BadImageError, DEFAULT_MAX_PIXELS
 
 # %% auto #0
-__all__ = ['DEDUP_SIZE', 'CPU_BATCH', 'TTA_VIEWS', 'VECTOR_CODE', 'Features', 'learner_items', 'item_paths', 'learner_features',
-           'as_input', 'preprocess', 'load_item', 'tta_view', 'tta_views', 'embed', 'as_items', 'image_features',
-           'imagenet_labels', 'classify']
+__all__ = ['DEDUP_SIZE', 'CPU_BATCH', 'EXPORT_AHEAD', 'TTA_VIEWS', 'VECTOR_CODE', 'Features', 'learner_items', 'item_paths',
+           'learner_features', 'as_input', 'preprocess', 'load_item', 'tta_view', 'tta_views', 'embed', 'as_items',
+           'image_features', 'imagenet_labels', 'classify']
 
 # %% ../nbs/03_features.ipynb #f1957666
 @dataclass
@@ -232,6 +232,9 @@ def learner_features(
 # %% ../nbs/03_features.ipynb #8b876a6c
 DEDUP_SIZE = 128
 CPU_BATCH = 8  # at 128 px, fastest on 2 cores (634 photos: 6.8 s; 8.0 s with 4 images a pass, 7.5 s with 16)
+# batches read ahead while the first run after install exports the model: 1,024 images, about 70 MB (what 2 cores read
+# in the ~5 s the export takes)
+EXPORT_AHEAD = 32
 
 def as_input(a:np.ndarray) -> torch.Tensor:
     "A `(h, w, 3)` uint8 picture as the model's `(3, h, w)` input, scaled to [-1, 1]."
@@ -307,19 +310,33 @@ def load_item(item, size:int, fit:str='crop', keypoints:bool=False, hashes:str|N
     return x, info, kp, h, hm
 
 def _loaded_batches(items:list, size:int, bs:int, n_workers:int, fit:str='crop', keypoints:bool=False,
-                    hashes:str|None=None, health:bool=False):
-    "Yield `(items, results)` per batch, reading the next batch while the caller works on this one."
-    chunks = [items[i:i+bs] for i in range(0, len(items), bs)]
-    if n_workers <= 0:
-        for c in chunks: yield c, [load_item(o, size, fit, keypoints, hashes, health) for o in c]
-        return
-    with ThreadPoolExecutor(n_workers) as ex:
-        nxt = [ex.submit(load_item, o, size, fit, keypoints, hashes, health) for o in chunks[0]] if chunks else []
-        for i,c in enumerate(chunks):
-            cur = nxt
-            nxt = ([ex.submit(load_item, o, size, fit, keypoints, hashes, health) for o in chunks[i+1]]
-                   if i+1 < len(chunks) else [])
-            yield c, [f.result() for f in cur]
+                    hashes:str|None=None, health:bool=False, ahead:int=1) -> _Reading:
+    """`(items, results)` per batch, in order: threads read `ahead` batches ahead of the one the caller works on, from
+    the moment it is made (0 workers: each batch read when it is asked for, in the calling thread)."""
+    load = functools.partial(load_item, size=size, fit=fit, keypoints=keypoints, hashes=hashes, health=health)
+    return _Reading([items[i:i+bs] for i in range(0, len(items), bs)], load, n_workers, ahead)
+
+class _Reading:
+    "The batches `_loaded_batches` reads: iterate over them, or `close` to stop reading."
+    def __init__(self, chunks:list, load, n_workers:int, ahead:int):
+        self.chunks, self.load, self.ahead = chunks, load, ahead
+        self.ex = ThreadPoolExecutor(n_workers) if n_workers > 0 else None
+        self.queue = collections.deque(self._submit(c) for c in self.chunks[:ahead + 1]) if self.ex else None
+
+    def _submit(self, chunk): return [self.ex.submit(self.load, o) for o in chunk]
+    def __len__(self): return len(self.chunks)
+    def __iter__(self):
+        try:
+            for i, c in enumerate(self.chunks):
+                if self.ex is None: yield c, [self.load(o) for o in c]; continue
+                cur = self.queue.popleft()
+                if i + self.ahead + 1 < len(self.chunks): self.queue.append(self._submit(self.chunks[i + self.ahead + 1]))
+                yield c, [f.result() for f in cur]
+        finally: self.close()
+
+    def close(self):
+        "Stop reading: what was not started is dropped."
+        if self.ex is not None: self.ex.shutdown(wait=True, cancel_futures=True)
 
 # %% ../nbs/03_features.ipynb #7c202dd2
 TTA_VIEWS = {'flip': (0, 4), 'rot': (0, 1, 2, 3), 'd8': tuple(range(8))}
@@ -443,34 +460,43 @@ def image_features(
     views = tta_views(tta)
     if bs is not None and bs < 1: raise ValueError(f"bs must be at least 1, not {bs}")
     items = as_items(items)
-    model = engine_model(engine, model)
-    module = not isinstance(model, OnnxModel)  # a PyTorch module; ONNX Runtime's path runs without PyTorch
-    device = next(model.parameters()).device if module else None
-    bs = _batch(model, device) if bs is None else bs
-    n_workers = min(4, os.cpu_count() or 1) if n_workers is None else n_workers
-    restore = _restore_modes(model) if module else (lambda: None)
-    from fastdupe.keypoints import KeypointFile
-    n, at = len(items), 0  # rows filled so far
-    good, bad, infos, vecs = [], [], [], None
-    thumbs, detail = np.empty((n, 32, 32), np.float16), np.empty(n, np.float32)
-    kps = KeypointFile() if keypoints else None  # on disk, not in memory: up to 20 KB an image
     if hashes is not None:
         from fastdupe.hashing import PERCEPTUAL_METHODS
         if hashes not in PERCEPTUAL_METHODS:
             raise ValueError(f"hashes must be one of {', '.join(PERCEPTUAL_METHODS)}, not {hashes!r}")
         if any(isinstance(o, Image.Image) for o in items):
             raise ValueError("hashes are made from files: pass paths, not PIL images")
+    if health and any(isinstance(o, Image.Image) for o in items):
+        raise ValueError("health is measured from files: pass paths, not PIL images")
+    n_workers = min(4, os.cpu_count() or 1) if n_workers is None else n_workers
+    batches = None
+    if export_pending(engine, model):
+        # the first run after install exports the model (seconds): the threads read the images meanwhile
+        batches = _loaded_batches(items, size, ONNX_BATCH if bs is None else bs, n_workers, fit, keypoints, hashes,
+                                  health, ahead=EXPORT_AHEAD)
+    try: model = engine_model(engine, model)
+    except BaseException:
+        if batches is not None: batches.close()
+        raise
+    module = not isinstance(model, OnnxModel)  # a PyTorch module; ONNX Runtime's path runs without PyTorch
+    device = next(model.parameters()).device if module else None
+    bs = _batch(model, device) if bs is None else bs
+    restore = _restore_modes(model) if module else (lambda: None)
+    from fastdupe.keypoints import KeypointFile
+    n, at = len(items), 0  # rows filled so far
+    good, bad, infos, vecs = [], [], [], None
+    thumbs, detail = np.empty((n, 32, 32), np.float16), np.empty(n, np.float32)
+    kps = KeypointFile() if keypoints else None  # on disk, not in memory: up to 20 KB an image
     from fastdupe.hashing import DECODE_DIGEST  # the hash decode's digest too: `match = pixels` without a full decode
     codes = ({hashes: np.zeros(n, np.uint64), f'{hashes}@turns': np.zeros((n, 7), np.uint64),
               DECODE_DIGEST: np.zeros((n, 2), np.uint64)} if hashes else {})
-    buf = np.empty((bs, 3, size, size), np.float32)  # one input buffer, filled again for each batch
-    if health and any(isinstance(o, Image.Image) for o in items):
-        raise ValueError("health is measured from files: pass paths, not PIL images")
     measures = [] if health else None
-    batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints, hashes, health)
+    if batches is None: batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints, hashes, health)
+    bs = max(bs, max(map(len, batches.chunks), default=1))  # a model PyTorch runs in place of a failed export
+    buf = np.empty((bs, 3, size, size), np.float32)  # one input buffer, filled again for each batch
     if progress:
         from fastprogress.fastprogress import progress_bar
-        batches = progress_bar(batches, total=(len(items)+bs-1)//bs, leave=False)
+        batches = progress_bar(batches, total=len(batches), leave=False)
     try:
         if module: model.eval()
         with _inference(module):
