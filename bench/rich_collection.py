@@ -35,14 +35,17 @@ def build_rich(dest:Path) -> Path:
     return dest
 
 # Per-stage time of fastdupe's default in one process, by timing the functions each stage runs: thread-seconds for the
-# stages that run in the loader threads (decode, hashes, keypoints), wall seconds for the others.
-STAGES = ('decode', 'model', 'hashes', 'keypoints', 'search', 'verification', 'grouping', 'output')
+# stages that run in the loader threads (decode, hashes, keypoints), wall seconds for the others. `search` is the
+# candidate search (nearest embeddings, close hashes, shared parts), `matching` the keypoint matching of the candidates
+# the judge's quick trees leave in doubt, `verification` the judge itself.
+STAGES = ('decode', 'model', 'hashes', 'keypoints', 'search', 'matching', 'verification', 'grouping', 'output')
 
 def stage_times(img_dir:Path, out_csv:Path) -> dict:
     import threading, time, functools
-    import fastdupe.features as F, fastdupe.hashing as H, fastdupe.pipeline as P, fastdupe.keypoints as K
-    import fastdupe.finders as D
+    import fastdupe.features as F, fastdupe.hashing as H, fastdupe.pipeline as P, fastdupe.evidence as E
+    import fastdupe.judge as J
     tot, lock = dict.fromkeys(STAGES, 0.0), threading.Lock()
+    counts = dict(candidates=0, matched=0)
     def timed(stage, fn):
         @functools.wraps(fn)
         def w(*a, **k):
@@ -52,14 +55,15 @@ def stage_times(img_dir:Path, out_csv:Path) -> dict:
                 with lock: tot[stage] += time.perf_counter() - t
         return w
     where = {(F, 'read_image'): 'decode', (H, 'hash_one'): 'hashes', (F, '_with_keypoints'): 'keypoints',
-             (F, 'embed'): 'model', (D, 'candidate_pairs'): 'search', (D, 'identical_pixels'): 'verification',
-             (P, 'identical_pixels'): 'verification',
-             (P, 'match_kinds'): 'verification', (P, 'group_pairs'): 'grouping'}
+             (F, 'embed'): 'model', (E, 'candidate_pairs'): 'search', (E, 'turned_pairs'): 'search',
+             (E, 'part_candidates'): 'search', (E, '_match'): 'matching', (P, 'group_pairs'): 'grouping'}
     old = {mn: getattr(*mn) for mn in where}
-    old_judge, old_save = K.KeypointRule.judge, P.Duplicates.save
+    old_prob, old_to_match, old_save = J.Judge.probability, J.Judge.to_match, P.Duplicates.save
+    def to_match(self, q):
+        m = old_to_match(self, q); counts['candidates'] += len(m); counts['matched'] += int(m.sum()); return m
     try:
         for (m, n), st in where.items(): setattr(m, n, timed(st, old[(m, n)]))
-        K.KeypointRule.judge = timed('verification', old_judge)
+        J.Judge.probability, J.Judge.to_match = timed('verification', old_prob), timed('verification', to_match)
         P.Duplicates.save = timed('output', old_save)
         t = time.perf_counter()
         r = P.find_duplicates(img_dir, progress=False)
@@ -67,5 +71,5 @@ def stage_times(img_dir:Path, out_csv:Path) -> dict:
         wall = time.perf_counter() - t
     finally:
         for (m, n), f in old.items(): setattr(m, n, f)
-        K.KeypointRule.judge, P.Duplicates.save = old_judge, old_save
-    return dict(wall=wall, **tot)
+        J.Judge.probability, J.Judge.to_match, P.Duplicates.save = old_prob, old_to_match, old_save
+    return dict(wall=wall, **tot, **counts)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools, importlib.util, os, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
+import fastdupe
 from .backbone import pretrained_model, lite0_weights_path, LITE0_ARCHS
 
 # %% auto #0
-__all__ = ['ENGINES', 'ONNX_OPSET', 'ONNX_BATCH', 'EXPORT_SECONDS', 'onnx_available', 'check_engine', 'onnx_exported',
-           'onnx_path', 'OnnxModel', 'onnx_model', 'resolve_engine', 'engine_model', 'export_pending']
+__all__ = ['ENGINES', 'ONNX_OPSET', 'ONNX_BATCH', 'SHIPPED_ONNX', 'EXPORT_SECONDS', 'onnx_available', 'check_engine',
+           'onnx_exported', 'onnx_path', 'OnnxModel', 'onnx_model', 'resolve_engine', 'engine_model', 'export_pending']
 
 # %% ../nbs/03a_engine.ipynb #0a69b8e8
 ENGINES = ('auto', 'torch', 'onnx')
@@ -39,6 +40,10 @@ def check_engine(
         raise ImportError("engine='onnx' needs ONNX Runtime and onnx: pip install onnxruntime onnx")
 
 # %% ../nbs/03a_engine.ipynb #fa10254e
+# the export of the installed weights, made by `_export` and shipped in the package (13 MB): the first run after install
+# does not wait for it (5 s). Its name carries the weights' file name and size, so other weights are exported anew.
+SHIPPED_ONNX = Path(fastdupe.__file__).parent/'data'/'onnx'
+
 def _cache_dirs(weights:Path) -> list[Path]:
     user = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fastdupe'
     return [weights.parent, user]
@@ -77,14 +82,14 @@ def onnx_exported(
 ) -> bool:
     "Whether `onnx_path(arch)` finds the export already made (no export to wait for)."
     name, dirs = _onnx_file(arch)
-    return any((d/name).is_file() for d in dirs)
+    return any((d/name).is_file() for d in [SHIPPED_ONNX, *dirs])
 
 def onnx_path(
     arch:str='efficientnet_lite0', # one of `backbone.LITE0_ARCHS`
 ) -> Path:
     "The ONNX file of `backbone.pretrained_model(arch)`, exported on first use beside its weights or in the user cache."
     name, dirs = _onnx_file(arch)
-    for d in dirs:
+    for d in [SHIPPED_ONNX, *dirs]:
         if (d/name).is_file(): return d/name
     errors = []
     for d in dirs:
