@@ -329,8 +329,8 @@ class _Reading:
         try:
             for i, c in enumerate(self.chunks):
                 if self.ex is None: yield c, [self.load(o) for o in c]; continue
-                cur = self.queue.popleft()
-                if i + self.ahead + 1 < len(self.chunks): self.queue.append(self._submit(self.chunks[i + self.ahead + 1]))
+                cur, later = self.queue.popleft(), i + self.ahead + 1
+                if later < len(self.chunks): self.queue.append(self._submit(self.chunks[later]))
                 yield c, [f.result() for f in cur]
         finally: self.close()
 
