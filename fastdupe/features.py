@@ -492,8 +492,9 @@ def image_features(
               DECODE_DIGEST: np.zeros((n, 2), np.uint64)} if hashes else {})
     measures = [] if health else None
     if batches is None: batches = _loaded_batches(items, size, bs, n_workers, fit, keypoints, hashes, health)
-    bs = max(bs, max(map(len, batches.chunks), default=1))  # a model PyTorch runs in place of a failed export
-    buf = np.empty((bs, 3, size, size), np.float32)  # one input buffer, filled again for each batch
+    # one input buffer, filled again for each batch (as long as the longest: after a failed export PyTorch's model
+    # gets the batches cut for ONNX Runtime)
+    buf = np.empty((max(map(len, batches.chunks), default=1), 3, size, size), np.float32)
     if progress:
         from fastprogress.fastprogress import progress_bar
         batches = progress_bar(batches, total=len(batches), leave=False)

@@ -6,7 +6,7 @@ Docs: https://fastdupe.github.io/fastdupe/keypoints.html.md"""
 
 # %% ../nbs/04c_keypoints.ipynb #f5ef0361
 from __future__ import annotations
-import math, os
+import functools, math, os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
@@ -190,8 +190,9 @@ def _hull_area(cv2, pts:np.ndarray) -> float:
     "Area of the convex hull of points `(k, 2)`, in square pixels."
     return float(cv2.contourArea(cv2.convexHull(np.ascontiguousarray(pts, np.float32)))) if len(pts) >= 3 else 0.0
 
+@functools.lru_cache(maxsize=None)
 def _hamming_knn():
-    "faiss's exact Hamming search (`knn_hamming`), or None where faiss is not installed."
+    "faiss's exact Hamming search (`knn_hamming`), or None where faiss is not installed (looked up once: once a pair)."
     try: from faiss import knn_hamming
     except ImportError: return None
     return knn_hamming

@@ -185,10 +185,10 @@ def read_splits(
     elif items: root = Path(os.path.commonpath([str(Path(p).absolute().parent) for p in items]))
     else: root = Path('.')
     # once per folder, not per file (the split depends on the folder only): 2,000 files cost 0.1 s the other way
-    root, by_folder, res = Path(root).absolute(), {}, []
+    top, by_folder, res = Path(root).absolute(), {}, []
     for p in items:
         d = os.path.dirname(os.path.abspath(p))
-        if d not in by_folder: by_folder[d] = folder_split(os.path.join(d, '_'), root)
+        if d not in by_folder: by_folder[d] = folder_split(os.path.join(d, '_'), top)
         res.append(by_folder[d])
     if all(s is None for s in res):
         if how == 'folders':
